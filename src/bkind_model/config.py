@@ -1,0 +1,163 @@
+"""The one typed configuration of a discovery run.
+
+It is saved inside every checkpoint and every results file, so any file tells how it was
+made. Everything a run depends on is here; nothing is read from elsewhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from bkind_model.errors import ConfigError
+
+ENCODERS = ("small", "resnet18", "resnet34", "resnet50")
+RECONSTRUCTION_LOSSES = ("mse", "ssim", "random_features")
+GapUnit = Literal["frames", "seconds"]
+
+
+@dataclass
+class Config:
+    """Settings of a keypoint-discovery run.
+
+    Attributes
+    ----------
+    n_keypoints : int
+        Number of keypoints to discover (K).
+    image_size : int
+        Long side of the model input in pixels; frames keep their aspect ratio and are
+        padded to a multiple of 16.
+    frame_gap : float or None
+        Gap between the two frames of a training pair, in ``gap_unit``; None asks
+        :func:`bkind_model.frame_gap.suggest_frame_gap` for one.
+    gap_unit : {"frames", "seconds"}
+        Unit of ``frame_gap``.
+    steps : int
+        Optimiser steps to train.
+    batch_size : int
+        Frame pairs per step.
+    lr : float
+        Peak learning rate of Adam (cosine decay after a short warm-up).
+    weight_decay : float
+        Adam's decoupled weight decay (AdamW).
+    encoder : str
+        ``"small"`` (fast default of this package) or a torchvision ResNet.
+    width : int
+        Channels of the small encoder's first level (doubles per level).
+    pretrained : str or None
+        Path to encoder weights (a torchvision state dict), or ``"torch-cache"`` to look in
+        torch's hub cache. Never downloaded.
+    heatmap_scale : float
+        Multiplier of the heatmap logits before the softmax (sharper heatmaps when larger).
+    heatmap_stride : int
+        Input pixels per heatmap pixel (2 or 4).
+    reconstruction_loss : str
+        ``"mse"``, ``"ssim"`` (multi-scale SSIM + MSE) or ``"random_features"``.
+    equivariance_weight : float
+        Weight of the rotation-equivariance loss.
+    separation_weight : float
+        Weight of the separation loss.
+    separation_sigma : float
+        Length scale of the separation loss in normalised units.
+    curriculum_steps : int
+        Step at which equivariance and separation switch on.
+    checkpoint_every : int
+        Steps between checkpoints.
+    device : str
+        ``"auto"`` (cuda > mps > cpu), or a torch device string.
+    seed : int
+        Seed of every random choice of the run.
+    threads : int or None
+        CPU threads for torch; None uses all cores.
+    """
+
+    n_keypoints: int = 10
+    image_size: int = 96
+    frame_gap: float | None = None
+    gap_unit: GapUnit = "frames"
+    steps: int = 2000
+    batch_size: int = 16
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    encoder: str = "small"
+    width: int = 32
+    pretrained: str | None = None
+    heatmap_scale: float = 10.0
+    heatmap_stride: int = 4
+    reconstruction_loss: str = "mse"
+    equivariance_weight: float = 0.0
+    separation_weight: float = 0.05
+    separation_sigma: float = 0.08
+    curriculum_steps: int = 300
+    checkpoint_every: int = 200
+    device: str = "auto"
+    seed: int = 0
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for a value no run can use."""
+        checks = [
+            (self.n_keypoints >= 1, "n_keypoints must be at least 1"),
+            (self.image_size >= 32, "image_size must be at least 32 pixels"),
+            (self.steps >= 0, "steps must be >= 0"),
+            (self.batch_size >= 1, "batch_size must be at least 1"),
+            (self.lr > 0, "lr must be positive"),
+            (self.encoder in ENCODERS, f"encoder must be one of {ENCODERS}"),
+            (
+                self.reconstruction_loss in RECONSTRUCTION_LOSSES,
+                f"reconstruction_loss must be one of {RECONSTRUCTION_LOSSES}",
+            ),
+            (self.gap_unit in ("frames", "seconds"), "gap_unit must be 'frames' or 'seconds'"),
+            (self.frame_gap is None or self.frame_gap > 0, "frame_gap must be positive"),
+            (self.heatmap_stride in (2, 4), "heatmap_stride must be 2 or 4"),
+            (self.checkpoint_every >= 1, "checkpoint_every must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"Invalid config: {message}.")
+
+    def gap_frames(self, fps: float) -> int:
+        """The frame gap in frames for a video of ``fps`` frames per second."""
+        if self.frame_gap is None:
+            raise ConfigError("frame_gap is not set: call suggest_frame_gap first.")
+        gap = self.frame_gap * fps if self.gap_unit == "seconds" else self.frame_gap
+        return max(1, round(gap))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of JSON types (saved in checkpoints and results)."""
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        """The config as a JSON string."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Config:
+        """Rebuild a config; unknown keys are an error so typos do not pass silently."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError(f"Unknown config keys: {sorted(unknown)}.")
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> Config:
+        """Rebuild a config from :meth:`to_json`."""
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some values changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def architecture(self) -> dict[str, Any]:
+        """The values that decide the shapes of the model's weights.
+
+        Two runs can share a checkpoint only when these agree.
+        """
+        keys = ("n_keypoints", "encoder", "width", "heatmap_stride")
+        return {key: getattr(self, key) for key in keys}

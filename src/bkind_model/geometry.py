@@ -1,0 +1,228 @@
+"""Keypoint geometry: heatmaps to keypoints, keypoints to Gaussians, letterboxing.
+
+Coordinates inside the model are normalised: ``u = 2 * (x + 0.5) / W - 1`` so that
+``-1`` and ``+1`` are the outer edges of the first and last pixel (the same convention as
+``torch.nn.functional.grid_sample`` with ``align_corners=False``). Pixel coordinates
+``(x, y)`` put the centre of the top-left pixel at ``(0, 0)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def normalised_grid(height: int, width: int, device=None, dtype=None) -> tuple[Tensor, Tensor]:
+    """Pixel-centre coordinates of an ``(height, width)`` map in [-1, 1] units.
+
+    Returns
+    -------
+    xs : Tensor
+        ``(width,)`` x coordinate of each column.
+    ys : Tensor
+        ``(height,)`` y coordinate of each row.
+    """
+    xs = (torch.arange(width, device=device, dtype=dtype) + 0.5) * (2.0 / width) - 1.0
+    ys = (torch.arange(height, device=device, dtype=dtype) + 0.5) * (2.0 / height) - 1.0
+    return xs, ys
+
+
+@dataclass
+class Keypoints:
+    """Keypoints read off heatmaps, in normalised units.
+
+    Attributes
+    ----------
+    mean : Tensor
+        ``(B, K, 2)`` keypoint positions ``(u, v)`` in [-1, 1] (x first).
+    covariance : Tensor
+        ``(B, K, 2, 2)`` spatial covariance of each softmaxed heatmap, in normalised
+        units squared.
+    confidence : Tensor
+        ``(B, K)`` peak of each softmaxed heatmap times its number of pixels: 1 for a
+        uniform map, larger for sharper maps.
+    probability : Tensor
+        ``(B, K, H, W)`` the softmaxed heatmaps (each sums to 1).
+    """
+
+    mean: Tensor
+    covariance: Tensor
+    confidence: Tensor
+    probability: Tensor
+
+
+def soft_argmax(logits: Tensor) -> Keypoints:
+    """Turn heatmap logits into keypoints with covariance and confidence.
+
+    Parameters
+    ----------
+    logits : Tensor
+        ``(B, K, H, W)`` unnormalised heatmaps.
+
+    Returns
+    -------
+    Keypoints
+        Means, covariances and confidences in normalised units.
+    """
+    batch, k, height, width = logits.shape
+    prob = torch.softmax(logits.flatten(2).float(), dim=-1).view(batch, k, height, width)
+    xs, ys = normalised_grid(height, width, logits.device, prob.dtype)
+    px = prob.sum(dim=2)  # (B, K, W) marginal over rows
+    py = prob.sum(dim=3)  # (B, K, H)
+    mx = (px * xs).sum(-1)
+    my = (py * ys).sum(-1)
+    dx = xs.view(1, 1, width) - mx.unsqueeze(-1)
+    dy = ys.view(1, 1, height) - my.unsqueeze(-1)
+    vxx = (px * dx * dx).sum(-1)
+    vyy = (py * dy * dy).sum(-1)
+    vxy = torch.einsum("bkhw,bkh,bkw->bk", prob, dy, dx)
+    cov = torch.stack([torch.stack([vxx, vxy], -1), torch.stack([vxy, vyy], -1)], -2)
+    confidence = prob.flatten(2).amax(-1) * (height * width)
+    return Keypoints(torch.stack([mx, my], -1), cov, confidence, prob)
+
+
+def render_gaussians(mean: Tensor, std: float, height: int, width: int) -> Tensor:
+    """Render one isotropic Gaussian per keypoint.
+
+    Parameters
+    ----------
+    mean : Tensor
+        ``(B, K, 2)`` centres ``(u, v)`` in normalised units.
+    std : float
+        Standard deviation in normalised units (1.0 = half the image width).
+    height, width : int
+        Size of the output maps in pixels.
+
+    Returns
+    -------
+    Tensor
+        ``(B, K, height, width)`` maps with peak 1 at each centre.
+    """
+    xs, ys = normalised_grid(height, width, mean.device, mean.dtype)
+    gx = torch.exp(-((xs.view(1, 1, width) - mean[..., 0:1]) ** 2) / (2 * std**2))
+    gy = torch.exp(-((ys.view(1, 1, height) - mean[..., 1:2]) ** 2) / (2 * std**2))
+    return gy.unsqueeze(-1) * gx.unsqueeze(-2)
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How a frame was scaled and padded to the model's input, keeping its aspect ratio.
+
+    A source pixel ``(x, y)`` lands at ``(x * scale + pad_x, y * scale + pad_y)`` in the
+    input (both in pixel-centre coordinates, up to the half-pixel offsets handled below).
+
+    Attributes
+    ----------
+    source_size : tuple of int
+        ``(height, width)`` of the original frames in pixels.
+    input_size : tuple of int
+        ``(height, width)`` of the model input in pixels.
+    scale : float
+        Input pixels per source pixel.
+    pad : tuple of int
+        ``(pad_y, pad_x)``: rows above and columns left of the resized frame.
+    """
+
+    source_size: tuple[int, int]
+    input_size: tuple[int, int]
+    scale: float
+    pad: tuple[int, int]
+
+    @classmethod
+    def fit(cls, source_size: tuple[int, int], long_side: int, multiple: int = 16) -> Letterbox:
+        """Scale a frame so its long side is ``long_side`` pixels; pad to a multiple.
+
+        Parameters
+        ----------
+        source_size : tuple of int
+            ``(height, width)`` of the frames in pixels.
+        long_side : int
+            Target length of the longer side, in input pixels.
+        multiple : int
+            Both input sides are rounded up to a multiple of this (the encoder's stride).
+        """
+        height, width = source_size
+        scale = long_side / max(height, width)
+        resized = (round(height * scale), round(width * scale))
+        padded = tuple(-(-side // multiple) * multiple for side in resized)
+        pad = ((padded[0] - resized[0]) // 2, (padded[1] - resized[1]) // 2)
+        return cls((height, width), padded, scale, pad)
+
+    @property
+    def resized_size(self) -> tuple[int, int]:
+        """``(height, width)`` of the frame content inside the input, in pixels."""
+        return (round(self.source_size[0] * self.scale), round(self.source_size[1] * self.scale))
+
+    def apply(self, frames: Tensor) -> Tensor:
+        """Resize and pad frames.
+
+        Parameters
+        ----------
+        frames : Tensor
+            ``(B, C, H, W)`` float frames of the source size.
+
+        Returns
+        -------
+        Tensor
+            ``(B, C, h, w)`` frames of ``input_size``; padding replicates the border.
+        """
+        resized = F.interpolate(frames, size=self.resized_size, mode="bilinear", antialias=True)
+        top, left = self.pad
+        bottom = self.input_size[0] - self.resized_size[0] - top
+        right = self.input_size[1] - self.resized_size[1] - left
+        return F.pad(resized, (left, right, top, bottom), mode="replicate")
+
+    def _axis_scales(self) -> np.ndarray:
+        """Exact input pixels per source pixel along (x, y) after rounding."""
+        return np.array(
+            [
+                self.resized_size[1] / self.source_size[1],
+                self.resized_size[0] / self.source_size[0],
+            ]
+        )
+
+    def to_source(self, uv: np.ndarray) -> np.ndarray:
+        """Normalised input coordinates -> source pixels.
+
+        Parameters
+        ----------
+        uv : ndarray
+            ``(..., 2)`` coordinates ``(u, v)`` in [-1, 1] over the padded input.
+
+        Returns
+        -------
+        ndarray
+            ``(..., 2)`` coordinates ``(x, y)`` in source pixels.
+        """
+        size = np.array([self.input_size[1], self.input_size[0]], dtype=np.float64)
+        edge = (np.asarray(uv, dtype=np.float64) + 1.0) * size / 2.0  # from the input's edge
+        pad = np.array([self.pad[1], self.pad[0]], dtype=np.float64)
+        return (edge - pad) / self._axis_scales() - 0.5
+
+    def to_input(self, xy: np.ndarray) -> np.ndarray:
+        """Source pixels -> normalised input coordinates (inverse of :meth:`to_source`)."""
+        size = np.array([self.input_size[1], self.input_size[0]], dtype=np.float64)
+        pad = np.array([self.pad[1], self.pad[0]], dtype=np.float64)
+        edge = (np.asarray(xy, dtype=np.float64) + 0.5) * self._axis_scales() + pad
+        return edge * 2.0 / size - 1.0
+
+    def covariance_to_source(self, cov: np.ndarray) -> np.ndarray:
+        """Covariances in normalised input units squared -> source pixels squared.
+
+        Parameters
+        ----------
+        cov : ndarray
+            ``(..., 2, 2)`` covariance over ``(u, v)``.
+
+        Returns
+        -------
+        ndarray
+            ``(..., 2, 2)`` covariance over ``(x, y)`` in px^2.
+        """
+        size = np.array([self.input_size[1], self.input_size[0]], dtype=np.float64)
+        jac = size / 2.0 / self._axis_scales()  # source px per normalised unit, per axis
+        return np.asarray(cov) * jac[:, None] * jac[None, :]

@@ -1,0 +1,127 @@
+"""Losses of keypoint discovery: reconstruction, rotation equivariance, separation."""
+
+from __future__ import annotations
+
+import functools
+
+import piq
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from bkind_model.geometry import Keypoints
+
+
+def reconstruction_loss(kind: str, prediction: Tensor, target: Tensor) -> Tensor:
+    """Distance between predicted and true dissimilarity maps.
+
+    Parameters
+    ----------
+    kind : str
+        ``"mse"`` (pixel mean squared error), ``"ssim"`` (MSE + 1 - multi-scale SSIM
+        on the maps scaled to [0, 1]) or ``"random_features"`` (MSE + feature distance
+        in a fixed, randomly initialised CNN: a perceptual loss that needs no ImageNet).
+    prediction, target : Tensor
+        ``(B, 1, H, W)`` maps; the target is in [0, 2].
+
+    Returns
+    -------
+    Tensor
+        Scalar loss.
+    """
+    mse = F.mse_loss(prediction, target)
+    if kind == "mse":
+        return mse
+    if kind == "ssim":
+        p = (prediction / 2).clamp(0, 1)
+        t = (target / 2).clamp(0, 1)
+        return mse + (1 - piq.ssim(p, t, data_range=1.0, kernel_size=7))
+    if kind == "random_features":
+        net = _random_feature_net(str(prediction.device))
+        loss = mse
+        x, y = prediction, target
+        for layer in net:
+            x, y = layer(x), layer(y)
+            loss = loss + F.mse_loss(x, y)
+        return loss
+    raise ValueError(f"Unknown reconstruction loss {kind!r}.")
+
+
+@functools.lru_cache(maxsize=4)
+def _random_feature_net(device: str) -> nn.ModuleList:
+    """Three frozen random conv layers (seeded), the features of the perceptual loss."""
+    generator = torch.Generator().manual_seed(1234)
+    layers = nn.ModuleList()
+    cin = 1
+    for cout in (16, 32, 64):
+        conv = nn.Conv2d(cin, cout, 3, stride=2, padding=1)
+        nn.init.kaiming_normal_(conv.weight, generator=generator)
+        nn.init.zeros_(conv.bias)
+        layers.append(nn.Sequential(conv, nn.ReLU()))
+        cin = cout
+    return layers.requires_grad_(False).to(device)
+
+
+def rotate_points(uv: Tensor, quarter_turns: int) -> Tensor:
+    """Where normalised points go when the image is turned by ``torch.rot90(k, (2, 3))``.
+
+    Parameters
+    ----------
+    uv : Tensor
+        ``(..., 2)`` points ``(u, v)`` in normalised units.
+    quarter_turns : int
+        ``k`` of ``torch.rot90(image, k, dims=(2, 3))``.
+
+    Returns
+    -------
+    Tensor
+        ``(..., 2)`` the points in the rotated image.
+    """
+    u, v = uv[..., 0], uv[..., 1]
+    for _ in range(quarter_turns % 4):
+        u, v = v, -u
+    return torch.stack([u, v], -1)
+
+
+def equivariance_loss(original: Keypoints, rotated: Keypoints, quarter_turns: int) -> Tensor:
+    """Keypoints of a rotated image must be the rotated keypoints of the image.
+
+    Parameters
+    ----------
+    original : Keypoints
+        Keypoints of the images (treated as the target: detached).
+    rotated : Keypoints
+        Keypoints of ``torch.rot90(images, quarter_turns, dims=(2, 3))``.
+    quarter_turns : int
+        The rotation applied.
+
+    Returns
+    -------
+    Tensor
+        Scalar: mean squared distance in normalised units.
+    """
+    target = rotate_points(original.mean.detach(), quarter_turns)
+    return ((rotated.mean - target) ** 2).sum(-1).mean()
+
+
+def separation_loss(mean: Tensor, sigma: float) -> Tensor:
+    """Pushes keypoints of the same frame apart.
+
+    Parameters
+    ----------
+    mean : Tensor
+        ``(B, K, 2)`` keypoints in normalised units.
+    sigma : float
+        Length scale in normalised units.
+
+    Returns
+    -------
+    Tensor
+        Scalar: mean over pairs ``i != j`` of ``exp(-d_ij^2 / (2 sigma^2))``.
+    """
+    k = mean.shape[1]
+    if k < 2:
+        return mean.new_zeros(())
+    d2 = torch.cdist(mean, mean).pow(2)
+    off_diagonal = ~torch.eye(k, dtype=torch.bool, device=mean.device)
+    return torch.exp(-d2[:, off_diagonal] / (2 * sigma**2)).mean()
