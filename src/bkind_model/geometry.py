@@ -171,6 +171,21 @@ class Letterbox:
             ``(B, C, h, w)`` frames of ``input_size``; padding replicates the border.
         """
         resized = F.interpolate(frames, size=self.resized_size, mode="bilinear", antialias=True)
+        return self.pad_resized(resized)
+
+    def pad_resized(self, resized: Tensor) -> Tensor:
+        """Pad frames already resized to :attr:`resized_size` up to :attr:`input_size`.
+
+        Parameters
+        ----------
+        resized : Tensor
+            ``(B, C, h', w')`` frames of ``resized_size``.
+
+        Returns
+        -------
+        Tensor
+            ``(B, C, h, w)`` frames of ``input_size``; padding replicates the border.
+        """
         top, left = self.pad
         bottom = self.input_size[0] - self.resized_size[0] - top
         right = self.input_size[1] - self.resized_size[1] - left

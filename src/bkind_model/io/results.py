@@ -1,0 +1,266 @@
+"""Results files: discovered keypoints of one video in HDF5, with how they were made.
+
+Layout of ``<name>.h5`` (all coordinates in pixels of the original video, x right, y
+down, origin at the centre of the top-left pixel):
+
+========================  ==================  ===========================================
+dataset                   shape               meaning
+========================  ==================  ===========================================
+``keypoints``             (T, K, 2) float32   (x, y) per frame and keypoint, px
+``confidence``            (T, K) float32      heatmap peak x heatmap size (1 = uniform)
+``covariance``            (T, K, 2, 2) f32    spatial covariance of each heatmap, px^2
+``heatmaps`` (optional)   (T, K, h, w) f16    softmaxed heatmaps at low resolution
+========================  ==================  ===========================================
+
+Attributes: ``format``, ``video_path``, ``fps``, ``frame_size`` (H, W), ``n_frames``,
+``frames_done``, ``config`` (JSON), ``checkpoint``, ``checkpoint_sha256``, ``version``,
+``keypoint_names``, and ``letterbox`` (JSON) when heatmaps are stored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from bkind_model.errors import BKindError
+
+FORMAT = "bkind-results-1"
+
+
+class ResultsError(BKindError):
+    """A results file is missing, damaged or not ours."""
+
+
+@dataclass
+class KeypointResult:
+    """Discovered keypoints of one video.
+
+    Attributes
+    ----------
+    keypoints : ndarray
+        ``(T, K, 2)`` (x, y) in video pixels.
+    confidence : ndarray
+        ``(T, K)`` heatmap confidence (1 = uniform heatmap; larger is sharper).
+    covariance : ndarray
+        ``(T, K, 2, 2)`` covariance in px^2.
+    metadata : dict
+        ``video_path``, ``fps``, ``frame_size``, ``config``, ``checkpoint``,
+        ``checkpoint_sha256``, ``version``, ``keypoint_names`` ...
+    heatmaps : ndarray or h5py.Dataset or None
+        ``(T, K, h, w)`` low-resolution heatmaps when stored (lazy when loaded).
+    """
+
+    keypoints: np.ndarray
+    confidence: np.ndarray
+    covariance: np.ndarray
+    metadata: dict[str, Any] = field(default_factory=dict)
+    heatmaps: Any = None
+
+    @property
+    def n_frames(self) -> int:
+        """Number of frames T."""
+        return self.keypoints.shape[0]
+
+    @property
+    def n_keypoints(self) -> int:
+        """Number of keypoints K."""
+        return self.keypoints.shape[1]
+
+    @property
+    def keypoint_names(self) -> list[str]:
+        """Names of the keypoints (``kp0``, ``kp1`` ... until they are named)."""
+        names = self.metadata.get("keypoint_names")
+        return list(names) if names is not None else [f"kp{i}" for i in range(self.n_keypoints)]
+
+    @property
+    def fps(self) -> float:
+        """Frames per second of the video."""
+        return float(self.metadata.get("fps", 30.0))
+
+    def save(self, path: str | Path) -> Path:
+        """Write the results atomically (a temporary file renamed into place)."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with h5py.File(tmp, "w") as f:
+            _write_attrs(
+                f, self.metadata | {"n_frames": self.n_frames, "frames_done": self.n_frames}
+            )
+            f.create_dataset("keypoints", data=self.keypoints.astype(np.float32))
+            f.create_dataset("confidence", data=self.confidence.astype(np.float32))
+            f.create_dataset("covariance", data=self.covariance.astype(np.float32))
+            if self.heatmaps is not None:
+                f.create_dataset("heatmaps", data=np.asarray(self.heatmaps, dtype=np.float16))
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, heatmaps: bool = False) -> KeypointResult:
+        """Read a results file.
+
+        Parameters
+        ----------
+        path : str or Path
+            A file written by :meth:`save` or by extraction.
+        heatmaps : bool
+            Load the heatmaps into memory (otherwise they stay None).
+
+        Raises
+        ------
+        ResultsError
+            If the file is missing, not HDF5, or not a bkind results file.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise ResultsError(f"{path}: results file not found. Run `bkind extract` first.")
+        try:
+            with h5py.File(path, "r") as f:
+                metadata = _read_attrs(f)
+                if metadata.get("format") != FORMAT:
+                    raise ResultsError(f"{path}: not a bkind results file (no '{FORMAT}' format).")
+                if metadata.get("frames_done") != metadata.get("n_frames"):
+                    raise ResultsError(
+                        f"{path}: extraction stopped after {metadata.get('frames_done')} of "
+                        f"{metadata.get('n_frames')} frames; run `bkind extract` again to finish."
+                    )
+                maps = f["heatmaps"][()] if heatmaps and "heatmaps" in f else None
+                return cls(
+                    f["keypoints"][()],
+                    f["confidence"][()],
+                    f["covariance"][()],
+                    metadata,
+                    maps,
+                )
+        except OSError as exc:
+            raise ResultsError(
+                f"{path}: cannot read as HDF5 ({exc}); the file is damaged."
+            ) from exc
+
+
+def _write_attrs(f: h5py.File, metadata: dict[str, Any]) -> None:
+    f.attrs["format"] = FORMAT
+    for key, value in metadata.items():
+        if value is None or key == "format":
+            continue
+        if isinstance(value, dict):
+            f.attrs[key] = json.dumps(value)
+        elif isinstance(value, list | tuple) and value and isinstance(value[0], str):
+            f.attrs[key] = np.array(value, dtype=h5py.string_dtype())
+        else:
+            f.attrs[key] = value
+
+
+def _read_attrs(f: h5py.File) -> dict[str, Any]:
+    metadata: dict[str, Any] = {}
+    for key, value in f.attrs.items():
+        if isinstance(value, np.ndarray):
+            value = [v.decode() if isinstance(v, bytes) else v for v in value.tolist()]
+        elif isinstance(value, np.generic):
+            value = value.item()
+        if key in ("config", "letterbox") and isinstance(value, str):
+            value = json.loads(value)
+        metadata[key] = value
+    return metadata
+
+
+class ResultsWriter:
+    """Writes a results file frame batch by frame batch, resumable after interruption.
+
+    The file is built as ``.<name>.part`` beside the target and renamed when complete.
+    A ``.part`` file left by an interrupted run with the same checkpoint and video is
+    continued from ``frames_done``.
+
+    Parameters
+    ----------
+    path : str or Path
+        Final results file.
+    n_frames, n_keypoints : int
+        T and K.
+    metadata : dict
+        Stored as attributes; must hold ``checkpoint_sha256`` and ``video_path``.
+    heatmap_size : tuple of int, optional
+        ``(h, w)`` of stored heatmaps; None stores none.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        n_frames: int,
+        n_keypoints: int,
+        metadata: dict[str, Any],
+        heatmap_size: tuple[int, int] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.part = self.path.with_name(f".{self.path.name}.part")
+        self.file = self._open_or_create(n_frames, n_keypoints, metadata, heatmap_size)
+        self.frames_done = int(self.file.attrs["frames_done"])
+
+    def _open_or_create(self, n_frames, n_keypoints, metadata, heatmap_size) -> h5py.File:
+        if self.part.exists():
+            try:
+                f = h5py.File(self.part, "a")
+                same = (
+                    f.attrs.get("checkpoint_sha256") == metadata["checkpoint_sha256"]
+                    and f.attrs.get("video_path") == str(metadata["video_path"])
+                    and f.attrs.get("n_frames") == n_frames
+                    and ("heatmaps" in f) == (heatmap_size is not None)
+                )
+                if same:
+                    return f
+                f.close()
+            except OSError:
+                pass  # a damaged partial file: start over
+            self.part.unlink()
+        f = h5py.File(self.part, "w")
+        _write_attrs(f, metadata | {"n_frames": n_frames, "frames_done": 0})
+        chunk = max(1, min(n_frames, 256))
+        f.create_dataset(
+            "keypoints", (n_frames, n_keypoints, 2), np.float32, chunks=(chunk, n_keypoints, 2)
+        )
+        f.create_dataset(
+            "confidence", (n_frames, n_keypoints), np.float32, chunks=(chunk, n_keypoints)
+        )
+        f.create_dataset(
+            "covariance",
+            (n_frames, n_keypoints, 2, 2),
+            np.float32,
+            chunks=(chunk, n_keypoints, 2, 2),
+        )
+        if heatmap_size is not None:
+            f.create_dataset(
+                "heatmaps",
+                (n_frames, n_keypoints, *heatmap_size),
+                np.float16,
+                chunks=(1, n_keypoints, *heatmap_size),
+                compression="gzip",
+                compression_opts=1,
+            )
+        return f
+
+    def write(self, start: int, keypoints, confidence, covariance, heatmaps=None) -> None:
+        """Store a batch of frames starting at frame ``start`` (arrays shaped as above)."""
+        stop = start + len(keypoints)
+        self.file["keypoints"][start:stop] = keypoints
+        self.file["confidence"][start:stop] = confidence
+        self.file["covariance"][start:stop] = covariance
+        if heatmaps is not None:
+            self.file["heatmaps"][start:stop] = heatmaps
+        self.frames_done = stop
+        self.file.attrs["frames_done"] = stop
+        self.file.flush()
+
+    def finish(self) -> Path:
+        """Close and move the complete file into place."""
+        self.file.close()
+        os.replace(self.part, self.path)
+        return self.path
+
+    def close(self) -> None:
+        """Close without finishing (the ``.part`` file stays for a later resume)."""
+        if self.file.id.valid:
+            self.file.close()
