@@ -122,6 +122,7 @@ class _Animal:
     tuck: float = 0.0
     gait: float = 0.0
     gait_phase: float = 0.0
+    tail_phase: float = 0.0  # the tail sways once every two steps
     wander: float = 0.0
     sniff: float = 0.0
     tail: list[float] = field(default_factory=lambda: [0.0, 0.0])
@@ -164,13 +165,12 @@ class _Animal:
 
     def targets(self) -> dict[str, float]:
         """Targets of speed (body lengths/s), turning rate (rad/s) and posture for the bout."""
-        zero = {"speed": 0.0, "omega": 0.0, "bend": 0.0, "lift": 0.0, "groom": 0.0,
-                "tuck": 0.0, "gait": 0.0}  # fmt: skip
+        zero = dict.fromkeys(("speed", "omega", "bend", "lift", "groom", "tuck", "gait"), 0.0)
         if self.state == WALK:
             bend = max(-1.0, min(1.0, self.wander / self.bout_speed))
             gait = min(1.0, self.bout_speed / 1.2)
-            return zero | {"speed": self.bout_speed, "omega": self.wander, "bend": bend,
-                           "gait": gait}  # fmt: skip
+            walk = {"speed": self.bout_speed, "omega": self.wander, "bend": bend, "gait": gait}
+            return zero | walk
         if self.state == TURN:
             bend = math.copysign(1.0, self.bout_turn)
             return zero | {"speed": 0.25, "omega": self.bout_turn, "bend": bend, "gait": 0.6}
@@ -194,6 +194,7 @@ class _Animal:
             setattr(self, name, getattr(self, name) + rate * (target - getattr(self, name)))
         steps_per_s = self.speed / _STRIDE_LENGTHS + 1.5 * abs(self.omega) / (2 * math.pi)
         self.gait_phase = (self.gait_phase + 2 * math.pi * steps_per_s * dt) % (2 * math.pi)
+        self.tail_phase = (self.tail_phase + math.pi * steps_per_s * dt) % (2 * math.pi)
         self.heading = _wrap(self.heading + self.omega * dt)
 
     def move(self, dt: float, length: float) -> None:
@@ -204,7 +205,6 @@ class _Animal:
     def pose(self) -> Pose:
         """Body parameters for :func:`joints_from_pose`, with grooming strokes and sniffing."""
         stroke = 2 * math.pi * _GROOM_HZ * self.clock
-        half_phase = self.gait_phase / 2
         return Pose(
             x=self.x,
             y=self.y,
@@ -216,8 +216,8 @@ class _Animal:
             gait=self.gait,
             gait_phase=self.gait_phase,
             head_yaw=self.groom * 0.35 * math.sin(stroke) + (1 - self.groom) * self.sniff,
-            tail_near=0.25 * self.gait * math.sin(half_phase) + self.tail[0],
-            tail_far=0.35 * self.gait * math.sin(half_phase - 0.9) + self.tail[1],
+            tail_near=0.25 * self.gait * math.sin(self.tail_phase) + self.tail[0],
+            tail_far=0.35 * self.gait * math.sin(self.tail_phase - 0.9) + self.tail[1],
         )
 
 
@@ -233,8 +233,8 @@ def _place(
             y = rng.uniform(floor.y0 + margin, max(floor.y0 + margin, floor.y1 - margin))
             if all(math.hypot(x - a.x, y - a.y) >= 1.5 * length for a in animals):
                 break
-        animal = _Animal(x=x, y=y, heading=rng.uniform(-math.pi, math.pi), state=WALK,
-                         frames_left=1)  # fmt: skip
+        heading = rng.uniform(-math.pi, math.pi)
+        animal = _Animal(x=x, y=y, heading=heading, state=WALK, frames_left=1)
         animal.start(int(rng.choice((WALK, GROOM, REST))), fps, rng)
         animals.append(animal)
     return animals

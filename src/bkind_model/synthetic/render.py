@@ -148,7 +148,7 @@ def make_arena(height: int, width: int, rng: np.random.Generator) -> Arena:
         0, 2.0, (height, width, 1)
     )
     image = np.where((inside < 0)[..., None], wall_image, image)
-    image[np.abs(inside + 0.5) <= 0.5] *= 1.25  # lit top edge of the walls
+    image[inside == -1] *= 1.25  # the lit top edge of the walls
     return Arena(image=np.clip(image, 0, 255).astype(np.float32), floor=floor)
 
 

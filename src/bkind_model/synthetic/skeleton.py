@@ -183,6 +183,7 @@ def joints_from_pose(pose: Pose, length: float) -> np.ndarray:
     snout = neck + head[..., None] * head_dir
     hip = spine_mid - back[..., None] * _unit(heading - curvature * back / 2)
     tail_base = hip - rump * _unit(heading - curvature * (back + rump / 2))
+    # The tail continues the spine's bend at half the curvature, plus its own sway.
     tail_angle = heading - curvature * (back + rump) - 0.5 * curvature * tail / 2
     tail_mid = tail_base - tail * _unit(tail_angle + p["tail_near"])
     tail_tip = tail_mid - tail * _unit(tail_angle + p["tail_near"] + p["tail_far"])
