@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
+
+from bkind_model.io.labels import Labels, LabelsError, load_labels
+from bkind_model.io.results import KeypointResult
+from bkind_model.io.video import open_video
 
 
 def keypoint_features(
@@ -197,3 +202,83 @@ def blob_features(
         length, width = 2 * np.sqrt(values[1]), 2 * np.sqrt(values[0])
         previous = features[i] = [*centre, *(axis * length), *(axis * width), length, width]
     return features
+
+
+def blob_features_of_video(source, n_background: int = 100, chunk: int = 64) -> np.ndarray:
+    """:func:`blob_features` over a whole video, streaming.
+
+    Parameters
+    ----------
+    source : VideoSource
+        The video (or image folder).
+    n_background : int
+        Frames sampled evenly across the video for the median background.
+    chunk : int
+        Frames decoded per batch.
+
+    Returns
+    -------
+    ndarray
+        ``(T, 8)`` blob features.
+    """
+    sample = np.unique(np.linspace(0, source.n_frames - 1, n_background).round().astype(int))
+    background = median_background(np.stack([source[int(i)] for i in sample]))
+    parts = [blob_features(frames, background) for _, frames in source.iter_chunks(chunk)]
+    return np.concatenate(parts)
+
+
+def evaluate_results(
+    results: str | Path | KeypointResult,
+    labels: str | Path | Labels,
+    *,
+    folds: int = 2,
+    video: str | Path | None = None,
+) -> dict:
+    """Score discovered keypoints against labelled joints, with both baselines.
+
+    Parameters
+    ----------
+    results : str, Path or KeypointResult
+        Keypoints of the labelled frames (one result frame per labelled frame).
+    labels : str, Path or Labels
+        Labelled joints (see :func:`bkind_model.io.labels.load_labels`).
+    folds : int
+        2: fit on the first half, test on the second, and the reverse; k > 2: k contiguous
+        folds.
+    video : str or Path, optional
+        The frames for the blob baseline; by default the video recorded in the results.
+
+    Returns
+    -------
+    dict
+        ``keypoints``, ``keypoints_uncertainty``, ``blob`` and ``mean_pose`` scores (see
+        :class:`RegressionScore`), ``ratio_to_blob``, ``body_length_px``, ``n_frames``.
+    """
+    result = results if isinstance(results, KeypointResult) else KeypointResult.load(results)
+    truth = labels if isinstance(labels, Labels) else load_labels(labels)
+    n = len(truth.joints)
+    if result.n_frames != n:
+        raise LabelsError(
+            f"{result.metadata.get('video_path')}: {result.n_frames} frames of keypoints but "
+            f"{n} labelled frames; extract keypoints on exactly the labelled frames."
+        )
+    source = open_video(video or result.metadata["video_path"])
+    split = split_halves(n) if folds == 2 else k_folds(n, folds)
+    candidates = {
+        "keypoints": keypoint_features(result.keypoints),
+        "keypoints_uncertainty": keypoint_features(
+            result.keypoints, result.confidence, result.covariance
+        ),
+        "blob": blob_features_of_video(source),
+        "mean_pose": np.zeros((n, 0)),
+    }
+    scores = {
+        name: regression_score(x, truth.joints, split, truth.body_length)
+        for name, x in candidates.items()
+    }
+    summary = {name: score.to_dict() for name, score in scores.items()}
+    summary["ratio_to_blob"] = scores["keypoints"].error_px / scores["blob"].error_px
+    summary["body_length_px"] = truth.body_length
+    summary["n_frames"] = n
+    summary["joint_names"] = truth.names
+    return summary

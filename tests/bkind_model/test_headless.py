@@ -1,0 +1,18 @@
+"""The engine must never pull in napari or a Qt binding."""
+
+import subprocess
+import sys
+
+CHECK = """
+import sys
+import bkind_model, bkind_model.cli, bkind_model.training, bkind_model.extraction
+import bkind_model.evaluation, bkind_model.io.video, bkind_model.synthetic, bkind_model.demo
+bad = sorted(m for m in sys.modules
+             if m.split('.')[0] in {'napari', 'magicgui', 'qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'superqt'})
+print(','.join(bad))
+"""
+
+
+def test_importing_the_engine_imports_no_gui_module():
+    out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"GUI modules imported: {out.stdout}"
