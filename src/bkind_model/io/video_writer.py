@@ -62,7 +62,9 @@ def write_video(
             if writer is None:
                 height, width = frame.shape[:2]
                 if height % 2 or width % 2:
-                    raise ValueError(f"{path}: frame size {width}x{height} must be even for H.264.")
+                    raise ValueError(
+                        f"{path}: frame size {width}x{height} must be even for H.264."
+                    )
                 writer = imageio_ffmpeg.write_frames(
                     str(tmp),
                     (width, height),
