@@ -169,26 +169,33 @@ def file_signature(path: str | Path) -> str:
 
 
 def cache_stem(path: str | Path, signature: str, *parts: object) -> str:
-    """Cache file stem ``<path key>-<content key>``.
+    """Cache file stem ``<source key>-<content key>``.
 
     Parameters
     ----------
     path : str or Path
-        The source file or folder; entries of one source share the path key, so stale
-        ones can be found and removed (see :func:`remove_stale`).
+        The source file or folder.
     signature : str
-        The source's content signature (e.g. :func:`file_signature`).
+        The source's content signature (e.g. :func:`file_signature`); it alone makes
+        the content key.
     *parts
-        Further values the cached data depends on (format version, frame size ...).
+        Further values the cached data depends on (format version, frame size ...);
+        they join the resolved path in the source key.
+
+    Returns
+    -------
+    str
+        Entries that differ only in the source's content share the source key, so
+        stale ones can be found and removed (see :func:`remove_stale`).
     """
-    content = _digest("|".join([signature, *map(str, parts)]))
-    return f"{_digest(str(Path(path).resolve()))}-{content}"
+    source = "|".join([str(Path(path).resolve()), *map(str, parts)])
+    return f"{_digest(source)}-{_digest(signature)}"
 
 
 def remove_stale(directory: Path, stem: str, suffix: str) -> None:
-    """Delete cache files of the same source (same path key) other than ``stem``."""
-    path_key = stem.split("-")[0]
-    for old in directory.glob(f"{path_key}-*{suffix}"):
+    """Delete cache files with the source key of ``stem`` but another content key."""
+    source_key = stem.split("-")[0]
+    for old in directory.glob(f"{source_key}-*{suffix}"):
         if old.name != stem + suffix:
             old.unlink(missing_ok=True)
 
