@@ -120,8 +120,9 @@ class FFmpegProcess:
     """One running ffmpeg whose standard output is read by the caller.
 
     Standard error goes to an anonymous temporary file, so a chatty ffmpeg can never
-    block on a full pipe. Every read waits at most :data:`TIMEOUT_S` seconds for data.
-    Not thread-safe: one thread reads a process at a time.
+    block on a full pipe. Every read waits at most :data:`TIMEOUT_S` seconds for data
+    (plus ``startup_s`` before the first byte). Not thread-safe: one thread reads a
+    process at a time.
 
     Parameters
     ----------
@@ -130,10 +131,14 @@ class FFmpegProcess:
         are prepended.
     path : str or Path
         The media file, named in errors.
+    startup_s : float
+        Extra seconds allowed before the first output, for work ffmpeg does silently
+        (decoding from a keyframe up to a seek target).
     """
 
-    def __init__(self, args: Sequence[str], path: str | Path) -> None:
+    def __init__(self, args: Sequence[str], path: str | Path, *, startup_s: float = 0.0) -> None:
         self.path = Path(path)
+        self._grace = startup_s
         self._stderr = tempfile.TemporaryFile()
         command = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-nostats", *args]
         self._proc = subprocess.Popen(
@@ -168,12 +173,13 @@ class FFmpegProcess:
         assert stdout is not None
         filled = 0
         while filled < len(buffer):
-            ready, _, _ = select.select([stdout], [], [], TIMEOUT_S)
+            timeout = TIMEOUT_S + self._grace
+            ready, _, _ = select.select([stdout], [], [], timeout)
             if not ready:
                 self.kill()
                 raise DecoderTimeoutError(
                     self.path,
-                    f"ffmpeg produced no output for {TIMEOUT_S:g} s and was stopped.",
+                    f"ffmpeg produced no output for {timeout:g} s and was stopped.",
                     "The file may sit on a stalled network drive or be damaged: copy it "
                     "to a local disk and try again (or raise "
                     "bkind_model.io.ffmpeg.TIMEOUT_S).",
@@ -182,6 +188,7 @@ class FFmpegProcess:
             if not got:
                 break
             filled += got
+            self._grace = 0.0
         return filled
 
     def read_all(self) -> bytes:

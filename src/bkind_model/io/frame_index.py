@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import re
 import struct
@@ -126,9 +127,13 @@ class FrameIndex:
     def seek_time(self, frame: int) -> float | None:
         """Input seek time (``ffmpeg -ss``, seconds) whose first output frame is ``frame``.
 
-        ffmpeg adds the file's start time to an input ``-ss`` and, with accurate seeking,
-        drops decoded frames presented before that time. The midpoint between the pts of
-        frames ``frame - 1`` and ``frame`` is therefore robust to rounding on both sides.
+        ffmpeg adds the file's start time to an input ``-ss`` (the pts here already
+        count from it), jumps to the last keyframe at or before that time and, with
+        accurate seeking, drops the decoded frames presented before it. The time is the
+        pts of ``frame`` rounded down to the microsecond ffmpeg parses, but never
+        earlier than the midpoint to the previous frame: frame ``frame - 1`` is dropped,
+        ``frame`` kept, and a keyframe is reached from itself rather than from the
+        keyframe before it (a whole group of pictures less to decode).
 
         Returns
         -------
@@ -137,8 +142,9 @@ class FrameIndex:
         """
         if frame == 0:
             return None
-        midpoint = Fraction(int(self.pts[frame - 1]) + int(self.pts[frame]), 2)
-        return float(midpoint * self.time_base)
+        pts = int(self.pts[frame]) * self.time_base
+        midpoint = (int(self.pts[frame - 1]) * self.time_base + pts) / 2
+        return max(float(midpoint), math.floor(pts * 10**6) / 10**6)
 
     def decode_start(self, frame: int) -> int:
         """The frame where decoding starts when a new decoder is asked for ``frame``.

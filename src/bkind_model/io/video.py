@@ -55,6 +55,9 @@ DEFAULT_MAX_DECODERS = 2
 _MAX_SKIP_FRAMES = 32
 #: Frames converted per block when reading, bounding the temporary planar buffer.
 _BLOCK_FRAMES = 32
+#: Seconds of stall timeout granted per frame ffmpeg decodes silently after a seek
+#: (from the keyframe up to the target), on top of ``ffmpeg.TIMEOUT_S``.
+_SEEK_SECONDS_PER_FRAME = 0.05
 
 
 class FrameReader(Protocol):
@@ -337,6 +340,7 @@ class VideoFileReader:
         """Frames ``start`` to ``stop - 1`` as ``(n, H, W, 3)`` uint8 (thread-safe)."""
         decoder = self._checkout(start)
         try:
+            decoder.skip(start - decoder.position)
             frames = decoder.read(stop - start)
         except BaseException:
             decoder.stop()
@@ -348,6 +352,7 @@ class VideoFileReader:
         """Decode frames ``start`` to ``stop - 1`` in one pass, ``chunk`` frames at a time."""
         decoder = _Decoder(self.path, self.index, start, stop=stop)
         try:
+            decoder.skip(start - decoder.position)
             for first in range(start, stop, chunk):
                 yield first, decoder.read(min(chunk, stop - first))
         finally:
@@ -360,7 +365,10 @@ class VideoFileReader:
         self._finalizer()
 
     def _checkout(self, start: int) -> _Decoder:
-        """Take the idle decoder that reaches ``start`` most cheaply, or start one there."""
+        """Take the idle decoder that reaches ``start`` most cheaply, or start a new one.
+
+        The decoder is at or before ``start``; the caller skips it forward.
+        """
         limit = max(_MAX_SKIP_FRAMES, start - self.index.decode_start(start))
         with self._lock:
             if self._closed:
@@ -369,10 +377,7 @@ class VideoFileReader:
             decoder = min(usable, key=lambda d: start - d.position, default=None)
             if decoder is not None:
                 self._idle.remove(decoder)
-        if decoder is None:
-            return _Decoder(self.path, self.index, start)
-        decoder.skip(start - decoder.position)
-        return decoder
+        return decoder if decoder is not None else _Decoder(self.path, self.index, start)
 
     def _checkin(self, decoder: _Decoder) -> None:
         """Keep ``decoder`` running for a later read, stopping the least recently used."""
@@ -389,6 +394,9 @@ class VideoFileReader:
 
 class _Decoder:
     """One ffmpeg process decoding a video from a given frame on, as planar RGB.
+
+    It starts at ``start`` or, in a file that is not seekable, at frame 0
+    (:attr:`position` says where; use :meth:`skip` to move on to ``start``).
 
     ffmpeg writes ``gbrp`` (planar G, B, R), which it converts from planar YUV about
     twice as fast as packed ``rgb24`` (the pixel values are identical); the planes are
@@ -415,9 +423,9 @@ class _Decoder:
                 *("-pix_fmt", "gbrp", "-f", "rawvideo", "-"),
             ],
             path,
+            startup_s=(first - index.decode_start(first)) * _SEEK_SECONDS_PER_FRAME,
         )
         self._planar = np.empty((0, 3, *self._frame_shape), np.uint8)
-        self.skip(start - first)
 
     def read(self, n: int) -> np.ndarray:
         """The next ``n`` frames as ``(n, H, W, 3)`` uint8 RGB."""

@@ -101,6 +101,14 @@ def test_unreadable_file(video_copy):
         video_copy.chmod(0o644)
 
 
+def test_permission_check_uses_os_access(video_copy, monkeypatch):
+    """The superuser passes chmod 000, so also check the code path with access denied."""
+    monkeypatch.setattr(ffmpeg_module.os, "access", lambda path, mode: False)
+    with raises_naming(VideoPermissionError, video_copy) as caught:
+        open_video(video_copy)
+    assert isinstance(caught.value, PermissionError)
+
+
 @pytest.fixture
 def stalling_ffmpeg(tmp_path, monkeypatch):
     """Make every ffmpeg call a process that writes nothing; return its pid file."""
