@@ -68,7 +68,7 @@ _STDERR_ERRORS: tuple[tuple[re.Pattern[str], type[VideoError], str, str], ...] =
         "Check that the recording worked and the file was copied completely.",
     ),
     (
-        re.compile(r"partial file|ended prematurely|Truncating packet|Packet corrupt|end of file"),
+        re.compile(r"partial file|ended prematurely|Truncating packet|Packet corrupt"),
         TruncatedVideoError,
         "the file is cut short or damaged.",
         "Copy it again from its source; an interrupted recording can sometimes be "

@@ -15,8 +15,9 @@ per file, and cached on disk:
    marked not seekable: they are always decoded from the first frame, which is exact
    but makes random access cost grow with the frame number.
 
-With the pts known, frame ``i`` is reached exactly by asking ffmpeg to start at a time
-between the pts of frames ``i - 1`` and ``i`` (see :meth:`FrameIndex.seek_time`).
+With the pts known, frame ``i`` is reached exactly by asking ffmpeg to start at the
+presentation time of frame ``i``, safely after that of frame ``i - 1`` (see
+:meth:`FrameIndex.seek_time`).
 
 The cache lives in :func:`cache_dir` (``$BKIND_CACHE_DIR`` or the user cache
 directory); an entry is keyed by the file's resolved path, size and modification time,

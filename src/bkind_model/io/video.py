@@ -7,21 +7,23 @@ Frame exactness
     Frame ``i`` read at random is the same image as frame ``i`` of a sequential decode,
     also for H.264 with B-frames and keyframes far apart: every file gets a
     :class:`~bkind_model.io.frame_index.FrameIndex` (exact presentation time of every
-    frame), and a decoder starting at frame ``i`` seeks to a time between frames
-    ``i - 1`` and ``i`` with ffmpeg's accurate seek and passthrough frame-rate mode
-    (frames are never duplicated or dropped).
+    frame), and a decoder starting at frame ``i`` seeks to the presentation time of
+    frame ``i`` (:meth:`~bkind_model.io.frame_index.FrameIndex.seek_time`) with ffmpeg's
+    accurate seek and passthrough frame-rate mode (frames are never duplicated or
+    dropped). Files whose container does not seek exactly are decoded from frame 0.
 
 Decoders
     A read starts ffmpeg at the first requested frame and keeps it running afterwards
-    (at most ``max_decoders`` per source), so a read that continues where an earlier
-    one stopped (stepping forward) reuses the running decoder instead of seeking again.
+    (at most ``max_decoders`` idle per source, each a separate ffmpeg process), so a
+    read that continues where an earlier one stopped (stepping forward) reuses the
+    running decoder instead of seeking again.
 
 Memory
     :attr:`VideoSource.frames` is a dask array whose chunks are runs of
     ``chunk_frames`` frames, each decoded in one ffmpeg pass. Decoded chunks are kept in
-    an LRU cache of at most ``cache_bytes`` (256 MiB by default, at least one chunk), so
-    a source holds at most ``cache_bytes`` plus one chunk per read in flight, plus the
-    index (8 bytes per frame). The decoders are separate ffmpeg processes.
+    an LRU cache of at most ``cache_bytes`` (256 MiB by default, at least one chunk).
+    Beyond that a source holds the frames of reads in flight, an 8-frame conversion
+    buffer per decoder and the index (8 bytes per frame).
 
 Threads
     A :class:`VideoSource` may be read from several threads at once (dask workers,
@@ -53,8 +55,8 @@ DEFAULT_MAX_DECODERS = 2
 #: anew when the gap is at most this many frames or at most the distance from the
 #: target back to its keyframe (which a new decoder would have to decode anyway).
 _MAX_SKIP_FRAMES = 32
-#: Frames converted per block when reading, bounding the temporary planar buffer.
-_BLOCK_FRAMES = 32
+#: Frames converted per block when reading: the size of each decoder's planar buffer.
+_BLOCK_FRAMES = 8
 #: Seconds of stall timeout granted per frame ffmpeg decodes silently after a seek
 #: (from the keyframe up to the target), on top of ``ffmpeg.TIMEOUT_S``.
 _SEEK_SECONDS_PER_FRAME = 0.05
