@@ -63,6 +63,8 @@ _FORMAT_RE = re.compile(r"^Input #0, (\S+), from", re.MULTILINE)
 #: Others (MPEG-TS/PS, FLV, raw H.264 ...) seek by guessing byte positions, which lands
 #: on wrong or undecodable frames; their files are always decoded from the start.
 _SEEKABLE_FORMATS = frozenset({"mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi"})
+#: Box types an mp4/mov file starts with (old QuickTime files may lack ``ftyp``).
+_ISOBMFF_FIRST_BOXES = frozenset({b"ftyp", b"wide", b"free", b"skip", b"mdat", b"moov"})
 _PACKET_RE = re.compile(
     r"^\d+, *-?\d+, *(-?\d+),(?:[^,\n]*,){2}[^,\n]*(?:, F=0x([0-9A-Fa-f]+))?", re.MULTILINE
 )
@@ -372,7 +374,7 @@ def _check_isobmff_complete(path: Path) -> None:
     """
     size = path.stat().st_size
     with path.open("rb") as file:
-        if file.read(8)[4:8] != b"ftyp":
+        if file.read(8)[4:8] not in _ISOBMFF_FIRST_BOXES:
             return
         offset = 0
         while offset < size:
