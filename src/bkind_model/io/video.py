@@ -108,8 +108,6 @@ class VideoSource:
         the value given to :func:`open_video` or the default of 30.
     chunk_frames : int
         Frames per chunk of :attr:`frames`, decoded in one ffmpeg pass.
-    frames : dask.array.Array
-        ``(T, H, W, 3)`` uint8 RGB, lazy; grayscale sources give three equal channels.
     """
 
     def __init__(
@@ -129,10 +127,21 @@ class VideoSource:
         self.chunk_frames = int(chunk_frames)
         chunk_bytes = self.chunk_frames * self.height * self.width * 3
         self._chunks = _ChunkCache(max(1, cache_bytes // chunk_bytes))
-        self.frames = da.from_array(
+
+    @property
+    def frames(self) -> da.Array:
+        """``(T, H, W, 3)`` uint8 RGB as a lazy dask array (e.g. for a napari layer).
+
+        Grayscale sources give three equal channels. Chunks are :attr:`chunk_frames`
+        frames, served from the source's decoded-chunk cache. The array keeps the source
+        alive; the source does not keep the array, so a source nobody refers to stops its
+        decoders at once. Each access builds a new array (about a millisecond) over the
+        same cache: keep the array when indexing it in a loop.
+        """
+        return da.from_array(
             _ChunkedFrames(self),
             chunks=(self.chunk_frames, self.height, self.width, 3),
-            name=f"bkind-frames-{reader.signature}-{self.chunk_frames}",
+            name=f"bkind-frames-{self.signature}-{self.chunk_frames}",
             meta=np.empty((0, 0, 0, 0), np.uint8),
             asarray=False,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -110,6 +111,20 @@ def test_stepping_forward_continues_one_decoder(long_gop_video, monkeypatch):
         assert starts == [96]
         source[20]  # far behind: a new decoder
         assert starts == [96, 20]
+
+
+def test_decoders_stop_when_nothing_refers_to_the_source(long_gop_video, frame_numbers):
+    source = open_video(long_gop_video)
+    source[100]
+    processes = [decoder._process._proc for decoder in source._reader._idle]
+    assert processes and all(process.poll() is None for process in processes)
+    frames = source.frames
+    del source
+    np.testing.assert_array_equal(frame_numbers(frames[7:8].compute()), [7])
+    assert all(process.poll() is None for process in processes)  # kept by the dask array
+    del frames
+    gc.collect()
+    assert all(process.poll() is not None for process in processes)
 
 
 def test_chunk_cache_is_bounded(long_gop_video):
