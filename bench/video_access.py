@@ -10,7 +10,8 @@ Measures, on the shared open-field video (or ``--video``):
 and, on a synthetic one-hour 640x480 video (a 10 s lab-like clip: static arena, a dark
 moving blob and sensor noise, looped with ``-c copy``), in a fresh process with an empty
 index cache: resident memory added by :func:`~bkind_model.io.video.open_video` plus the
-first frame, and the seconds until that frame is returned.
+first frame, and the seconds until that frame is returned (measured after the imports and
+one open of the short clip, so that they count the hour-long video only).
 
 Usage: ``python bench/video_access.py [--video PATH] [--random N]``
 """
