@@ -6,6 +6,9 @@ Everything that talks to ffmpeg goes through :class:`FFmpegProcess`, so that
   :class:`~bkind_model.errors.DecoderTimeoutError` is raised (never a hang);
 * a failing ffmpeg is reported as one of the specific errors of :mod:`bkind_model.errors`
   naming the file and what to do (never a bare ffmpeg message or traceback).
+
+The stall timeout waits on ffmpeg's output pipe with :func:`select.select`, which works on
+POSIX systems (Linux, macOS) only.
 """
 
 from __future__ import annotations
