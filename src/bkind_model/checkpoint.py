@@ -97,7 +97,14 @@ def ensure_compatible(saved: Config, wanted: Config, path: str | Path) -> None:
     CheckpointError
         Naming each setting that differs and what to do.
     """
-    keys = (*saved.architecture(), "image_size", "frame_gap", "gap_unit", "batch_size")
+    keys = (
+        *saved.architecture(),
+        "image_size",
+        "crop_size",
+        "frame_gap",
+        "gap_unit",
+        "batch_size",
+    )
     differ = {
         key: (getattr(saved, key), getattr(wanted, key))
         for key in keys

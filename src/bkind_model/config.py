@@ -27,8 +27,15 @@ class Config:
     n_keypoints : int
         Number of keypoints to discover (K).
     image_size : int
-        Long side of the model input in pixels; frames keep their aspect ratio and are
-        padded to a multiple of 16.
+        Side of the model input in pixels: the square crop that follows the animal, or
+        the long side of the whole frame (aspect ratio kept, padded to a multiple of 16)
+        when ``crop_size`` is 0.
+    crop_size : float or None
+        Side in source pixels of the square window that follows the animal; None
+        measures the animal in the video; 0 shows the whole frame instead.
+    crop_jitter : int
+        Random shift of training windows, input pixels (the window never sits exactly on
+        the animal's centre, so the model does not learn to rely on it).
     frame_gap : float or None
         Gap between the two frames of a training pair, in ``gap_unit``; None asks
         :func:`bkind_model.frame_gap.suggest_frame_gap` for one.
@@ -75,6 +82,8 @@ class Config:
 
     n_keypoints: int = 10
     image_size: int = 96
+    crop_size: float | None = None
+    crop_jitter: int = 4
     frame_gap: float | None = None
     gap_unit: GapUnit = "frames"
     steps: int = 2000
@@ -104,6 +113,8 @@ class Config:
         checks = [
             (self.n_keypoints >= 1, "n_keypoints must be at least 1"),
             (self.image_size >= 32, "image_size must be at least 32 pixels"),
+            (self.crop_size is None or self.crop_size >= 0, "crop_size must be >= 0"),
+            (self.crop_jitter >= 0, "crop_jitter must be >= 0"),
             (self.steps >= 0, "steps must be >= 0"),
             (self.batch_size >= 1, "batch_size must be at least 1"),
             (self.lr > 0, "lr must be positive"),

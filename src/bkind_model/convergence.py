@@ -17,7 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bkind_model.dissimilarity import gaussian_blur, to_gray
+from bkind_model.dissimilarity import to_gray
+from bkind_model.tracking import FOREGROUND_THRESHOLD
 
 CONVERGED = "converged"
 IMPROVING = "still improving"
@@ -67,7 +68,7 @@ def foreground_masks(preview: torch.Tensor, background: torch.Tensor, dilate_px:
     preview : Tensor
         ``(N, 3, H, W)`` frames in [0, 1].
     background : Tensor
-        ``(1, 3, H, W)`` median background in [0, 1].
+        ``(N, 1, H, W)`` gray background seen through the same windows, in [0, 1].
     dilate_px : int
         Dilation of the mask, pixels.
 
@@ -76,10 +77,8 @@ def foreground_masks(preview: torch.Tensor, background: torch.Tensor, dilate_px:
     Tensor
         ``(N, H, W)`` bool.
     """
-    diff = (to_gray(preview) - to_gray(background)).abs()
-    diff = gaussian_blur(diff, 1.0)
-    threshold = max(0.06, float(diff.flatten().quantile(0.98)) * 0.3)
-    mask = (diff > threshold).float()
+    diff = (to_gray(preview) - background).abs()
+    mask = (diff > FOREGROUND_THRESHOLD).float()
     mask = F.max_pool2d(mask, 2 * dilate_px + 1, stride=1, padding=dilate_px)
     return mask[:, 0] > 0
 

@@ -110,10 +110,13 @@ def render_gaussians(mean: Tensor, std: float, height: int, width: int) -> Tenso
 
 @dataclass(frozen=True)
 class Letterbox:
-    """How a frame was scaled and padded to the model's input, keeping its aspect ratio.
+    """How frames are scaled (aspect ratio kept) and windowed into the model's input.
 
-    A source pixel ``(x, y)`` lands at ``(x * scale + pad_x, y * scale + pad_y)`` in the
-    input (both in pixel-centre coordinates, up to the half-pixel offsets handled below).
+    Frames are first resized by ``scale`` to :attr:`resized_size`. The input is then a
+    window of ``input_size`` over the resized frame whose top-left corner lies at an
+    *offset* ``(x0, y0)`` in resized pixels: the whole frame padded around (letterbox,
+    offset ``-pad``), or a crop that follows the animal (a different offset per frame).
+    Pixel coordinates put the centre of the top-left pixel at ``(0, 0)``.
 
     Attributes
     ----------
@@ -122,9 +125,10 @@ class Letterbox:
     input_size : tuple of int
         ``(height, width)`` of the model input in pixels.
     scale : float
-        Input pixels per source pixel.
+        Resized pixels per source pixel.
     pad : tuple of int
-        ``(pad_y, pad_x)``: rows above and columns left of the resized frame.
+        ``(pad_y, pad_x)``: rows above and columns left of the resized frame in the
+        letterboxed input (``(0, 0)`` for crops).
     """
 
     source_size: tuple[int, int]
@@ -152,13 +156,35 @@ class Letterbox:
         pad = ((padded[0] - resized[0]) // 2, (padded[1] - resized[1]) // 2)
         return cls((height, width), padded, scale, pad)
 
+    @classmethod
+    def crop(cls, source_size: tuple[int, int], crop_px: float, input_side: int) -> Letterbox:
+        """Square crops of ``crop_px`` source pixels shown to the model at ``input_side``.
+
+        Parameters
+        ----------
+        source_size : tuple of int
+            ``(height, width)`` of the frames in pixels.
+        crop_px : float
+            Side of the crop window in source pixels.
+        input_side : int
+            Side of the model input in pixels.
+        """
+        scale = min(1.0, input_side / crop_px)
+        return cls(tuple(source_size), (input_side, input_side), scale, (0, 0))
+
+    @property
+    def is_crop(self) -> bool:
+        """Whether the input is a window smaller than the resized frame."""
+        resized = self.resized_size
+        return self.input_size[0] < resized[0] or self.input_size[1] < resized[1]
+
     @property
     def resized_size(self) -> tuple[int, int]:
-        """``(height, width)`` of the frame content inside the input, in pixels."""
+        """``(height, width)`` of the resized frames, in pixels."""
         return (round(self.source_size[0] * self.scale), round(self.source_size[1] * self.scale))
 
     def apply(self, frames: Tensor) -> Tensor:
-        """Resize and pad frames.
+        """Resize and pad frames (letterbox mode).
 
         Parameters
         ----------
@@ -170,8 +196,11 @@ class Letterbox:
         Tensor
             ``(B, C, h, w)`` frames of ``input_size``; padding replicates the border.
         """
-        resized = F.interpolate(frames, size=self.resized_size, mode="bilinear", antialias=True)
-        return self.pad_resized(resized)
+        return self.pad_resized(self.resize(frames))
+
+    def resize(self, frames: Tensor) -> Tensor:
+        """``(B, C, H, W)`` source frames -> ``(B, C, h', w')`` of :attr:`resized_size`."""
+        return F.interpolate(frames, size=self.resized_size, mode="bilinear", antialias=True)
 
     def pad_resized(self, resized: Tensor) -> Tensor:
         """Pad frames already resized to :attr:`resized_size` up to :attr:`input_size`.
@@ -192,7 +221,7 @@ class Letterbox:
         return F.pad(resized, (left, right, top, bottom), mode="replicate")
 
     def _axis_scales(self) -> np.ndarray:
-        """Exact input pixels per source pixel along (x, y) after rounding."""
+        """Exact resized pixels per source pixel along (x, y) after rounding."""
         return np.array(
             [
                 self.resized_size[1] / self.source_size[1],
@@ -200,29 +229,37 @@ class Letterbox:
             ]
         )
 
-    def to_source(self, uv: np.ndarray) -> np.ndarray:
+    def _offsets(self, offsets: np.ndarray | None) -> np.ndarray:
+        if offsets is None:
+            return -np.array([self.pad[1], self.pad[0]], dtype=np.float64)
+        return np.asarray(offsets, dtype=np.float64)
+
+    def to_source(self, uv: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
         """Normalised input coordinates -> source pixels.
 
         Parameters
         ----------
         uv : ndarray
-            ``(..., 2)`` coordinates ``(u, v)`` in [-1, 1] over the padded input.
+            ``(B, K, 2)`` or ``(..., 2)`` coordinates ``(u, v)`` in [-1, 1] over the input.
+        offsets : ndarray, optional
+            ``(B, 1, 2)`` or broadcastable ``(x0, y0)`` of each input's window in resized
+            pixels; the letterbox offset ``-pad`` when None.
 
         Returns
         -------
         ndarray
-            ``(..., 2)`` coordinates ``(x, y)`` in source pixels.
+            Coordinates ``(x, y)`` in source pixels, shaped like ``uv``.
         """
         size = np.array([self.input_size[1], self.input_size[0]], dtype=np.float64)
-        edge = (np.asarray(uv, dtype=np.float64) + 1.0) * size / 2.0  # from the input's edge
-        pad = np.array([self.pad[1], self.pad[0]], dtype=np.float64)
-        return (edge - pad) / self._axis_scales() - 0.5
+        edge = (np.asarray(uv, dtype=np.float64) + 1.0) * size / 2.0  # from the window's edge
+        return (edge + self._offsets(offsets)) / self._axis_scales() - 0.5
 
-    def to_input(self, xy: np.ndarray) -> np.ndarray:
+    def to_input(self, xy: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
         """Source pixels -> normalised input coordinates (inverse of :meth:`to_source`)."""
         size = np.array([self.input_size[1], self.input_size[0]], dtype=np.float64)
-        pad = np.array([self.pad[1], self.pad[0]], dtype=np.float64)
-        edge = (np.asarray(xy, dtype=np.float64) + 0.5) * self._axis_scales() + pad
+        edge = (np.asarray(xy, dtype=np.float64) + 0.5) * self._axis_scales() - self._offsets(
+            offsets
+        )
         return edge * 2.0 / size - 1.0
 
     def covariance_to_source(self, cov: np.ndarray) -> np.ndarray:
@@ -241,3 +278,22 @@ class Letterbox:
         size = np.array([self.input_size[1], self.input_size[0]], dtype=np.float64)
         jac = size / 2.0 / self._axis_scales()  # source px per normalised unit, per axis
         return np.asarray(cov) * jac[:, None] * jac[None, :]
+
+    def to_dict(self) -> dict:
+        """Plain dict (saved in checkpoints and results)."""
+        return {
+            "source_size": list(self.source_size),
+            "input_size": list(self.input_size),
+            "scale": self.scale,
+            "pad": list(self.pad),
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Letterbox:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            tuple(values["source_size"]),
+            tuple(values["input_size"]),
+            float(values["scale"]),
+            tuple(values["pad"]),
+        )

@@ -9,7 +9,10 @@ dataset                   shape               meaning
 ``keypoints``             (T, K, 2) float32   (x, y) per frame and keypoint, px
 ``confidence``            (T, K) float32      heatmap peak x heatmap size (1 = uniform)
 ``covariance``            (T, K, 2, 2) f32    spatial covariance of each heatmap, px^2
-``heatmaps`` (optional)   (T, K, h, w) f16    softmaxed heatmaps at low resolution
+``heatmaps`` (optional)   (T, K, h, w) f16    softmaxed heatmaps over each input window
+``windows`` (optional)    (T, 2) float32      (x0, y0) of each frame's input window, in
+                                              pixels of the frame resized by the
+                                              ``letterbox`` scale (with ``heatmaps``)
 ========================  ==================  ===========================================
 
 Attributes: ``format``, ``video_path``, ``fps``, ``frame_size`` (H, W), ``n_frames``,
@@ -232,6 +235,7 @@ class ResultsWriter:
             chunks=(chunk, n_keypoints, 2, 2),
         )
         if heatmap_size is not None:
+            f.create_dataset("windows", (n_frames, 2), np.float32)
             f.create_dataset(
                 "heatmaps",
                 (n_frames, n_keypoints, *heatmap_size),
@@ -242,7 +246,9 @@ class ResultsWriter:
             )
         return f
 
-    def write(self, start: int, keypoints, confidence, covariance, heatmaps=None) -> None:
+    def write(
+        self, start: int, keypoints, confidence, covariance, heatmaps=None, windows=None
+    ) -> None:
         """Store a batch of frames starting at frame ``start`` (arrays shaped as above)."""
         stop = start + len(keypoints)
         self.file["keypoints"][start:stop] = keypoints
@@ -250,6 +256,7 @@ class ResultsWriter:
         self.file["covariance"][start:stop] = covariance
         if heatmaps is not None:
             self.file["heatmaps"][start:stop] = heatmaps
+            self.file["windows"][start:stop] = windows
         self.frames_done = stop
         self.file.attrs["frames_done"] = stop
         self.file.flush()

@@ -1,0 +1,228 @@
+"""Quality of discovered keypoints after minutes of CPU training. Prints one JSON line.
+
+``--synthetic``: train the default config on a synthetic video, snapshot the model every
+minute, and score every snapshot on held-out synthetic videos: the fraction of frames in
+which each keypoint lies on the animal (its mask dilated by 3 px), and the ridge
+regression error to the true joints relative to the blob baseline. Writes a PNG plot of
+both against training minutes next to the JSON (``--plot``).
+
+``--openfield``: train on ``../shared/data/dlc_openfield/videos/m3v1mp4.mp4``, extract on
+the 116 labelled PNGs, fit on img0000-0057 and test on img0058-0115 and the reverse; errors
+normalised by the median snout-tailbase length.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from bkind_model.checkpoint import save_checkpoint
+from bkind_model.config import Config
+from bkind_model.evaluation import (
+    blob_features_of_video,
+    keypoint_features,
+    regression_score,
+    split_halves,
+)
+from bkind_model.io.labels import load_labels
+from bkind_model.io.video import open_video
+from bkind_model.predictor import Predictor
+from bkind_model.synthetic import SyntheticConfig, load_ground_truth, write_sample
+from bkind_model.training import Trainer
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "dlc_openfield"
+
+
+def predict_video(predictor: Predictor, source) -> np.ndarray:
+    """``(T, K, 2)`` keypoints of every frame of a video, px."""
+    parts = [predictor.predict(frames).keypoints for _, frames in source.iter_chunks(100)]
+    return np.concatenate(parts)
+
+
+def train_with_snapshots(videos, out: Path, config: Config, minutes: float) -> list[Path]:
+    """Train for ``minutes`` (wall clock), saving a snapshot at every whole minute."""
+    trainer = Trainer(videos, out, config, resume=False)
+    snapshots, next_minute = [], 1
+    for event in trainer.run():
+        while event.elapsed_s >= 60 * next_minute:
+            snapshots.append(save_checkpoint(out / f"minute{next_minute:02d}.pt", trainer.state()))
+            print(f"minute {next_minute}: step {event.step}", file=sys.stderr)
+            next_minute += 1
+        if event.elapsed_s >= 60 * minutes:
+            break
+    return snapshots
+
+
+def steps_for(minutes: float, videos, out: Path, config: Config) -> int:
+    """Training steps that fit in ``minutes`` at this machine's measured speed."""
+    trainer = Trainer(videos, out, config.replace(steps=30), resume=False)
+    start = None
+    for event in trainer.run():
+        if event.step == 10:
+            start = time.perf_counter()
+    rate = 20 / (time.perf_counter() - start)
+    return max(10, int(rate * 60 * minutes * 1.02))
+
+
+def synthetic(args) -> dict:
+    work = Path(args.work or tempfile.mkdtemp(prefix="bkind-quality-"))
+    work.mkdir(parents=True, exist_ok=True)
+    train_video = work / "train.mp4"
+    tests = [work / f"test{seed}.mp4" for seed in (101, 102)]
+    if not train_video.exists():
+        write_sample(
+            train_video,
+            SyntheticConfig(n_frames=3000, seed=0),
+            keep_frames=False,
+            with_masks=False,
+        )
+    for seed, path in zip((101, 102), tests, strict=True):
+        if not path.exists():
+            write_sample(path, SyntheticConfig(n_frames=600, seed=seed), keep_frames=False)
+    config = Config(seed=args.seed)
+    steps = steps_for(args.minutes, [train_video], work / "speed", config)
+    snapshots = train_with_snapshots(
+        [train_video], work / "run", config.replace(steps=steps), args.minutes
+    )
+
+    sources = [open_video(p) for p in tests]
+    truths = [load_ground_truth(p) for p in tests]
+    near = [ndimage.binary_dilation(t.animal_labels > 0, np.ones((1, 7, 7), bool)) for t in truths]
+    blobs = [blob_features_of_video(s) for s in sources]
+    curve = []
+    for minute, snapshot in enumerate(snapshots, start=1):
+        predictor = Predictor(snapshot)
+        errors, blob_errors, on = [], [], []
+        for source, truth, mask, blob in zip(sources, truths, near, blobs, strict=True):
+            kp = predict_video(predictor, source)
+            joints = truth.joints[:, 0]
+            length = float(np.median(np.linalg.norm(joints[:, 0] - joints[:, 6], axis=-1)))
+            folds = split_halves(len(kp))
+            errors.append(regression_score(keypoint_features(kp), joints, folds, length).error_px)
+            blob_errors.append(regression_score(blob, joints, folds, length).error_px)
+            h, w = mask.shape[1:]
+            rows = np.clip(np.round(kp[..., 1]).astype(int), 0, h - 1)
+            cols = np.clip(np.round(kp[..., 0]).astype(int), 0, w - 1)
+            on.append(mask[np.arange(len(kp))[:, None], rows, cols])
+        per_keypoint = np.concatenate(on).mean(0)
+        curve.append(
+            {
+                "minute": minute,
+                "step": predictor.step,
+                "error_px": float(np.mean(errors)),
+                "blob_error_px": float(np.mean(blob_errors)),
+                "ratio_to_blob": float(np.mean(errors) / np.mean(blob_errors)),
+                "keypoints_on_animal_80pct": int((per_keypoint >= 0.8).sum()),
+                "on_animal_per_keypoint": [round(float(x), 3) for x in per_keypoint],
+            }
+        )
+        print(json.dumps(curve[-1]), file=sys.stderr)
+    at = {c["minute"]: c for c in curve}
+    summary = {
+        "benchmark": "quality_synthetic",
+        "config": config.replace(steps=steps).to_dict(),
+        "minutes": args.minutes,
+        "at_5_min": at.get(5),
+        "at_10_min": at.get(10),
+        "curve": curve,
+    }
+    if args.plot:
+        plot_curve(curve, Path(args.plot))
+        summary["plot"] = args.plot
+    return summary
+
+
+def plot_curve(curve: list[dict], path: Path) -> None:
+    """Regression error ratio and keypoints on the animal against minutes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    minutes = [c["minute"] for c in curve]
+    fig, left = plt.subplots(figsize=(6, 3.5))
+    left.plot(minutes, [c["ratio_to_blob"] for c in curve], "o-", color="tab:blue")
+    left.axhline(0.5, ls=":", color="tab:blue")
+    left.axhline(0.3, ls="--", color="tab:blue")
+    left.set_xlabel("training minutes (2-core CPU)")
+    left.set_ylabel("regression error / blob baseline", color="tab:blue")
+    right = left.twinx()
+    right.plot(minutes, [c["keypoints_on_animal_80pct"] for c in curve], "s-", color="tab:red")
+    right.axhline(8, ls=":", color="tab:red")
+    right.set_ylabel("keypoints on animal in >= 80% of frames", color="tab:red")
+    right.set_ylim(0, 10.5)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def openfield(args) -> dict:
+    video = SHARED / "videos" / "m3v1mp4.mp4"
+    labelled = SHARED / "labeled-data" / "m4s1"
+    if not video.exists():
+        return {"benchmark": "quality_openfield", "skipped": f"{video} not found"}
+    work = Path(args.work or tempfile.mkdtemp(prefix="bkind-openfield-"))
+    config = Config(seed=args.seed)
+    steps = steps_for(args.minutes, [video], work / "speed", config)
+    snapshots = train_with_snapshots(
+        [video], work / "run", config.replace(steps=steps), args.minutes
+    )
+    labels = load_labels(labelled / "CollectedData_Pranav.h5")
+    images = open_video(labelled)
+    folds = split_halves(len(labels.joints))
+    blob = regression_score(
+        blob_features_of_video(images), labels.joints, folds, labels.body_length
+    )
+    mean_pose = regression_score(
+        np.zeros((len(labels.joints), 0)), labels.joints, folds, labels.body_length
+    )
+    curve = []
+    for minute, snapshot in enumerate(snapshots, start=1):
+        kp = predict_video(Predictor(snapshot), images)
+        score = regression_score(keypoint_features(kp), labels.joints, folds, labels.body_length)
+        curve.append(
+            {
+                "minute": minute,
+                "error_body_lengths": score.normalised,
+                "ratio_to_blob": score.error_px / blob.error_px,
+            }
+        )
+        print(json.dumps(curve[-1]), file=sys.stderr)
+    return {
+        "benchmark": "quality_openfield",
+        "minutes": args.minutes,
+        "body_length_px": labels.body_length,
+        "blob_body_lengths": blob.normalised,
+        "mean_pose_body_lengths": mean_pose.normalised,
+        "final": curve[-1] if curve else None,
+        "curve": curve,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--synthetic", action="store_true")
+    mode.add_argument("--openfield", action="store_true")
+    parser.add_argument("--minutes", type=float, default=None, help="training minutes")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", help="folder for videos and snapshots (temporary by default)")
+    parser.add_argument("--plot", help="PNG of the curve (synthetic)")
+    args = parser.parse_args()
+    if args.synthetic:
+        args.minutes = args.minutes or 10
+        result = synthetic(args)
+    else:
+        args.minutes = args.minutes or 15
+        result = openfield(args)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""The ``bkind`` command line: train, extract, evaluate, demo.
+
+Thin by design: it parses arguments, calls the same API as the napari plugin and shows
+progress bars. Errors the user can fix are printed as one line, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from bkind_model.config import ENCODERS, RECONSTRUCTION_LOSSES, Config
+from bkind_model.errors import BKindError
+
+
+def _config_from_args(args: argparse.Namespace) -> Config:
+    values = {
+        "n_keypoints": args.keypoints,
+        "image_size": args.image_size,
+        "steps": args.steps,
+        "batch_size": args.batch,
+        "lr": args.lr,
+        "encoder": args.encoder,
+        "pretrained": args.pretrained,
+        "reconstruction_loss": args.loss,
+        "device": args.device,
+        "seed": args.seed,
+        "threads": args.threads,
+    }
+    if args.gap is not None:
+        values["frame_gap"] = args.gap
+        values["gap_unit"] = "seconds" if args.gap_seconds else "frames"
+    defaults = Config()
+    return Config(**{k: (getattr(defaults, k) if v is None else v) for k, v in values.items()})
+
+
+def _add_training_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("training")
+    group.add_argument("--keypoints", type=int, help="number of keypoints K (default 10)")
+    group.add_argument("--image-size", type=int, help="long side of the model input, px")
+    group.add_argument("--steps", type=int, help="training steps")
+    group.add_argument("--batch", type=int, help="frame pairs per step")
+    group.add_argument("--lr", type=float, help="learning rate")
+    group.add_argument("--encoder", choices=ENCODERS, help="encoder architecture")
+    group.add_argument("--pretrained", help="encoder weights file, or 'torch-cache'")
+    group.add_argument("--loss", choices=RECONSTRUCTION_LOSSES, help="reconstruction loss")
+    group.add_argument("--gap", type=float, help="frame gap (suggested from the video if unset)")
+    group.add_argument("--gap-seconds", action="store_true", help="--gap is in seconds")
+    group.add_argument("--device", help="auto (default), cpu, cuda, mps")
+    group.add_argument("--seed", type=int, help="random seed")
+    group.add_argument("--threads", type=int, help="CPU threads for torch")
+
+
+def run_training(videos, out_dir: Path, config: Config, resume: bool = True) -> Path:
+    """Train with a progress bar and a convergence line; returns the checkpoint path."""
+    from bkind_model.training import Trainer
+
+    def prepared(done: int, total: int, message: str) -> None:
+        print(f"\r{message}: {done}/{total} frames", end="", file=sys.stderr)
+
+    trainer = Trainer(videos, out_dir, config, resume=resume, prepare_progress=prepared)
+    print(
+        f"\nTraining {config.n_keypoints} keypoints at {trainer.letterbox.input_size[1]}x"
+        f"{trainer.letterbox.input_size[0]} px, gap {trainer.videos[0].gap} frames, "
+        f"on {trainer.device} (from step {trainer.step}).",
+        file=sys.stderr,
+    )
+    bar = tqdm(total=config.steps, initial=trainer.step, unit="step", file=sys.stderr)
+    verdict = ""
+    for event in trainer.run():
+        bar.update(1)
+        if event.convergence is not None:
+            verdict = event.convergence.verdict
+        bar.set_postfix(loss=f"{event.losses['total']:.4f}", state=verdict)
+    bar.close()
+    if trainer.monitor.history:
+        last = trainer.monitor.history[-1]
+        print(f"Convergence: {last.verdict}. {last.hint}".strip(), file=sys.stderr)
+    return trainer.checkpoint_path
+
+
+def run_extraction(checkpoint, video, out: Path, heatmaps: bool = False) -> Path:
+    """Extract with a progress bar; returns the results path."""
+    from bkind_model.extraction import extract
+
+    bar = None
+    path = None
+    for progress in extract(checkpoint, video, out, heatmaps=heatmaps):
+        if bar is None:
+            bar = tqdm(total=progress.n_frames, unit="frame", file=sys.stderr)
+        bar.n = progress.frames_done
+        bar.refresh()
+        path = progress.path
+    if bar is not None:
+        bar.close()
+    return path
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    config = _config_from_args(args)
+    path = run_training(args.videos, Path(args.out), config, resume=not args.restart)
+    print(path)
+    return 0
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else Path(args.video).with_suffix(".bkind.h5")
+    print(run_extraction(args.checkpoint, args.video, out, heatmaps=args.heatmaps))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from bkind_model.evaluation import evaluate_results
+
+    print(json.dumps(evaluate_results(args.results, args.labels, folds=args.folds), indent=2))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from bkind_model.demo import run_demo
+
+    summary = run_demo(Path(args.out), steps=args.steps, seed=args.seed)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``bkind``."""
+    parser = argparse.ArgumentParser(
+        prog="bkind", description="Discover an animal's keypoints in videos without labels."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train on one or more videos")
+    train.add_argument("videos", nargs="+", help="video files or image folders")
+    train.add_argument("--out", required=True, help="run folder (checkpoint.pt goes there)")
+    train.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    _add_training_options(train)
+    train.set_defaults(func=_cmd_train)
+
+    extract = sub.add_parser("extract", help="discover keypoints on every frame of a video")
+    extract.add_argument("checkpoint", help="checkpoint file or run folder")
+    extract.add_argument("video", help="video file or image folder")
+    extract.add_argument("--out", help="results .h5 (default: beside the video)")
+    extract.add_argument("--heatmaps", action="store_true", help="store low-res heatmaps too")
+    extract.set_defaults(func=_cmd_extract)
+
+    evaluate = sub.add_parser("evaluate", help="regress labelled joints from keypoints")
+    evaluate.add_argument("results", help="results .h5 from `bkind extract`")
+    evaluate.add_argument(
+        "labels", help="DeepLabCut CollectedData .h5/.csv, or a synthetic ground-truth .npz"
+    )
+    evaluate.add_argument("--folds", type=int, default=2, help="2: halves (default), k: k-fold")
+    evaluate.set_defaults(func=_cmd_evaluate)
+
+    demo = sub.add_parser("demo", help="the whole job on the bundled synthetic sample")
+    demo.add_argument("--out", default="bkind-demo", help="output folder")
+    demo.add_argument("--steps", type=int, default=None, help="training steps")
+    demo.add_argument("--seed", type=int, default=0, help="random seed")
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bkind`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BKindError as exc:
+        print(f"bkind: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "bkind: interrupted; the last checkpoint is kept, run again to resume.",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

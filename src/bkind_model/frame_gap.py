@@ -1,0 +1,83 @@
+"""Suggest the frame gap from the video instead of asking the user to guess.
+
+The two frames of a training pair must differ where the animal is, but not so much that
+the animal's parts cannot be matched. We measure the structural dissimilarity of the
+moving pixels at several gaps: it rises with the gap and saturates once the animal has
+moved by more than its own size. We suggest the smallest gap that reaches half of the
+saturated value.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from bkind_model.dissimilarity import structural_dissimilarity
+from bkind_model.geometry import Letterbox
+from bkind_model.io.video import VideoSource
+
+CANDIDATE_GAPS = (1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64)
+
+
+def measure_motion(
+    source: VideoSource,
+    gaps: tuple[int, ...] = CANDIDATE_GAPS,
+    n_windows: int = 8,
+    long_side: int = 128,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Motion of the moving pixels between frames ``t`` and ``t + gap``.
+
+    Parameters
+    ----------
+    source : VideoSource
+        The video.
+    gaps : tuple of int
+        Candidate gaps in frames; those longer than a third of the video are dropped.
+    n_windows : int
+        Windows of consecutive frames read across the video (one decoder pass each).
+    long_side : int
+        Frames are downscaled to this long side (pixels) before measuring.
+
+    Returns
+    -------
+    gaps : ndarray
+        ``(G,)`` the gaps measured, frames.
+    motion : ndarray
+        ``(G,)`` mean structural dissimilarity of the top 2% pixels, in [0, 2].
+    """
+    usable = np.array([g for g in gaps if g <= max(1, source.n_frames // 3)])
+    span = int(usable.max()) + 1
+    starts = np.linspace(0, source.n_frames - span, n_windows).round().astype(int)
+    box = Letterbox.fit((source.height, source.width), long_side, multiple=1)
+    totals = np.zeros(len(usable))
+    for start in np.unique(starts):
+        window = torch.from_numpy(source.read(int(start), int(start) + span))
+        frames = box.apply(window.permute(0, 3, 1, 2).float() / 255.0)
+        for i, gap in enumerate(usable):
+            d = structural_dissimilarity(
+                frames[: -gap : max(1, gap // 2)], frames[gap :: max(1, gap // 2)]
+            )
+            flat = d.flatten(1)
+            top = flat.topk(max(1, flat.shape[1] // 50), dim=1).values
+            totals[i] += float(top.mean())
+    return usable, totals / len(np.unique(starts))
+
+
+def suggest_frame_gap(source: VideoSource) -> int:
+    """The smallest gap (frames) whose motion reaches half of the saturated motion.
+
+    Parameters
+    ----------
+    source : VideoSource
+        The video.
+
+    Returns
+    -------
+    int
+        Suggested gap in frames (at least 1).
+    """
+    gaps, motion = measure_motion(source)
+    if len(gaps) == 1 or motion.max() <= 0:
+        return int(gaps[0])
+    reached = np.nonzero(motion >= 0.5 * motion.max())[0]
+    return int(gaps[reached[0]])

@@ -1,0 +1,145 @@
+"""A trained model ready to read keypoints off frames (eval mode, no gradients)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bkind_model.checkpoint import checkpoint_config, file_hash, load_checkpoint
+from bkind_model.config import Config
+from bkind_model.devices import autocast, resolve_device
+from bkind_model.errors import CheckpointError
+from bkind_model.geometry import Letterbox
+from bkind_model.io.video import VideoSource
+from bkind_model.model import BKinD
+from bkind_model.tracking import InputWindows, median_background, to_tensor
+
+
+@dataclass
+class Prediction:
+    """Keypoints of a batch of frames, in source pixels.
+
+    Attributes
+    ----------
+    keypoints : ndarray
+        ``(B, K, 2)`` (x, y) px.
+    confidence : ndarray
+        ``(B, K)`` heatmap confidence (1 = uniform).
+    covariance : ndarray
+        ``(B, K, 2, 2)`` px^2.
+    heatmaps : ndarray or None
+        ``(B, K, h, w)`` softmaxed heatmaps over each input window, when asked for.
+    offsets : ndarray or None
+        ``(B, 2)`` (x0, y0) of each input window in resized pixels (see
+        :meth:`Letterbox.to_source`), to place the heatmaps on the frame.
+    """
+
+    keypoints: np.ndarray
+    confidence: np.ndarray
+    covariance: np.ndarray
+    heatmaps: np.ndarray | None = None
+    offsets: np.ndarray | None = None
+
+
+class Predictor:
+    """Loads a checkpoint and predicts keypoints on frames of the video size it was trained on.
+
+    Parameters
+    ----------
+    checkpoint : str or Path
+        A checkpoint file or a run folder holding ``checkpoint.pt``.
+    device : str
+        ``"auto"`` or a torch device string.
+    """
+
+    def __init__(self, checkpoint: str | Path, device: str = "auto") -> None:
+        path = Path(checkpoint)
+        self.path = path / "checkpoint.pt" if path.is_dir() else path
+        state = load_checkpoint(self.path)
+        self.config: Config = checkpoint_config(state, self.path)
+        if "letterbox" not in state or "background" not in state:
+            raise CheckpointError(f"{self.path}: checkpoint lacks its geometry; it is damaged.")
+        self.letterbox = Letterbox.from_dict(state["letterbox"])
+        self.windows = InputWindows(self.letterbox, state["background"].numpy())
+        self._last_centre: np.ndarray | None = None
+        self.device = resolve_device(device)
+        self.model = BKinD(self.config)
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            raise CheckpointError(
+                f"{self.path}: the weights do not fit the stored config ({exc})."
+            ) from exc
+        self.model.to(self.device).eval()
+        self.step = int(state["step"])
+        self.sha256 = file_hash(self.path)
+
+    @property
+    def source_size(self) -> tuple[int, int]:
+        """``(height, width)`` of the frames this model expects, px."""
+        return self.letterbox.source_size
+
+    def use_background_of(self, source: VideoSource, n_samples: int = 100) -> None:
+        """Find the animal against the median of ``source`` (another session, arena ...).
+
+        Parameters
+        ----------
+        source : VideoSource
+            The video about to be processed.
+        n_samples : int
+            Frames sampled evenly across it.
+        """
+        index = np.unique(np.linspace(0, source.n_frames - 1, n_samples).round().astype(int))
+        resized = self.resize(source[index])
+        self.windows = InputWindows(self.letterbox, median_background(resized))
+        self._last_centre = None
+
+    @torch.no_grad()
+    def resize(self, frames: np.ndarray) -> np.ndarray:
+        """``(B, H, W, 3)`` uint8 source frames -> ``(B, h, w, 3)`` uint8 at model scale."""
+        resized = self.letterbox.resize(to_tensor(frames, self.device))
+        return resized.mul_(255).round_().clamp_(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
+
+    @torch.no_grad()
+    def predict(self, frames: np.ndarray, heatmaps: bool = False) -> Prediction:
+        """Keypoints of frames.
+
+        Consecutive calls are treated as a stream: a frame where the animal is not found
+        keeps the window of the previous frame.
+
+        Parameters
+        ----------
+        frames : ndarray
+            ``(B, H, W, 3)`` uint8 RGB frames of :attr:`source_size`.
+        heatmaps : bool
+            Also return the softmaxed heatmaps.
+
+        Returns
+        -------
+        Prediction
+        """
+        if frames.shape[1:3] != self.source_size:
+            raise ValueError(
+                f"frames are {frames.shape[2]}x{frames.shape[1]} px but the model was trained on "
+                f"{self.source_size[1]}x{self.source_size[0]} px videos."
+            )
+        resized = self.resize(frames)
+        centres = None
+        if self.letterbox.is_crop:
+            centres = self.windows.centres(resized, self._last_centre)
+            self._last_centre = centres[-1]
+        inputs, offsets = self.windows.inputs(resized, centres, device=self.device)
+        with autocast(self.device):
+            kp = self.model.keypoints(inputs)
+        mean = kp.mean.float().cpu().numpy()
+        cov = kp.covariance.float().cpu().numpy()
+        return Prediction(
+            self.letterbox.to_source(mean, offsets[:, None, :]).astype(np.float32),
+            kp.confidence.float().cpu().numpy(),
+            self.letterbox.covariance_to_source(cov).astype(np.float32),
+            kp.probability.float().cpu().numpy() if heatmaps else None,
+            offsets,
+        )

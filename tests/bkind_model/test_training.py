@@ -1,0 +1,116 @@
+"""Real (short) training runs: loss falls, keypoints find the animal, exact resume."""
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+from bkind_model.checkpoint import load_checkpoint
+from bkind_model.config import Config
+from bkind_model.errors import CheckpointError, ConfigError
+from bkind_model.synthetic import load_ground_truth
+from bkind_model.training import Trainer, TrainingDiverged, train
+
+TINY = dict(image_size=64, batch_size=8, frame_gap=4, n_keypoints=4, width=16, threads=2)
+
+
+def test_short_training_lowers_the_loss_and_puts_sharp_keypoints_on_the_animal(
+    tiny_video, tmp_path
+):
+    config = Config(steps=100, checkpoint_every=100, curriculum_steps=1000, **TINY)
+    trainer = Trainer([tiny_video], tmp_path / "run", config)
+    before, _ = trainer.check_convergence()
+    losses = [event.losses["reconstruction"] for event in trainer.run()]
+    after, keypoints = trainer.check_convergence()
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+    assert after.spread_px < 0.5 * before.spread_px  # heatmaps sharpened
+    truth = load_ground_truth(tiny_video)
+    mask = truth.animal_labels[trainer.preview_index] > 0
+    near = ndimage.binary_dilation(mask, np.ones((1, 7, 7), bool))  # 3 px
+    rows = np.clip(np.round(keypoints[..., 1]).astype(int), 0, 127)
+    cols = np.clip(np.round(keypoints[..., 0]).astype(int), 0, 127)
+    assert near[np.arange(len(mask))[:, None], rows, cols].mean() >= 0.5
+
+
+def _run(video, out, steps, stop_after=None):
+    config = Config(
+        steps=steps, checkpoint_every=3, curriculum_steps=2, equivariance_weight=0.1, **TINY
+    )
+    trainer = Trainer([video], out, config)
+    for event in trainer.run():
+        if stop_after is not None and event.step == stop_after:
+            trainer.cancel()
+    return trainer
+
+
+def test_resume_gives_the_same_state_as_uninterrupted_training(tiny_video, tmp_path):
+    straight = _run(tiny_video, tmp_path / "a", steps=8)
+    interrupted = _run(tiny_video, tmp_path / "b", steps=8, stop_after=5)
+    assert load_checkpoint(tmp_path / "b")["step"] == 5  # cancel kept the work
+    resumed = _run(tiny_video, tmp_path / "b", steps=8)
+    assert resumed.step == straight.step == 8
+    for (name, a), b in zip(
+        straight.model.state_dict().items(), resumed.model.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    assert interrupted.step == 5
+
+
+def test_resume_refuses_an_incompatible_checkpoint(tiny_video, tmp_path):
+    _run(tiny_video, tmp_path / "run", steps=3)
+    other = Config(steps=6, **(TINY | {"n_keypoints": 6}))
+    with pytest.raises(CheckpointError, match="n_keypoints"):
+        Trainer([tiny_video], tmp_path / "run", other)
+
+
+def test_corrupt_checkpoint_gives_a_clear_error(tiny_video, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        Trainer([tiny_video], run, Config(steps=3, **TINY))
+
+
+def test_checkpoint_that_would_run_code_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("owned",))
+
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"format": "bkind-checkpoint-1", "payload": Evil()}, path)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(path)
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_video, tmp_path, monkeypatch):
+    config = Config(steps=10, checkpoint_every=2, **TINY)
+    trainer = Trainer([tiny_video], tmp_path / "run", config)
+    events = trainer.run()
+    for _ in range(4):
+        next(events)
+    good = load_checkpoint(tmp_path / "run")
+    assert good["step"] == 4
+    monkeypatch.setattr(
+        "bkind_model.training.reconstruction_loss", lambda *a: torch.tensor(float("nan"))
+    )
+    with pytest.raises(TrainingDiverged, match="lr"):
+        next(events)
+    after = load_checkpoint(tmp_path / "run")
+    assert after["step"] == 4
+    for key, value in good["model"].items():
+        assert torch.equal(value, after["model"][key])
+
+
+def test_gap_longer_than_the_video_is_refused(tiny_video, tmp_path):
+    with pytest.raises(ConfigError, match="gap"):
+        Trainer([tiny_video], tmp_path / "run", Config(**(TINY | {"frame_gap": 500})))
+
+
+def test_train_generator_and_progress_events(tiny_video, tmp_path):
+    config = Config(steps=4, checkpoint_every=2, **TINY)
+    events = list(train([tiny_video], tmp_path / "run", config))
+    assert [e.step for e in events] == [1, 2, 3, 4]
+    assert events[1].checkpoint is not None and events[-1].checkpoint is not None
+    assert events[-1].convergence is not None
+    assert events[-1].preview_keypoints.shape == (16, 4, 2)
+    assert all(e.eta_s >= 0 for e in events)
