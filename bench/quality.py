@@ -57,6 +57,7 @@ def train_with_snapshots(videos, out: Path, config: Config, minutes: float) -> l
             next_minute += 1
         if event.elapsed_s >= 60 * minutes:
             break
+    trainer.save()
     return snapshots
 
 
@@ -71,8 +72,8 @@ def steps_for(minutes: float, videos, out: Path, config: Config) -> int:
     return max(10, int(rate * 60 * minutes * 1.02))
 
 
-def synthetic(args) -> dict:
-    work = Path(args.work or tempfile.mkdtemp(prefix="bkind-quality-"))
+def synthetic_videos(work: Path) -> tuple[Path, list[Path]]:
+    """A 100 s training video and two held-out 20 s videos (written once per folder)."""
     work.mkdir(parents=True, exist_ok=True)
     train_video = work / "train.mp4"
     tests = [work / f"test{seed}.mp4" for seed in (101, 102)]
@@ -86,21 +87,29 @@ def synthetic(args) -> dict:
     for seed, path in zip((101, 102), tests, strict=True):
         if not path.exists():
             write_sample(path, SyntheticConfig(n_frames=600, seed=seed), keep_frames=False)
-    config = Config(seed=args.seed)
-    steps = steps_for(args.minutes, [train_video], work / "speed", config)
-    snapshots = train_with_snapshots(
-        [train_video], work / "run", config.replace(steps=steps), args.minutes
-    )
+    return train_video, tests
 
-    sources = [open_video(p) for p in tests]
-    truths = [load_ground_truth(p) for p in tests]
-    near = [ndimage.binary_dilation(t.animal_labels > 0, np.ones((1, 7, 7), bool)) for t in truths]
-    blobs = [blob_features_of_video(s) for s in sources]
-    curve = []
-    for minute, snapshot in enumerate(snapshots, start=1):
-        predictor = Predictor(snapshot)
+
+class SyntheticScorer:
+    """Scores checkpoints on held-out synthetic videos against their ground truth."""
+
+    def __init__(self, tests: list[Path]) -> None:
+        self.sources = [open_video(p) for p in tests]
+        self.truths = [load_ground_truth(p) for p in tests]
+        self.near = [
+            ndimage.binary_dilation(t.animal_labels > 0, np.ones((1, 7, 7), bool))
+            for t in self.truths
+        ]
+        self.blobs = [blob_features_of_video(s) for s in self.sources]
+
+    def score(self, checkpoint: Path) -> dict:
+        """Regression error vs the blob baseline, and keypoints on the animal."""
+        predictor = Predictor(checkpoint)
         errors, blob_errors, on = [], [], []
-        for source, truth, mask, blob in zip(sources, truths, near, blobs, strict=True):
+        for source, truth, mask, blob in zip(
+            self.sources, self.truths, self.near, self.blobs, strict=True
+        ):
+            predictor.use_background_of(source)
             kp = predict_video(predictor, source)
             joints = truth.joints[:, 0]
             length = float(np.median(np.linalg.norm(joints[:, 0] - joints[:, 6], axis=-1)))
@@ -112,22 +121,32 @@ def synthetic(args) -> dict:
             cols = np.clip(np.round(kp[..., 0]).astype(int), 0, w - 1)
             on.append(mask[np.arange(len(kp))[:, None], rows, cols])
         per_keypoint = np.concatenate(on).mean(0)
-        curve.append(
-            {
-                "minute": minute,
-                "step": predictor.step,
-                "error_px": float(np.mean(errors)),
-                "blob_error_px": float(np.mean(blob_errors)),
-                "ratio_to_blob": float(np.mean(errors) / np.mean(blob_errors)),
-                "keypoints_on_animal_80pct": int((per_keypoint >= 0.8).sum()),
-                "on_animal_per_keypoint": [round(float(x), 3) for x in per_keypoint],
-            }
-        )
+        return {
+            "step": predictor.step,
+            "error_px": float(np.mean(errors)),
+            "blob_error_px": float(np.mean(blob_errors)),
+            "ratio_to_blob": float(np.mean(errors) / np.mean(blob_errors)),
+            "keypoints_on_animal_80pct": int((per_keypoint >= 0.8).sum()),
+            "on_animal_per_keypoint": [round(float(x), 3) for x in per_keypoint],
+        }
+
+
+def synthetic(args) -> dict:
+    work = Path(args.work or tempfile.mkdtemp(prefix="bkind-quality-"))
+    train_video, tests = synthetic_videos(work)
+    config = Config(seed=args.seed)
+    steps = steps_for(args.minutes, [train_video], work / "speed", config)
+    config = config.replace(steps=steps)
+    snapshots = train_with_snapshots([train_video], work / "run", config, args.minutes)
+    scorer = SyntheticScorer(tests)
+    curve = []
+    for minute, snapshot in enumerate(snapshots, start=1):
+        curve.append({"minute": minute, **scorer.score(snapshot)})
         print(json.dumps(curve[-1]), file=sys.stderr)
     at = {c["minute"]: c for c in curve}
     summary = {
         "benchmark": "quality_synthetic",
-        "config": config.replace(steps=steps).to_dict(),
+        "config": config.to_dict(),
         "minutes": args.minutes,
         "at_5_min": at.get(5),
         "at_10_min": at.get(10),
@@ -137,6 +156,32 @@ def synthetic(args) -> dict:
         plot_curve(curve, Path(args.plot))
         summary["plot"] = args.plot
     return summary
+
+
+ABLATIONS = {
+    "default (crop, pixel MSE)": {},
+    "SSIM + MSE": {"reconstruction_loss": "ssim"},
+    "random-feature perceptual + MSE": {"reconstruction_loss": "random_features"},
+    "whole frame, no crop": {"crop_size": 0.0},
+}
+
+
+def ablation(args) -> dict:
+    """Each variant trained for ``--minutes`` from scratch and scored at the end."""
+    work = Path(args.work or tempfile.mkdtemp(prefix="bkind-ablation-"))
+    train_video, tests = synthetic_videos(work)
+    scorer = SyntheticScorer(tests)
+    rows = []
+    for name, change in ABLATIONS.items():
+        config = Config(seed=args.seed).replace(**change)
+        steps = steps_for(args.minutes, [train_video], work / "speed", config)
+        out = work / f"ablation{len(rows)}"
+        train_with_snapshots([train_video], out, config.replace(steps=steps), args.minutes)
+        rows.append(
+            {"variant": name, "minutes": args.minutes, **scorer.score(out / "checkpoint.pt")}
+        )
+        print(json.dumps(rows[-1]), file=sys.stderr)
+    return {"benchmark": "quality_ablation", "rows": rows}
 
 
 def plot_curve(curve: list[dict], path: Path) -> None:
@@ -210,6 +255,7 @@ def main() -> None:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--synthetic", action="store_true")
     mode.add_argument("--openfield", action="store_true")
+    mode.add_argument("--ablation", action="store_true", help="variants on the synthetic data")
     parser.add_argument("--minutes", type=float, default=None, help="training minutes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", help="folder for videos and snapshots (temporary by default)")
@@ -218,6 +264,9 @@ def main() -> None:
     if args.synthetic:
         args.minutes = args.minutes or 10
         result = synthetic(args)
+    elif args.ablation:
+        args.minutes = args.minutes or 2
+        result = ablation(args)
     else:
         args.minutes = args.minutes or 15
         result = openfield(args)

@@ -1,0 +1,41 @@
+"""The suggested frame gap follows how fast things move in the video."""
+
+import numpy as np
+import pytest
+
+from bkind_model.frame_gap import measure_motion, suggest_frame_gap
+from bkind_model.io.video import open_video
+from bkind_model.io.video_writer import write_video
+
+
+def _moving_square(path, speed_px, n_frames=150, size=(96, 128)):
+    rng = np.random.default_rng(0)
+    floor = (rng.random((*size, 1)) * 40 + 150).astype(np.uint8).repeat(3, axis=2)
+
+    def frames():
+        for t in range(n_frames):
+            frame = floor.copy()
+            x = int(10 + (speed_px * t) % (size[1] - 40))
+            frame[40:56, x : x + 16] = 30
+            frame[44:52, x + 4 : x + 12] = 90  # some inner structure
+            yield frame
+
+    return write_video(path, frames(), fps=30)
+
+
+@pytest.fixture(scope="module")
+def slow_and_fast(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gap")
+    return _moving_square(folder / "slow.mp4", 0.5), _moving_square(folder / "fast.mp4", 4.0)
+
+
+def test_motion_grows_with_the_gap(slow_and_fast):
+    gaps, motion = measure_motion(open_video(slow_and_fast[0]))
+    assert gaps[0] == 1 and len(gaps) == len(motion) > 5
+    assert motion[-1] > 2 * motion[0]
+
+
+def test_faster_animals_get_shorter_gaps(slow_and_fast):
+    slow, fast = (suggest_frame_gap(open_video(p)) for p in slow_and_fast)
+    assert 1 <= fast < slow
+    assert fast <= 4  # 4 px/frame: a 16 px square is well displaced within 4 frames
