@@ -86,7 +86,7 @@ class Config:
     crop_jitter: int = 4
     frame_gap: float | None = None
     gap_unit: GapUnit = "frames"
-    steps: int = 2000
+    steps: int = 700
     batch_size: int = 16
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -99,7 +99,7 @@ class Config:
     equivariance_weight: float = 0.0
     separation_weight: float = 0.05
     separation_sigma: float = 0.08
-    curriculum_steps: int = 300
+    curriculum_steps: int = 400
     checkpoint_every: int = 200
     device: str = "auto"
     seed: int = 0
@@ -113,6 +113,10 @@ class Config:
         checks = [
             (self.n_keypoints >= 1, "n_keypoints must be at least 1"),
             (self.image_size >= 32, "image_size must be at least 32 pixels"),
+            (
+                self.image_size % (8 if self.encoder == "small" else 32) == 0,
+                "image_size must be a multiple of 8 (32 for ResNet encoders)",
+            ),
             (self.crop_size is None or self.crop_size >= 0, "crop_size must be >= 0"),
             (self.crop_jitter >= 0, "crop_jitter must be >= 0"),
             (self.steps >= 0, "steps must be >= 0"),
@@ -131,6 +135,11 @@ class Config:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"Invalid config: {message}.")
+
+    @property
+    def input_multiple(self) -> int:
+        """Model input sides must be multiples of this (the encoder's total stride)."""
+        return 8 if self.encoder == "small" else 32
 
     def gap_frames(self, fps: float) -> int:
         """The frame gap in frames for a video of ``fps`` frames per second."""

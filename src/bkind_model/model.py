@@ -266,7 +266,6 @@ class BKinD(nn.Module):
         self.heatmap_scale = config.heatmap_scale
         n_levels = strides[-1].bit_length() - 1
         self.decoder = Decoder(channels[-1], n_levels, config.n_keypoints, width=128)
-        self.input_multiple = strides[-1]
 
     def heatmaps(self, frames: Tensor) -> tuple[Tensor, list[Tensor]]:
         """Frames ``(B, 3, H, W)`` in [0, 1] -> logits ``(B, K, h, w)`` and encoder features."""

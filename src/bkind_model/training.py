@@ -177,7 +177,7 @@ class Trainer:
         if config.crop_size:
             self.letterbox = Letterbox.crop(size, config.crop_size, config.image_size)
         else:
-            self.letterbox = Letterbox.fit(size, config.image_size)
+            self.letterbox = Letterbox.fit(size, config.image_size, config.input_multiple)
         self.videos = [self._prepare(s, cache_dir, prepare_progress) for s in sources]
         self.device = resolve_device(config.device)
         if config.threads:
