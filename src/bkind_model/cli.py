@@ -21,6 +21,7 @@ def _config_from_args(args: argparse.Namespace) -> Config:
     values = {
         "n_keypoints": args.keypoints,
         "image_size": args.image_size,
+        "crop_size": args.crop_size,
         "steps": args.steps,
         "batch_size": args.batch,
         "lr": args.lr,
@@ -41,7 +42,13 @@ def _config_from_args(args: argparse.Namespace) -> Config:
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training")
     group.add_argument("--keypoints", type=int, help="number of keypoints K (default 10)")
-    group.add_argument("--image-size", type=int, help="long side of the model input, px")
+    group.add_argument("--image-size", type=int, help="side of the model input, px")
+    group.add_argument(
+        "--crop-size",
+        type=float,
+        help="side of the window that follows the animal, video px (default: measured; "
+        "0: whole frame)",
+    )
     group.add_argument("--steps", type=int, help="training steps")
     group.add_argument("--batch", type=int, help="frame pairs per step")
     group.add_argument("--lr", type=float, help="learning rate")
