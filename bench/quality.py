@@ -46,8 +46,13 @@ def predict_video(predictor: Predictor, source) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def train_with_snapshots(videos, out: Path, config: Config, minutes: float) -> list[Path]:
-    """Train for ``minutes`` (wall clock), saving a snapshot at every whole minute."""
+def train_with_snapshots(
+    videos, out: Path, config: Config, minutes: float
+) -> tuple[list[Path], Config]:
+    """Train for ``minutes`` (wall clock), saving a snapshot at every whole minute.
+
+    Returns the snapshots and the run's config with its measured values filled in.
+    """
     trainer = Trainer(videos, out, config, resume=False)
     snapshots, next_minute = [], 1
     for event in trainer.run():
@@ -57,8 +62,10 @@ def train_with_snapshots(videos, out: Path, config: Config, minutes: float) -> l
             next_minute += 1
         if event.elapsed_s >= 60 * minutes:
             break
+    if len(snapshots) < int(minutes):  # the steps ran out a little early: the end counts
+        snapshots.append(save_checkpoint(out / f"minute{next_minute:02d}.pt", trainer.state()))
     trainer.save()
-    return snapshots
+    return snapshots, trainer.config
 
 
 def steps_for(minutes: float, videos, out: Path, config: Config) -> int:
@@ -136,8 +143,9 @@ def synthetic(args) -> dict:
     train_video, tests = synthetic_videos(work)
     config = Config(seed=args.seed)
     steps = steps_for(args.minutes, [train_video], work / "speed", config)
-    config = config.replace(steps=steps)
-    snapshots = train_with_snapshots([train_video], work / "run", config, args.minutes)
+    snapshots, config = train_with_snapshots(
+        [train_video], work / "run", config.replace(steps=steps), args.minutes
+    )
     scorer = SyntheticScorer(tests)
     curve = []
     for minute, snapshot in enumerate(snapshots, start=1):
@@ -215,7 +223,7 @@ def openfield(args) -> dict:
     work = Path(args.work or tempfile.mkdtemp(prefix="bkind-openfield-"))
     config = Config(seed=args.seed)
     steps = steps_for(args.minutes, [video], work / "speed", config)
-    snapshots = train_with_snapshots(
+    snapshots, config = train_with_snapshots(
         [video], work / "run", config.replace(steps=steps), args.minutes
     )
     labels = load_labels(labelled / "CollectedData_Pranav.h5")
@@ -229,11 +237,14 @@ def openfield(args) -> dict:
     )
     curve = []
     for minute, snapshot in enumerate(snapshots, start=1):
-        kp = predict_video(Predictor(snapshot), images)
+        predictor = Predictor(snapshot)
+        predictor.use_background_of(images)
+        kp = predict_video(predictor, images)
         score = regression_score(keypoint_features(kp), labels.joints, folds, labels.body_length)
         curve.append(
             {
                 "minute": minute,
+                "step": predictor.step,
                 "error_body_lengths": score.normalised,
                 "ratio_to_blob": score.error_px / blob.error_px,
             }
@@ -241,6 +252,7 @@ def openfield(args) -> dict:
         print(json.dumps(curve[-1]), file=sys.stderr)
     return {
         "benchmark": "quality_openfield",
+        "config": config.to_dict(),
         "minutes": args.minutes,
         "body_length_px": labels.body_length,
         "blob_body_lengths": blob.normalised,

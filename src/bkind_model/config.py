@@ -97,7 +97,7 @@ class Config:
     heatmap_stride: int = 4
     reconstruction_loss: str = "mse"
     equivariance_weight: float = 0.0
-    separation_weight: float = 0.05
+    separation_weight: float = 0.0
     separation_sigma: float = 0.08
     curriculum_steps: int = 400
     checkpoint_every: int = 200

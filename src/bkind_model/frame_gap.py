@@ -3,8 +3,9 @@
 The two frames of a training pair must differ where the animal is, but not so much that
 the animal's parts cannot be matched. We measure the structural dissimilarity of the
 moving pixels at several gaps: it rises with the gap and saturates once the animal has
-moved by more than its own size. We suggest the smallest gap that reaches half of the
-saturated value.
+moved by more than its own size. We suggest the smallest gap that reaches two thirds of
+the saturated value (about 0.2 s for a mouse at 30 fps, as the original method advises;
+half of it gave gaps of 0.1 s, with which training learned markedly slower).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from bkind_model.dissimilarity import structural_dissimilarity
 from bkind_model.geometry import Letterbox
 from bkind_model.io.video import VideoSource
 
+SATURATION_FRACTION = 0.65
 CANDIDATE_GAPS = (1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64)
 
 
@@ -64,7 +66,7 @@ def measure_motion(
 
 
 def suggest_frame_gap(source: VideoSource) -> int:
-    """The smallest gap (frames) whose motion reaches half of the saturated motion.
+    """The smallest gap (frames) whose motion reaches 65% of the saturated motion.
 
     Parameters
     ----------
@@ -79,5 +81,5 @@ def suggest_frame_gap(source: VideoSource) -> int:
     gaps, motion = measure_motion(source)
     if len(gaps) == 1 or motion.max() <= 0:
         return int(gaps[0])
-    reached = np.nonzero(motion >= 0.5 * motion.max())[0]
+    reached = np.nonzero(motion >= SATURATION_FRACTION * motion.max())[0]
     return int(gaps[reached[0]])

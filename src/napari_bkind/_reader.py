@@ -1,18 +1,32 @@
-"""napari reader: videos and image folders as lazy Image layers with time first."""
+"""napari reader: videos, image folders and B-KinD results files.
+
+* A video file or an image folder opens as a lazy Image layer ``(T, H, W, 3)``, time
+  first; frames are decoded only when napari shows them.
+* A results file (``*.h5`` written by ``bkind extract``) opens as keypoint layers (see
+  :mod:`napari_bkind._layers`) plus its video when the video is found. Other ``.h5``
+  files (DeepLabCut's, for instance) are left to other readers.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+import h5py
+from napari.utils.notifications import show_warning
+
+from bkind_model.errors import BKindError
+from bkind_model.io.results import FORMAT, KeypointResult
 from bkind_model.io.video import open_video
+from napari_bkind._layers import LayerData, result_layers
 
-LayerData = tuple[Any, dict[str, Any], str]
+RESULTS_SUFFIXES = (".h5", ".hdf5")
+
+Reader = Callable[[str | list[str]], list[LayerData]]
 
 
-def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerData]] | None:
-    """Return a reader for a video file or an image folder, or None if not ours.
+def get_reader(path: str | list[str]) -> Reader | None:
+    """Return a reader for a video, an image folder or a results file; None if not ours.
 
     napari calls this only for the file patterns listed in ``napari.yaml`` and folders.
     """
@@ -20,14 +34,27 @@ def get_reader(path: str | list[str]) -> Callable[[str | list[str]], list[LayerD
         if len(path) != 1:
             return None
         path = path[0]
-    return read_video if Path(path).exists() else None
+    if not Path(path).exists():
+        return None
+    if Path(path).suffix.lower() in RESULTS_SUFFIXES:
+        return read_results if is_results_file(path) else None
+    return read_video
+
+
+def is_results_file(path: str | Path) -> bool:
+    """Whether ``path`` is an HDF5 file of B-KinD results (format ``bkind-results-1``)."""
+    try:
+        with h5py.File(path, "r") as f:
+            return f.attrs.get("format") == FORMAT
+    except OSError:
+        return False
 
 
 def read_video(path: str | list[str]) -> list[LayerData]:
     """Open a video lazily as one RGB Image layer ``(T, H, W, 3)``.
 
     Frames are decoded only when napari shows them; ``metadata`` carries ``fps``,
-    ``n_frames`` and the source path for the widgets.
+    ``n_frames`` and the source path (``bkind_source``) for the widgets.
     """
     if isinstance(path, list):
         path = path[0]
@@ -40,3 +67,38 @@ def read_video(path: str | list[str]) -> list[LayerData]:
     return [
         (source.frames, {"name": source.path.stem, "rgb": True, "metadata": metadata}, "image")
     ]
+
+
+def find_video(results_path: str | Path, video_path: str | None) -> Path | None:
+    """The video of a results file: where it was, or beside the results file; else None."""
+    if not video_path:
+        return None
+    recorded = Path(video_path)
+    for candidate in (recorded, Path(results_path).parent / recorded.name):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def read_results(path: str | list[str]) -> list[LayerData]:
+    """Open a results file: its video (when found) under its keypoints, trajectories, heatmaps.
+
+    A results file whose video is missing still shows its keypoints, with a warning.
+    """
+    if isinstance(path, list):
+        path = path[0]
+    result = KeypointResult.load(path)
+    recorded = result.metadata.get("video_path")
+    video = find_video(path, recorded)
+    layers: list[LayerData] = []
+    if video is None:
+        show_warning(
+            f"{Path(path).name}: its video {recorded} was not found (nor beside the results "
+            "file); showing the keypoints without it. Open the video with File > Open."
+        )
+    else:
+        try:
+            layers += read_video(str(video))
+        except BKindError as exc:
+            show_warning(f"{Path(path).name}: its video cannot be opened ({exc}); keypoints only.")
+    return layers + result_layers(result, path)

@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
 from bkind_model.synthetic import SyntheticConfig, generate
-
-LayerData = tuple[Any, dict[str, Any], str]
+from napari_bkind._layers import RESULT_KEY, LayerData, keypoint_points
 
 
 def _sample(shadow: bool) -> list[LayerData]:
     video = generate(SyntheticConfig(n_frames=300, shadow=shadow, seed=0))
-    n_frames, n_animals, n_joints, _ = video.joints.shape
-    frame = np.repeat(np.arange(n_frames), n_animals * n_joints)
-    xy = video.joints.reshape(-1, 2)
-    points = np.column_stack([frame, xy[:, 1], xy[:, 0]])
-    joint = np.tile(np.asarray(video.joint_names), n_frames * n_animals)
+    names = list(video.joint_names)
     name = "synthetic animal" + (" (shadow)" if shadow else "")
     image_meta = {"name": name, "rgb": True, "metadata": {"fps": video.fps}}
-    points_meta = {
-        "name": "ground-truth joints",
-        "features": {"joint": joint},
-        "face_color": "joint",
-        "size": 4,
-        "border_width": 0,
-    }
-    return [(video.frames, image_meta, "image"), (points, points_meta, "points")]
+    truth = keypoint_points(
+        video.joints[:, 0],
+        names,
+        frame_size=video.frames.shape[1:3],
+        name="ground-truth joints",
+        metadata={
+            RESULT_KEY: {"keypoint_names": names, "n_frames": video.n_frames, "fps": video.fps}
+        },
+    )
+    return [(video.frames, image_meta, "image"), truth]
 
 
 def synthetic_animal() -> list[LayerData]:

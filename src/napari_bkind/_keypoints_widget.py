@@ -1,0 +1,205 @@
+"""Dock widget *Keypoints*: how discovered keypoints are shown, and the overlay export.
+
+For a keypoint layer: the confidence below which points are drawn hollow, keypoint
+names as text, the trail length of the trajectories, covariance ellipses on the
+current frame, and the video with keypoints and trails drawn, written to mp4 in a worker.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import napari
+import numpy as np
+from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSlider, PushButton
+from magicgui.widgets import SpinBox as IntSpinBox
+from napari.layers import Points, Tracks
+from napari.layers.utils.string_encoding import ConstantStringEncoding
+from napari.utils.notifications import show_error, show_info
+
+from bkind_model.io.results import KeypointResult
+from bkind_model.overlay import write_overlay_video
+from napari_bkind._layers import (
+    GROUP_KEY,
+    PATH_KEY,
+    RESULT_KEY,
+    THRESHOLD_KEY,
+    confidence_colors,
+    covariance_ellipses,
+    frame_points,
+    is_keypoint_layer,
+    points_to_result,
+    rgba,
+)
+from napari_bkind._reader import find_video
+from napari_bkind._session import beside_video, current_frame
+from napari_bkind._tasks import Task
+
+ELLIPSE_LAYER = "keypoint covariance ellipses"
+
+
+def _overlay(
+    task: Task, result: KeypointResult, path: Path, video: Path, trail: int, threshold: float
+) -> Path:
+    return write_overlay_video(
+        result, path, video=video, trail=trail, min_confidence=threshold, progress=task.report
+    )
+
+
+class KeypointsWidget(Container):
+    """Display settings of a keypoint layer and its overlay-video export.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer holding the keypoint layers.
+    """
+
+    def __init__(self, viewer: napari.Viewer) -> None:
+        self.viewer = viewer
+        self.layer = ComboBox(label="Keypoints", choices=self._layer_choices, nullable=True)
+        self.threshold = FloatSlider(
+            label="Hollow below confidence", min=0.0, max=1.0, value=0.0, tracking=False
+        )
+        self.names = CheckBox(text="Show keypoint names", value=False)
+        self.trail = IntSpinBox(label="Trail (frames)", value=10, min=0, max=10_000)
+        self.ellipses = CheckBox(text="Covariance ellipses (current frame)", value=False)
+        self.overlay = FileEdit(label="Overlay video", mode="w", filter="*.mp4", nullable=True)
+        self.export_button = PushButton(text="Export overlay video")
+        super().__init__(
+            widgets=[
+                self.layer,
+                self.threshold,
+                self.names,
+                self.trail,
+                self.ellipses,
+                self.overlay,
+                self.export_button,
+            ]
+        )
+        self.task: Task | None = None
+        self.layer.changed.connect(self._layer_changed)
+        self.threshold.changed.connect(self._recolor)
+        self.names.changed.connect(self._show_names)
+        self.trail.changed.connect(self._set_trail)
+        self.ellipses.changed.connect(self._draw_ellipses)
+        self.export_button.changed.connect(self.export)
+        viewer.dims.events.current_step.connect(self._draw_ellipses)
+        viewer.layers.events.inserted.connect(self.reset_choices)
+        viewer.layers.events.removed.connect(self.reset_choices)
+        self._layer_changed()
+
+    def _layer_choices(self, _widget=None) -> list[tuple[str, Points]]:
+        return [
+            (layer.name, layer)
+            for layer in self.viewer.layers
+            if isinstance(layer, Points) and is_keypoint_layer(layer.metadata)
+        ]
+
+    def _group(self, kind: type) -> list:
+        """Layers of ``kind`` made from the same result as the chosen keypoints."""
+        group = self.layer.value.metadata.get(GROUP_KEY) if self.layer.value else None
+        return [
+            layer
+            for layer in self.viewer.layers
+            if isinstance(layer, kind) and group and layer.metadata.get(GROUP_KEY) == group
+        ]
+
+    # -- reactions -------------------------------------------------------------------------
+
+    def _layer_changed(self) -> None:
+        layer = self.layer.value
+        if layer is None:
+            return
+        confidence = layer.features["confidence"].to_numpy()
+        known = confidence[np.isfinite(confidence)]
+        with self.threshold.changed.blocked():
+            self.threshold.max = math.ceil(known.max()) if known.size else 1.0
+            self.threshold.value = layer.metadata.get(THRESHOLD_KEY, 0.0)
+        tracks = self._group(Tracks)
+        if tracks:
+            with self.trail.changed.blocked():
+                self.trail.value = tracks[0].tail_length
+        self._draw_ellipses()
+
+    def _recolor(self) -> None:
+        layer = self.layer.value
+        if layer is None:
+            return
+        keypoint = layer.features["keypoint"]
+        face, border = confidence_colors(
+            keypoint.cat.codes.to_numpy(),
+            layer.features["confidence"].to_numpy(),
+            self.threshold.value,
+            len(keypoint.cat.categories),
+        )
+        layer.face_color = face
+        layer.border_color = border
+        layer.metadata[THRESHOLD_KEY] = self.threshold.value
+
+    def _show_names(self) -> None:
+        layer = self.layer.value
+        if layer is None:
+            return
+        if self.names.value and isinstance(layer.text.string, ConstantStringEncoding):
+            layer.text = {"string": "{keypoint}", "color": "white", "size": 9}
+        layer.text.visible = self.names.value
+
+    def _set_trail(self) -> None:
+        for tracks in self._group(Tracks):
+            tracks.tail_length = self.trail.value
+
+    def _draw_ellipses(self, _event=None) -> None:
+        layer = self.layer.value
+        shown = self.ellipses.value and layer is not None
+        layers = self.viewer.layers
+        if not shown:
+            if ELLIPSE_LAYER in layers:
+                layers.remove(ELLIPSE_LAYER)
+            return
+        yx, ids, covariance = frame_points(layer.data, layer.features, current_frame(self.viewer))
+        keep = np.isfinite(covariance).all(axis=(1, 2))
+        ellipses = covariance_ellipses(yx, covariance)
+        colors = rgba(len(layer.features["keypoint"].cat.categories))[ids[keep]]
+        if ELLIPSE_LAYER not in layers:
+            self.viewer.add_shapes(name=ELLIPSE_LAYER, face_color="transparent")
+        shapes = layers[ELLIPSE_LAYER]
+        shapes.data = [(corners, "ellipse") for corners in ellipses]
+        if len(ellipses):
+            shapes.edge_color = colors
+            shapes.edge_width = 1.5
+
+    # -- export ----------------------------------------------------------------------------
+
+    def export(self) -> None:
+        """Write the video with the chosen keypoints and trails drawn, in a worker."""
+        layer = self.layer.value
+        if layer is None:
+            show_error("No keypoint layer: discover keypoints or open a results file first.")
+            return
+        if self.task is not None and self.task.running:
+            show_info("An overlay video is already being written.")
+            return
+        result = points_to_result(
+            layer.data, {"features": layer.features, "metadata": layer.metadata}
+        )
+        recorded = layer.metadata[RESULT_KEY].get("video_path")
+        video = find_video(layer.metadata.get(PATH_KEY) or recorded or "", recorded)
+        if video is None:
+            show_error(
+                f"The video of {layer.name} ({recorded}) was not found; an overlay needs it."
+            )
+            return
+        path = Path(self.overlay.value or beside_video(video, f"{video.stem}.overlay.mp4"))
+        self.task = Task(
+            _overlay,
+            result,
+            path,
+            video,
+            self.trail.value,
+            self.threshold.value,
+            desc="Writing the overlay video",
+            on_return=lambda written: show_info(f"Overlay video written to {written}."),
+        )
+        self.task.start()

@@ -1,0 +1,131 @@
+"""Long engine work in a napari thread worker: progress bar, cancel, errors as notifications."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from napari.qt.threading import create_worker
+from napari.utils import progress
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QObject, Signal
+
+from bkind_model.errors import BKindError
+
+
+class TaskCancelled(Exception):
+    """Raised inside a worker to stop it after the user pressed Cancel."""
+
+
+def show_exception(action: str, exc: BaseException) -> None:
+    """Notify the user of an error: the engine's own message, or the error's type and text."""
+    if isinstance(exc, BKindError | OSError | ValueError):
+        show_error(f"{action} failed: {exc}")
+    else:
+        show_error(f"{action} failed with an unexpected {type(exc).__name__}: {exc}")
+
+
+class Task(QObject):
+    """Runs ``func(task, *args)`` in a napari thread worker.
+
+    ``func`` may be a generator (each yielded value goes to ``on_yield`` in the GUI
+    thread) or a plain function (its return value goes to ``on_return``). From the worker
+    it reports progress with :meth:`report`, which also raises :class:`TaskCancelled`
+    once :meth:`cancel` was called, so engine callbacks stop cleanly.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(task, *args)``.
+    *args
+        Its arguments.
+    desc : str
+        What it does, for the progress bar and notifications ("Training", ...).
+    on_yield, on_return : callable, optional
+        Called in the GUI thread with each yielded value / the return value.
+    on_cancel : callable, optional
+        Called in the GUI thread when the user cancels (e.g. ``trainer.cancel``).
+    on_finish : callable, optional
+        Called in the GUI thread when the worker has stopped, whatever the reason.
+    """
+
+    _progressed = Signal(int, int, str)
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *args: Any,
+        desc: str,
+        on_yield: Callable[[Any], None] | None = None,
+        on_return: Callable[[Any], None] | None = None,
+        on_cancel: Callable[[], None] | None = None,
+        on_finish: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.desc = desc
+        self.cancelled = threading.Event()
+        self._on_cancel = on_cancel
+        self._bar: progress | None = None
+        self._running = False
+        self._progressed.connect(self.show_progress)
+        self.worker = create_worker(func, self, *args, _start_thread=False)
+        if on_yield is not None:
+            self.worker.yielded.connect(on_yield)
+        if on_return is not None:
+            self.worker.returned.connect(on_return)
+        self.worker.errored.connect(self._errored)
+        self.worker.finished.connect(self._finished)
+        if on_finish is not None:
+            self.worker.finished.connect(on_finish)
+
+    def start(self) -> Task:
+        """Start the worker; returns at once."""
+        self._running = True
+        self.worker.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        """Whether the work was started and has not finished yet."""
+        return self._running
+
+    def cancel(self) -> None:
+        """Ask the work to stop at its next progress report (or step)."""
+        self.cancelled.set()
+        if self._on_cancel is not None:
+            self._on_cancel()
+
+    def report(self, done: int, total: int, message: str = "") -> None:
+        """Show progress ``done / total`` (callable from any thread).
+
+        Raises
+        ------
+        TaskCancelled
+            Once :meth:`cancel` was called, so the caller stops.
+        """
+        if self.cancelled.is_set():
+            raise TaskCancelled
+        self._progressed.emit(int(done), int(total), message)
+
+    def show_progress(self, done: int, total: int, message: str = "") -> None:
+        """Show progress ``done / total`` in the activity dock (GUI thread only)."""
+        if self._bar is None:
+            self._bar = progress(total=total, desc=self.desc)
+        if self._bar.total != total:
+            self._bar.total = total
+        if message:
+            self._bar.set_description(f"{self.desc}: {message}")
+        self._bar.update(done - self._bar.n)
+
+    def _errored(self, exc: BaseException) -> None:
+        if isinstance(exc, TaskCancelled):
+            show_info(f"{self.desc}: cancelled.")
+        else:
+            show_exception(self.desc, exc)
+
+    def _finished(self) -> None:
+        self._running = False
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

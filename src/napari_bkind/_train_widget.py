@@ -1,0 +1,271 @@
+"""Dock widget *Train*: train B-KinD on the chosen videos, watching it learn.
+
+Training runs in a napari thread worker (the viewer stays responsive): progress and ETA
+in the activity dock, the loss in a small live plot, the convergence verdict, and the
+keypoints of the engine's preview frames as a Points layer refreshed at every check.
+*Cancel* stops after the current step and keeps a checkpoint; *Resume* continues it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import napari
+import torch
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, PushButton, SpinBox
+from napari.utils.notifications import show_error, show_info
+
+from bkind_model.config import Config
+from bkind_model.training import Trainer, TrainingEvent
+from napari_bkind._layers import RESULT_KEY, keypoint_points
+from napari_bkind._loss_plot import LossPlot
+from napari_bkind._session import (
+    SOURCE_KEY,
+    beside_video,
+    replace_layer,
+    training_setup,
+    training_videos,
+)
+from napari_bkind._tasks import Task, show_exception
+
+PREVIEW_LAYER = "B-KinD training preview"
+
+
+def available_devices() -> list[str]:
+    """Device choices: ``auto`` (the GPU when there is one), the CPU, and any GPU found."""
+    devices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    if torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def _format_seconds(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def _train(
+    task: Task, videos: list[str], out_dir: Path, config: Config, resume: bool
+) -> Iterator[Trainer | TrainingEvent]:
+    """Prepare the data, hand the trainer to the GUI, then yield its events."""
+    trainer = Trainer(videos, out_dir, config, resume=resume, prepare_progress=task.report)
+    yield trainer
+    if task.cancelled.is_set():
+        trainer.cancel()
+    yield from trainer.run()
+
+
+class TrainWidget(Container):
+    """Settings, Start / Resume / Cancel, live loss, verdict and keypoint preview.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        The viewer holding the video layers.
+    """
+
+    def __init__(self, viewer: napari.Viewer) -> None:
+        self.viewer = viewer
+        self.setup = training_setup(viewer)
+        defaults = Config()
+        self.n_keypoints = SpinBox(label="Keypoints", value=defaults.n_keypoints, min=1, max=50)
+        self.steps = SpinBox(label="Steps", value=defaults.steps, min=1, max=10_000_000)
+        self.image_size = SpinBox(
+            label="Image size", value=defaults.image_size, min=32, max=1024, step=16
+        )
+        self.device = ComboBox(label="Device", choices=available_devices(), value="auto")
+        self.more = LineEdit(
+            label="More settings",
+            value="",
+            tooltip='Other run settings as JSON, e.g. {"batch_size": 8, "lr": 0.001}',
+        )
+        self.run_folder = FileEdit(
+            label="Run folder",
+            mode="d",
+            nullable=True,
+            value=None,
+            tooltip="Where checkpoint.pt goes (default: <video>-bkind beside the video)",
+        )
+        self.start_button = PushButton(text="Start")
+        self.resume_button = PushButton(text="Resume")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.status = Label(value="")
+        self.verdict = Label(value="")
+        super().__init__(
+            widgets=[
+                self.n_keypoints,
+                self.steps,
+                self.image_size,
+                self.device,
+                self.more,
+                self.run_folder,
+                Container(
+                    widgets=[self.start_button, self.resume_button, self.cancel_button],
+                    layout="horizontal",
+                    labels=False,
+                ),
+                self.status,
+                self.verdict,
+            ]
+        )
+        self.plot = LossPlot()
+        self.native.layout().addWidget(self.plot)
+        self.task: Task | None = None
+        self.trainer: Trainer | None = None
+        self.start_button.changed.connect(lambda: self.start(resume=False))
+        self.resume_button.changed.connect(lambda: self.start(resume=True))
+        self.cancel_button.changed.connect(self.cancel)
+
+    # -- settings --------------------------------------------------------------------------
+
+    def config(self) -> Config:
+        """The run settings: defaults, the frame gap and window, *More settings*, the fields.
+
+        Raises
+        ------
+        ValueError
+            For *More settings* that are not a JSON object, or values no run can use
+            (:class:`bkind_model.errors.ConfigError`).
+        """
+        more = json.loads(self.more.value or "{}")
+        if not isinstance(more, dict):
+            raise ValueError('More settings must be a JSON object, e.g. {"batch_size": 8}.')
+        setup = {
+            "frame_gap": self.setup.frame_gap,
+            "gap_unit": self.setup.gap_unit,
+            "crop_size": self.setup.crop_size,
+        }
+        fields = {
+            "n_keypoints": self.n_keypoints.value,
+            "steps": self.steps.value,
+            "image_size": self.image_size.value,
+            "device": self.device.value,
+        }
+        chosen = {key: value for key, value in setup.items() if value is not None}
+        return Config.from_dict(Config().to_dict() | chosen | more | fields)
+
+    # -- buttons ---------------------------------------------------------------------------
+
+    def start(self, resume: bool = False) -> None:
+        """Start (or resume) training in a worker; returns at once."""
+        if self.task is not None and self.task.running:
+            show_info("Training is already running; cancel it first.")
+            return
+        videos = training_videos(self.viewer)
+        if not videos:
+            show_error("No video to train on: open a video or image folder (File > Open) first.")
+            return
+        try:
+            config = self.config()
+        except ValueError as exc:
+            show_exception("Training settings", exc)
+            return
+        sources = [layer.metadata[SOURCE_KEY] for layer in videos]
+        out_dir = Path(
+            self.run_folder.value or beside_video(sources[0], f"{Path(sources[0]).stem}-bkind")
+        )
+        if not resume and (out_dir / "checkpoint.pt").exists():
+            show_info(
+                f"Starting afresh: the checkpoint in {out_dir} will be replaced at the first "
+                "save. Cancel and press Resume to continue it instead."
+            )
+        self.trainer = None
+        self.plot.clear()
+        self.verdict.value = ""
+        self.status.value = f"preparing frames; run folder {out_dir}"
+        self.task = Task(
+            _train,
+            sources,
+            out_dir,
+            config,
+            resume,
+            desc="B-KinD training",
+            on_yield=self._on_yield,
+            on_cancel=self._cancel_trainer,
+            on_finish=self._finished,
+        )
+        self.task.start()
+        self._set_running(True)
+
+    def cancel(self) -> None:
+        """Stop after the current step; a checkpoint is written."""
+        if self.task is not None and self.task.running:
+            self.status.value = "cancelling after this step..."
+            self.task.cancel()
+
+    def _cancel_trainer(self) -> None:
+        if self.trainer is not None:
+            self.trainer.cancel()
+
+    def _set_running(self, running: bool) -> None:
+        self.start_button.enabled = not running
+        self.resume_button.enabled = not running
+        self.cancel_button.enabled = running
+
+    # -- worker events ---------------------------------------------------------------------
+
+    def _on_yield(self, item: Trainer | TrainingEvent) -> None:
+        if isinstance(item, Trainer):
+            self.trainer = item
+            self.status.value = (
+                f"training {item.config.n_keypoints} keypoints on {item.device}, gap "
+                f"{item.videos[0].gap} frames, from step {item.step}"
+            )
+            return
+        event = item
+        self.plot.add(event.step, event.losses["total"])
+        message = (
+            f"step {event.step}/{event.total_steps}, loss {event.losses['total']:.4g}, "
+            f"ETA {_format_seconds(event.eta_s)}"
+        )
+        self.status.value = message
+        self.task.show_progress(event.step, event.total_steps, message)
+        if event.convergence is not None:
+            report = event.convergence
+            self.verdict.value = f"{report.verdict}. {report.hint}".strip()
+        if event.preview_keypoints is not None:
+            self._show_preview(event)
+        if event.checkpoint is not None:
+            self.setup.checkpoint = str(event.checkpoint)
+
+    def _show_preview(self, event: TrainingEvent) -> None:
+        trainer = self.trainer
+        video = trainer.videos[0]
+        names = [f"kp{i}" for i in range(trainer.config.n_keypoints)]
+        metadata = {
+            RESULT_KEY: {
+                "keypoint_names": names,
+                "n_frames": len(video.frames),
+                "video_path": str(video.path),
+                "fps": video.fps,
+            }
+        }
+        replace_layer(
+            self.viewer,
+            keypoint_points(
+                event.preview_keypoints,
+                names,
+                frames=trainer.preview_index,
+                frame_size=trainer.letterbox.source_size,
+                name=PREVIEW_LAYER,
+                metadata=metadata,
+            ),
+        )
+
+    def _finished(self) -> None:
+        self._set_running(False)
+        trainer = self.trainer
+        if trainer is None or not trainer.checkpoint_path.exists():
+            self.status.value = "stopped before a checkpoint was written"
+            return
+        self.setup.checkpoint = str(trainer.checkpoint_path)
+        verdict = trainer.monitor.history[-1].verdict if trainer.monitor.history else "unchecked"
+        self.status.value = (
+            f"stopped at step {trainer.step}/{trainer.config.steps} ({verdict}); "
+            f"checkpoint {trainer.checkpoint_path}"
+        )
+        show_info(f"B-KinD training {self.status.value}.")
