@@ -67,7 +67,8 @@ class FrameGapWidget(Container):
             label="Videos", choices=self._video_choices, tooltip="Videos to train on"
         )
         self.info = Label(value="Open a video (File > Open) to begin.")
-        self.gap = FloatSpinBox(label="Frame gap", value=1.0, min=0.01, max=1e6, step=1.0)
+        self.gap = FloatSpinBox(label="Frame gap", value=1.0, min=0.001, max=1e6, step=1.0)
+        self.gap.native.setDecimals(3)  # seconds need milliseconds
         self.unit = ComboBox(label="Gap unit", choices=["frames", "seconds"], value="frames")
         self.suggestion = Label(value="")
         self.preview = CheckBox(text="Show frame t+gap and dissimilarity", value=False)
