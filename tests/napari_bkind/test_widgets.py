@@ -1,0 +1,165 @@
+"""The dock widgets in a real viewer: gap, training in a worker, cancel, discovery, display."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from napari.layers import Points, Shapes, Tracks
+
+from bkind_model.checkpoint import load_checkpoint
+from napari_bkind import _gap_widget
+from napari_bkind import _train_widget as train_module
+from napari_bkind._discover_widget import DiscoverWidget
+from napari_bkind._gap_widget import DISSIMILARITY_LAYER, NEXT_FRAME_LAYER, FrameGapWidget
+from napari_bkind._keypoints_widget import ELLIPSE_LAYER, KeypointsWidget
+from napari_bkind._train_widget import PREVIEW_LAYER, TrainWidget
+
+from .conftest import TINY
+
+WAIT_MS = 60_000
+
+
+def _make_train_widget(viewer, tmp_path, steps):
+    widget = TrainWidget(viewer)
+    widget.n_keypoints.value = TINY["n_keypoints"]
+    widget.image_size.value = TINY["image_size"]
+    widget.steps.value = steps
+    more = {key: TINY[key] for key in ("batch_size", "width", "frame_gap", "threads")}
+    widget.more.value = json.dumps(more | {"checkpoint_every": 1000})
+    widget.run_folder.value = tmp_path / "run"
+    return widget
+
+
+def test_sample_data_loads_with_ground_truth_keypoints(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-bkind", "synthetic_animal")
+    image, truth = viewer.layers
+    assert image.data.shape[0] == 300 and image.rgb
+    assert isinstance(truth, Points) and "keypoint" in truth.features
+    assert truth.data[:, 0].max() == 299
+
+
+def test_gap_widget_suggests_a_gap_and_shows_the_pair(make_napari_viewer, video, qtbot):
+    viewer = make_napari_viewer()
+    viewer.open(str(video), plugin="napari-bkind")
+    widget = FrameGapWidget(viewer)
+    assert "128x128 px, 60 frames" in widget.info.value
+    qtbot.waitUntil(lambda: "frames (" in widget.suggestion.value, timeout=WAIT_MS)
+    assert widget.setup.frame_gap == widget.gap.value >= 1
+    widget.gap.value = 4
+    widget.preview.value = True
+    qtbot.waitUntil(lambda: DISSIMILARITY_LAYER in viewer.layers, timeout=WAIT_MS)
+    assert viewer.layers[NEXT_FRAME_LAYER].data.shape == (128, 128, 3)
+    assert viewer.layers[DISSIMILARITY_LAYER].data.shape == (128, 128)
+    widget.unit.value = "seconds"
+    assert widget.gap.value == pytest.approx(4 / 30, abs=1e-3)
+    assert widget.setup.gap_unit == "seconds"
+    widget.preview.value = False
+    assert NEXT_FRAME_LAYER not in viewer.layers
+
+
+def test_a_gap_longer_than_the_video_is_reported(make_napari_viewer, video, monkeypatch):
+    viewer = make_napari_viewer()
+    viewer.open(str(video), plugin="napari-bkind")
+    widget = FrameGapWidget(viewer)
+    warnings = []
+    monkeypatch.setattr(_gap_widget, "show_warning", warnings.append)
+    widget.gap.value = 90
+    assert warnings and "not shorter than the video" in warnings[0]
+
+
+def test_training_without_a_video_is_refused_clearly(make_napari_viewer, monkeypatch, tmp_path):
+    viewer = make_napari_viewer()
+    errors = []
+    monkeypatch.setattr(train_module, "show_error", errors.append)
+    _make_train_widget(viewer, tmp_path, steps=3).start()
+    assert errors and "No video" in errors[0]
+
+
+def test_training_runs_in_a_worker_and_shows_keypoints(make_napari_viewer, video, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    viewer.open(str(video), plugin="napari-bkind")
+    widget = _make_train_widget(viewer, tmp_path, steps=3)
+    widget.start()
+    assert widget.task.running and not widget.start_button.enabled
+    qtbot.waitUntil(lambda: not widget.task.running, timeout=WAIT_MS)
+    assert PREVIEW_LAYER in viewer.layers
+    preview = viewer.layers[PREVIEW_LAYER]
+    assert preview.data.shape[1] == 3 and len(preview.data) == 16 * 4
+    assert widget.plot.steps == [1, 2, 3]
+    assert widget.verdict.value
+    assert widget.setup.checkpoint == str(tmp_path / "run" / "checkpoint.pt")
+    assert load_checkpoint(widget.setup.checkpoint)["step"] == 3
+
+
+def test_cancel_leaves_a_checkpoint_that_resumes(make_napari_viewer, video, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    viewer.open(str(video), plugin="napari-bkind")
+    widget = _make_train_widget(viewer, tmp_path, steps=500)
+    widget.start()
+    qtbot.waitUntil(lambda: bool(widget.plot.steps), timeout=WAIT_MS)
+    widget.cancel()
+    qtbot.waitUntil(lambda: not widget.task.running, timeout=WAIT_MS)
+    stopped = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"]
+    assert 1 <= stopped < 500
+    assert not [p for p in (tmp_path / "run").iterdir() if p.name != "checkpoint.pt"]
+    widget.steps.value = stopped + 2
+    widget.start(resume=True)
+    qtbot.waitUntil(lambda: not widget.task.running, timeout=WAIT_MS)
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == stopped + 2
+
+
+def test_discover_adds_keypoints_and_display_controls_work(
+    make_napari_viewer, video, checkpoint, qtbot, tmp_path
+):
+    viewer = make_napari_viewer()
+    viewer.open(str(video), plugin="napari-bkind")
+    discover = DiscoverWidget(viewer)
+    discover.checkpoint.value = checkpoint
+    discover.output.value = tmp_path / "found.bkind.h5"
+    discover.run()
+    qtbot.waitUntil(lambda: not discover.task.running, timeout=WAIT_MS)
+    names = [layer.name for layer in viewer.layers]
+    assert names[1:] == [
+        "found.bkind keypoints",
+        "found.bkind trajectories",
+        "found.bkind heatmaps",
+    ]
+
+    widget = KeypointsWidget(viewer)
+    points = viewer.layers["found.bkind keypoints"]
+    assert widget.layer.value is points
+    widget.threshold.value = widget.threshold.max  # every point hollow
+    assert np.allclose(points.face_color[:, 3], 0.15)
+    widget.trail.value = 25
+    assert [t.tail_length for t in viewer.layers if isinstance(t, Tracks)] == [25]
+    widget.names.value = True
+    assert points.text.visible and points.text.values[0] == "kp0"
+    viewer.dims.set_current_step(0, 5)
+    widget.ellipses.value = True
+    assert isinstance(viewer.layers[ELLIPSE_LAYER], Shapes)
+    assert len(viewer.layers[ELLIPSE_LAYER].data) == 4
+    widget.overlay.value = tmp_path / "overlay.mp4"
+    widget.export()
+    qtbot.waitUntil(lambda: not widget.task.running, timeout=WAIT_MS)
+    assert (tmp_path / "overlay.mp4").stat().st_size > 0
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DISPLAY") or os.environ.get("QT_QPA_PLATFORM") == "offscreen",
+    reason="rendering the canvas needs an X server (offscreen Qt has no OpenGL)",
+)
+def test_keypoint_colours_are_visible_on_the_canvas(make_napari_viewer, results):
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(results), plugin="napari-bkind")
+    for layer in list(viewer.layers):
+        if not isinstance(layer, Points):
+            layer.visible = False
+    points = next(layer for layer in viewer.layers if isinstance(layer, Points))
+    points.size = 12
+    points.face_color = points.face_color * [1, 1, 1, 0] + [0, 0, 0, 1]  # all opaque
+    viewer.dims.set_current_step(0, 0)
+    shot = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int)
+    for colour in np.unique((points.face_color[:4, :3] * 255).round().astype(int), axis=0):
+        assert (np.abs(shot - colour).sum(-1) < 30).any(), colour
