@@ -19,6 +19,7 @@ from scipy import ndimage
 from bkind_model.io.labels import Labels, LabelsError, load_labels
 from bkind_model.io.results import KeypointResult
 from bkind_model.io.video import open_video
+from bkind_model.tracking import FOREGROUND_THRESHOLD, median_background, to_gray
 
 
 def keypoint_features(
@@ -155,17 +156,8 @@ def k_folds(n: int, k: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(np.setdiff1d(index, part), part) for part in np.array_split(index, k)]
 
 
-def median_background(frames: np.ndarray) -> np.ndarray:
-    """Per-pixel median of ``(N, H, W, 3)`` uint8 frames -> ``(H, W)`` float gray in [0, 1]."""
-    return np.median(_gray(frames), axis=0)
-
-
-def _gray(frames: np.ndarray) -> np.ndarray:
-    return frames.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32) / 255.0
-
-
 def blob_features(
-    frames: np.ndarray, background: np.ndarray, threshold: float = 0.1
+    frames: np.ndarray, background: np.ndarray, threshold: float = FOREGROUND_THRESHOLD
 ) -> np.ndarray:
     """Position, orientation, length and width of the largest foreground blob per frame.
 
@@ -188,7 +180,7 @@ def blob_features(
     features = np.zeros((len(frames), 8))
     previous = np.zeros(8)
     for i, frame in enumerate(frames):
-        mask = np.abs(_gray(frame[None])[0] - background) > threshold
+        mask = np.abs(to_gray(frame) - background) > threshold
         labels, count = ndimage.label(ndimage.binary_opening(mask))
         if count == 0:
             features[i] = previous
@@ -222,7 +214,7 @@ def blob_features_of_video(source, n_background: int = 100, chunk: int = 64) -> 
         ``(T, 8)`` blob features.
     """
     sample = np.unique(np.linspace(0, source.n_frames - 1, n_background).round().astype(int))
-    background = median_background(np.stack([source[int(i)] for i in sample]))
+    background = median_background(source[sample])
     parts = [blob_features(frames, background) for _, frames in source.iter_chunks(chunk)]
     return np.concatenate(parts)
 

@@ -34,7 +34,7 @@ from napari_bkind._layers import (
 )
 from napari_bkind._reader import find_video
 from napari_bkind._session import beside_video, current_frame
-from napari_bkind._tasks import Task
+from napari_bkind._tasks import Task, show_exception
 
 ELLIPSE_LAYER = "keypoint covariance ellipses"
 
@@ -163,12 +163,11 @@ class KeypointsWidget(Container):
         ellipses = covariance_ellipses(yx, covariance)
         colors = rgba(len(layer.features["keypoint"].cat.categories))[ids[keep]]
         if ELLIPSE_LAYER not in layers:
-            self.viewer.add_shapes(name=ELLIPSE_LAYER, face_color="transparent")
+            self.viewer.add_shapes(name=ELLIPSE_LAYER, face_color="transparent", edge_width=1.5)
         shapes = layers[ELLIPSE_LAYER]
         shapes.data = [(corners, "ellipse") for corners in ellipses]
         if len(ellipses):
             shapes.edge_color = colors
-            shapes.edge_width = 1.5
 
     # -- export ----------------------------------------------------------------------------
 
@@ -181,9 +180,13 @@ class KeypointsWidget(Container):
         if self.task is not None and self.task.running:
             show_info("An overlay video is already being written.")
             return
-        result = points_to_result(
-            layer.data, {"features": layer.features, "metadata": layer.metadata}
-        )
+        try:
+            result = points_to_result(
+                layer.data, {"features": layer.features, "metadata": layer.metadata}
+            )
+        except ValueError as exc:
+            show_exception("Overlay export", exc)
+            return
         recorded = layer.metadata[RESULT_KEY].get("video_path")
         video = find_video(layer.metadata.get(PATH_KEY) or recorded or "", recorded)
         if video is None:

@@ -7,12 +7,12 @@ from bkind_model.evaluation import (
     blob_features,
     k_folds,
     keypoint_features,
-    median_background,
     regression_score,
     ridge_fit,
     ridge_predict,
     split_halves,
 )
+from bkind_model.tracking import median_background
 
 
 def test_ridge_recovers_a_linear_map():
