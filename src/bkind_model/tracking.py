@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from bkind_model.errors import BKindError
 from bkind_model.geometry import Letterbox
@@ -22,6 +23,7 @@ from bkind_model.geometry import Letterbox
 FOREGROUND_THRESHOLD = 0.1
 #: Crop side relative to the animal's longest extent (room for any orientation).
 CROP_MARGIN = 1.3
+_EIGHT_CONNECTED = np.ones((3, 3), bool)
 
 
 class NoForegroundError(BKindError):
@@ -44,9 +46,34 @@ def median_background(frames: np.ndarray) -> np.ndarray:
 
 
 def foreground_weights(frames: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """``(B, H, W)`` difference from the background where above the threshold, else 0."""
+    """Difference from the background on each frame's largest foreground blob, else 0.
+
+    Only the largest 8-connected blob is kept (its thin tail included), so specks of
+    noise and flicker along the arena's rim do not pull the weights off the animal.
+
+    Parameters
+    ----------
+    frames : ndarray
+        ``(B, H, W, 3)`` uint8 frames.
+    background : ndarray
+        ``(H, W)`` gray background in [0, 1].
+
+    Returns
+    -------
+    ndarray
+        ``(B, H, W)`` float32 weights (gray difference, 0 off the animal's blob).
+    """
     diff = np.abs(to_gray(frames) - background)
-    return np.where(diff > FOREGROUND_THRESHOLD, diff, 0.0)
+    weights = np.zeros_like(diff)
+    for i, frame_diff in enumerate(diff):
+        labels, count = ndimage.label(frame_diff > FOREGROUND_THRESHOLD, _EIGHT_CONNECTED)
+        if count == 0:
+            continue
+        sizes = np.bincount(labels.ravel())
+        sizes[0] = 0
+        keep = labels == int(np.argmax(sizes))
+        weights[i][keep] = frame_diff[keep]
+    return weights
 
 
 def foreground_centres(frames: np.ndarray, background: np.ndarray) -> np.ndarray:
