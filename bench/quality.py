@@ -185,21 +185,29 @@ ABLATIONS = {
 
 
 def ablation(args) -> dict:
-    """Each variant trained for ``--minutes`` from scratch and scored at the end."""
+    """Each variant trained from scratch for the same number of steps, then scored.
+
+    Equal steps rather than equal minutes keep the comparison fair on a shared machine;
+    ``steps_per_s`` tells what each variant costs.
+    """
     work = Path(args.work or tempfile.mkdtemp(prefix="bkind-ablation-"))
     train_video, tests = synthetic_videos(work)
     scorer = SyntheticScorer(tests)
     rows = []
     for name, change in ABLATIONS.items():
-        config = Config(seed=args.seed).replace(**change)
-        steps = steps_for(args.minutes, [train_video], work / "speed", config)
+        config = Config(seed=args.seed, steps=args.steps).replace(**change)
         out = work / f"ablation{len(rows)}"
-        train_with_snapshots([train_video], out, config.replace(steps=steps), args.minutes)
+        trainer = Trainer([train_video], out, config, resume=False)
+        start = time.perf_counter()
+        for _ in trainer.run():
+            pass
+        rate = config.steps / (time.perf_counter() - start)
+        score = scorer.score(trainer.checkpoint_path)
         rows.append(
-            {"variant": name, "minutes": args.minutes, **scorer.score(out / "checkpoint.pt")}
+            {"variant": name, "steps_per_s": rate, **score, "config": trainer.config.to_dict()}
         )
         print(json.dumps(rows[-1]), file=sys.stderr)
-    return {"benchmark": "quality_ablation", "rows": rows}
+    return {"benchmark": "quality_ablation", "steps": args.steps, "rows": rows}
 
 
 def plot_curve(curve: list[dict], path: Path) -> None:
@@ -280,6 +288,7 @@ def main() -> None:
     mode.add_argument("--ablation", action="store_true", help="variants on the synthetic data")
     parser.add_argument("--minutes", type=float, default=None, help="training minutes")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=300, help="training steps (ablation)")
     parser.add_argument("--work", help="folder for videos and snapshots (temporary by default)")
     parser.add_argument("--plot", help="PNG of the curve (synthetic)")
     parser.add_argument(
@@ -290,7 +299,6 @@ def main() -> None:
         args.minutes = args.minutes or 10
         result = synthetic(args)
     elif args.ablation:
-        args.minutes = args.minutes or 2
         result = ablation(args)
     else:
         args.minutes = args.minutes or 15
