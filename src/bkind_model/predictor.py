@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from bkind_model.checkpoint import checkpoint_config, file_hash, load_checkpoint
 from bkind_model.config import Config
@@ -15,7 +16,7 @@ from bkind_model.errors import CheckpointError
 from bkind_model.geometry import Letterbox
 from bkind_model.io.video import VideoSource
 from bkind_model.model import BKinD
-from bkind_model.tracking import InputWindows, median_background, to_tensor
+from bkind_model.tracking import InputWindows, median_background
 
 
 @dataclass
@@ -82,7 +83,7 @@ class Predictor:
         """``(height, width)`` of the frames this model expects, px."""
         return self.letterbox.source_size
 
-    def use_background_of(self, source: VideoSource, n_samples: int = 100) -> None:
+    def use_background_of(self, source: VideoSource, n_samples: int = 30) -> None:
         """Find the animal against the median of ``source`` (another session, arena ...).
 
         Parameters
@@ -90,7 +91,7 @@ class Predictor:
         source : VideoSource
             The video about to be processed.
         n_samples : int
-            Frames sampled evenly across it.
+            Frames sampled evenly across it (each a seek: about 0.1 s on long-GOP H.264).
         """
         index = np.unique(np.linspace(0, source.n_frames - 1, n_samples).round().astype(int))
         resized = self.resize(source[index])
@@ -99,9 +100,16 @@ class Predictor:
 
     @torch.no_grad()
     def resize(self, frames: np.ndarray) -> np.ndarray:
-        """``(B, H, W, 3)`` uint8 source frames -> ``(B, h, w, 3)`` uint8 at model scale."""
-        resized = self.letterbox.resize(to_tensor(frames, self.device))
-        return resized.mul_(255).round_().clamp_(0, 255).byte().permute(0, 2, 3, 1).cpu().numpy()
+        """``(B, H, W, 3)`` uint8 source frames -> ``(B, h, w, 3)`` uint8 at model scale.
+
+        Uses torch's uint8 antialiased bilinear path on the CPU: the same resizing as the
+        training frame cache, and about three times faster than resizing floats.
+        """
+        tensor = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+        resized = F.interpolate(
+            tensor, size=self.letterbox.resized_size, mode="bilinear", antialias=True
+        )
+        return resized.permute(0, 2, 3, 1).numpy()
 
     @torch.no_grad()
     def predict(self, frames: np.ndarray, heatmaps: bool = False) -> Prediction:
