@@ -60,7 +60,7 @@ class DiscoverWidget(Container):
             value=self.setup.checkpoint,
             tooltip="checkpoint.pt of a run (filled in when the Train widget saves one)",
         )
-        self.video = ComboBox(label="Video", choices=self._video_choices, nullable=True)
+        self.video = ComboBox(label="Video", choices=self._video_choices)
         self.output = FileEdit(
             label="Results file",
             mode="w",

@@ -25,6 +25,7 @@ from napari_bkind._layers import (
     PATH_KEY,
     RESULT_KEY,
     THRESHOLD_KEY,
+    KeypointLayerError,
     confidence_colors,
     covariance_ellipses,
     frame_points,
@@ -58,7 +59,7 @@ class KeypointsWidget(Container):
 
     def __init__(self, viewer: napari.Viewer) -> None:
         self.viewer = viewer
-        self.layer = ComboBox(label="Keypoints", choices=self._layer_choices, nullable=True)
+        self.layer = ComboBox(label="Keypoints", choices=self._layer_choices)
         self.threshold = FloatSlider(
             label="Hollow below confidence", min=0.0, max=1.0, value=0.0, tracking=False
         )
@@ -184,7 +185,7 @@ class KeypointsWidget(Container):
             result = points_to_result(
                 layer.data, {"features": layer.features, "metadata": layer.metadata}
             )
-        except ValueError as exc:
+        except KeypointLayerError as exc:
             show_exception("Overlay export", exc)
             return
         recorded = layer.metadata[RESULT_KEY].get("video_path")

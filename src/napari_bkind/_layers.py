@@ -28,6 +28,7 @@ import pandas as pd
 from napari.utils.colormaps import Colormap
 from scipy import ndimage
 
+from bkind_model.errors import BKindError
 from bkind_model.geometry import Letterbox, normalised_grid
 from bkind_model.io.results import KeypointResult
 from bkind_model.overlay import keypoint_colors
@@ -45,6 +46,10 @@ LOW_CONFIDENCE_PERCENTILE = 10
 #: Standard deviations spanned by a covariance ellipse's semi-axes.
 ELLIPSE_SIGMAS = 2.0
 COV_COLUMNS = ("cov_xx", "cov_xy", "cov_yy")
+
+
+class KeypointLayerError(BKindError):
+    """A layer cannot be read as keypoints (not a ``ValueError``: napari's save would hide it)."""
 
 
 def rgba(n_keypoints: int, alpha: float = 1.0) -> np.ndarray:
@@ -259,7 +264,9 @@ class HeatmapFrames:
         return stack[0] if np.ndim(indices) == 0 else stack
 
 
-def heatmap_image(path: str | Path, result: KeypointResult, metadata: dict) -> LayerData | None:
+def heatmap_image(
+    path: str | Path, result: KeypointResult, name: str, metadata: dict
+) -> LayerData | None:
     """The heatmaps of a results file as a lazy Image layer, or None if it has none.
 
     Parameters
@@ -268,6 +275,8 @@ def heatmap_image(path: str | Path, result: KeypointResult, metadata: dict) -> L
         The results file.
     result : KeypointResult
         Its contents (loaded without heatmaps).
+    name : str
+        Layer name.
     metadata : dict
         Layer metadata.
 
@@ -290,7 +299,7 @@ def heatmap_image(path: str | Path, result: KeypointResult, metadata: dict) -> L
         asarray=False,
     )
     kwargs = {
-        "name": f"{Path(path).name} heatmaps",
+        "name": name,
         "colormap": "inferno",
         "blending": "additive",
         "contrast_limits": (0.0, 1.0),
@@ -333,7 +342,7 @@ def result_layers(result: KeypointResult, path: str | Path | None = None) -> lis
         ),
         keypoint_tracks(result.keypoints, name=f"{stem} trajectories", metadata=group),
     ]
-    heatmaps = heatmap_image(path, result, group) if path else None
+    heatmaps = heatmap_image(path, result, f"{stem} heatmaps", group) if path else None
     return layers + ([heatmaps] if heatmaps else [])
 
 
@@ -361,14 +370,14 @@ def points_to_result(data: np.ndarray, meta: dict[str, Any]) -> KeypointResult:
 
     Raises
     ------
-    ValueError
+    KeypointLayerError
         If the layer has no ``keypoint`` feature, is not ``(frame, y, x)``, or holds two
         points of one keypoint on one frame.
     """
     data = np.asarray(data, dtype=np.float64)
     features = pd.DataFrame(meta.get("features", {}))
     if "keypoint" not in features or data.ndim != 2 or data.shape[1] != 3:
-        raise ValueError(
+        raise KeypointLayerError(
             f"Layer {meta.get('name', '')!r} is not a keypoint layer: it needs points "
             "(frame, y, x) and a 'keypoint' feature naming each point's keypoint."
         )
@@ -380,7 +389,7 @@ def points_to_result(data: np.ndarray, meta: dict[str, Any]) -> KeypointResult:
     n_frames = max(int(stored.get("n_frames", 0)), int(frames.max(initial=-1)) + 1)
     ids = pd.Categorical(labels, categories=names).codes.astype(int)
     if len(np.unique(frames * len(names) + ids)) < len(ids):
-        raise ValueError(
+        raise KeypointLayerError(
             f"Layer {meta.get('name', '')!r} has two points of one keypoint on one frame; "
             "delete one of them before saving."
         )

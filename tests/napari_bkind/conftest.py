@@ -9,17 +9,47 @@ import os
 if not os.environ.get("DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from pathlib import Path
+#: Whether napari can draw: a display, and not Qt's offscreen platform (no OpenGL there,
+#: and napari 0.9 needs OpenGL even to add a layer to a window).
+HAS_OPENGL = bool(os.environ.get("DISPLAY")) and os.environ.get("QT_QPA_PLATFORM") != "offscreen"
 
-import pytest
+from pathlib import Path  # noqa: E402
 
-from bkind_model.config import Config
-from bkind_model.extraction import extract_to_result
-from bkind_model.synthetic import SyntheticConfig, write_sample
-from bkind_model.training import Trainer
+import pytest  # noqa: E402
+from npe2 import PluginManager  # noqa: E402
+
+from bkind_model.config import Config  # noqa: E402
+from bkind_model.extraction import extract_to_result  # noqa: E402
+from bkind_model.synthetic import SyntheticConfig, write_sample  # noqa: E402
+from bkind_model.training import Trainer  # noqa: E402
 
 #: A configuration that trains in about a second on a CPU.
 TINY = dict(image_size=64, batch_size=4, n_keypoints=4, frame_gap=3, width=16, threads=2)
+
+
+@pytest.fixture
+def plugins():
+    """Plugin discovery, as napari does at start-up (readers and writers by name)."""
+    PluginManager.instance().discover()
+
+
+@pytest.fixture
+def viewer(request, plugins, qtbot):
+    """A napari viewer: the window where OpenGL is available, else the same model headless.
+
+    The widgets use only the model's API (layers, dims), so they are tested either way.
+    """
+    if HAS_OPENGL:
+        return request.getfixturevalue("make_napari_viewer")()
+    from napari.components import ViewerModel
+
+    return ViewerModel()
+
+
+@pytest.fixture
+def tiny() -> dict:
+    """The tiny training settings, for widget tests."""
+    return dict(TINY)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,10 +1,10 @@
 """The dock widgets in a real viewer: gap, training in a worker, cancel, discovery, display."""
 
 import json
-import os
 
 import numpy as np
 import pytest
+from conftest import HAS_OPENGL
 from napari.layers import Points, Shapes, Tracks
 
 from bkind_model.checkpoint import load_checkpoint
@@ -15,24 +15,21 @@ from napari_bkind._gap_widget import DISSIMILARITY_LAYER, NEXT_FRAME_LAYER, Fram
 from napari_bkind._keypoints_widget import ELLIPSE_LAYER, KeypointsWidget
 from napari_bkind._train_widget import PREVIEW_LAYER, TrainWidget
 
-from .conftest import TINY
-
 WAIT_MS = 60_000
 
 
-def _make_train_widget(viewer, tmp_path, steps):
+def _make_train_widget(viewer, tmp_path, steps, tiny):
     widget = TrainWidget(viewer)
-    widget.n_keypoints.value = TINY["n_keypoints"]
-    widget.image_size.value = TINY["image_size"]
+    widget.n_keypoints.value = tiny["n_keypoints"]
+    widget.image_size.value = tiny["image_size"]
     widget.steps.value = steps
-    more = {key: TINY[key] for key in ("batch_size", "width", "frame_gap", "threads")}
+    more = {key: tiny[key] for key in ("batch_size", "width", "frame_gap", "threads")}
     widget.more.value = json.dumps(more | {"checkpoint_every": 1000})
     widget.run_folder.value = tmp_path / "run"
     return widget
 
 
-def test_sample_data_loads_with_ground_truth_keypoints(make_napari_viewer):
-    viewer = make_napari_viewer()
+def test_sample_data_loads_with_ground_truth_keypoints(viewer):
     viewer.open_sample("napari-bkind", "synthetic_animal")
     image, truth = viewer.layers
     assert image.data.shape[0] == 300 and image.rgb
@@ -40,8 +37,7 @@ def test_sample_data_loads_with_ground_truth_keypoints(make_napari_viewer):
     assert truth.data[:, 0].max() == 299
 
 
-def test_gap_widget_suggests_a_gap_and_shows_the_pair(make_napari_viewer, video, qtbot):
-    viewer = make_napari_viewer()
+def test_gap_widget_suggests_a_gap_and_shows_the_pair(viewer, video, qtbot):
     viewer.open(str(video), plugin="napari-bkind")
     widget = FrameGapWidget(viewer)
     assert "128x128 px, 60 frames" in widget.info.value
@@ -59,8 +55,7 @@ def test_gap_widget_suggests_a_gap_and_shows_the_pair(make_napari_viewer, video,
     assert NEXT_FRAME_LAYER not in viewer.layers
 
 
-def test_a_gap_longer_than_the_video_is_reported(make_napari_viewer, video, monkeypatch):
-    viewer = make_napari_viewer()
+def test_a_gap_longer_than_the_video_is_reported(viewer, video, monkeypatch):
     viewer.open(str(video), plugin="napari-bkind")
     widget = FrameGapWidget(viewer)
     warnings = []
@@ -69,18 +64,16 @@ def test_a_gap_longer_than_the_video_is_reported(make_napari_viewer, video, monk
     assert warnings and "not shorter than the video" in warnings[0]
 
 
-def test_training_without_a_video_is_refused_clearly(make_napari_viewer, monkeypatch, tmp_path):
-    viewer = make_napari_viewer()
+def test_training_without_a_video_is_refused_clearly(viewer, monkeypatch, tmp_path, tiny):
     errors = []
     monkeypatch.setattr(train_module, "show_error", errors.append)
-    _make_train_widget(viewer, tmp_path, steps=3).start()
+    _make_train_widget(viewer, tmp_path, 3, tiny).start()
     assert errors and "No video" in errors[0]
 
 
-def test_training_runs_in_a_worker_and_shows_keypoints(make_napari_viewer, video, qtbot, tmp_path):
-    viewer = make_napari_viewer()
+def test_training_runs_in_a_worker_and_shows_keypoints(viewer, video, qtbot, tmp_path, tiny):
     viewer.open(str(video), plugin="napari-bkind")
-    widget = _make_train_widget(viewer, tmp_path, steps=3)
+    widget = _make_train_widget(viewer, tmp_path, 3, tiny)
     widget.start()
     assert widget.task.running and not widget.start_button.enabled
     qtbot.waitUntil(lambda: not widget.task.running, timeout=WAIT_MS)
@@ -93,10 +86,9 @@ def test_training_runs_in_a_worker_and_shows_keypoints(make_napari_viewer, video
     assert load_checkpoint(widget.setup.checkpoint)["step"] == 3
 
 
-def test_cancel_leaves_a_checkpoint_that_resumes(make_napari_viewer, video, qtbot, tmp_path):
-    viewer = make_napari_viewer()
+def test_cancel_leaves_a_checkpoint_that_resumes(viewer, video, qtbot, tmp_path, tiny):
     viewer.open(str(video), plugin="napari-bkind")
-    widget = _make_train_widget(viewer, tmp_path, steps=500)
+    widget = _make_train_widget(viewer, tmp_path, 500, tiny)
     widget.start()
     qtbot.waitUntil(lambda: bool(widget.plot.steps), timeout=WAIT_MS)
     widget.cancel()
@@ -111,9 +103,8 @@ def test_cancel_leaves_a_checkpoint_that_resumes(make_napari_viewer, video, qtbo
 
 
 def test_discover_adds_keypoints_and_display_controls_work(
-    make_napari_viewer, video, checkpoint, qtbot, tmp_path
+    viewer, video, checkpoint, qtbot, tmp_path
 ):
-    viewer = make_napari_viewer()
     viewer.open(str(video), plugin="napari-bkind")
     discover = DiscoverWidget(viewer)
     discover.checkpoint.value = checkpoint
@@ -147,10 +138,9 @@ def test_discover_adds_keypoints_and_display_controls_work(
 
 
 @pytest.mark.skipif(
-    not os.environ.get("DISPLAY") or os.environ.get("QT_QPA_PLATFORM") == "offscreen",
-    reason="rendering the canvas needs an X server (offscreen Qt has no OpenGL)",
+    not HAS_OPENGL, reason="rendering the canvas needs an X server (offscreen Qt has no OpenGL)"
 )
-def test_keypoint_colours_are_visible_on_the_canvas(make_napari_viewer, results):
+def test_keypoint_colours_are_visible_on_the_canvas(make_napari_viewer, plugins, results):
     viewer = make_napari_viewer(show=True)
     viewer.open(str(results), plugin="napari-bkind")
     for layer in list(viewer.layers):

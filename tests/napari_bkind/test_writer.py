@@ -6,11 +6,11 @@ import pytest
 from napari.layers import Layer
 
 from bkind_model.io.results import KeypointResult
-from napari_bkind._layers import result_layers
+from napari_bkind._layers import KeypointLayerError, result_layers
 
 
 @pytest.fixture
-def keypoints(results):
+def keypoints(results, plugins):
     """The results' keypoint Points layer."""
     data, kwargs, kind = result_layers(KeypointResult.load(results), results)[0]
     return Layer.create(data, kwargs, kind)
@@ -73,8 +73,8 @@ def test_results_round_trip_keeps_keypoints_and_heatmaps(keypoints, results, tmp
     assert again.metadata["video_path"] == original.metadata["video_path"]
 
 
-def test_a_points_layer_without_keypoint_names_is_refused(tmp_path):
+def test_a_points_layer_without_keypoint_names_is_refused(tmp_path, plugins):
     layer = Layer.create(np.zeros((2, 3)), {}, "points")
-    with pytest.raises(ValueError, match="keypoint"):
+    with pytest.raises(KeypointLayerError, match="keypoint"):
         layer.save(str(tmp_path / "x.csv"), plugin="napari-bkind")
     assert not list(tmp_path.iterdir())
