@@ -86,7 +86,7 @@ class Config:
     crop_jitter: int = 4
     frame_gap: float | None = None
     gap_unit: GapUnit = "frames"
-    steps: int = 700
+    steps: int = 300
     batch_size: int = 16
     lr: float = 2e-3
     weight_decay: float = 1e-4
