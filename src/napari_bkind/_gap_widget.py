@@ -219,9 +219,15 @@ class FrameGapWidget(Container):
             self.suggestion.value = f"frame {t}+{gap} is past the end of the video"
             return
         self._preview_busy = True
-        worker = create_worker(_pair, video.data, t, gap, _start_thread=False)
+        worker = create_worker(
+            _pair,
+            video.data,
+            t,
+            gap,
+            _start_thread=False,
+            _connect={"errored": lambda exc: show_exception("Frame gap preview", exc)},
+        )
         worker.returned.connect(self._show_preview)
-        worker.errored.connect(lambda exc: show_exception("Frame gap preview", exc))
         worker.finished.connect(self._preview_done)
         worker.start()
 

@@ -29,7 +29,6 @@ from napari.utils.colormaps import Colormap
 from scipy import ndimage
 
 from bkind_model.errors import BKindError
-from bkind_model.geometry import Letterbox, normalised_grid
 from bkind_model.io.results import KeypointResult
 from bkind_model.overlay import keypoint_colors
 
@@ -222,16 +221,19 @@ class HeatmapFrames:
     ----------
     path : str or Path
         A results file written with heatmaps (``heatmaps`` and ``windows`` datasets).
-    letterbox : Letterbox
+    letterbox : dict
         The results' letterbox (``metadata['letterbox']``).
     """
 
-    def __init__(self, path: str | Path, letterbox: Letterbox) -> None:
+    def __init__(self, path: str | Path, letterbox: dict) -> None:
+        # The geometry module imports torch (~400 MB): only viewers showing heatmaps pay it.
+        from bkind_model.geometry import Letterbox, normalised_grid
+
         self.path = Path(path)
-        self.letterbox = letterbox
+        self.letterbox = Letterbox.from_dict(letterbox)
         with h5py.File(self.path, "r") as f:
             n_frames, _, height, width = f["heatmaps"].shape
-        self.shape = (n_frames, *letterbox.source_size)
+        self.shape = (n_frames, *self.letterbox.source_size)
         self.dtype = np.dtype(np.float32)
         self.ndim = 3
         xs, ys = normalised_grid(height, width)
@@ -289,7 +291,7 @@ def heatmap_image(
         stored = "heatmaps" in f and "windows" in f
     if not stored or "letterbox" not in result.metadata:
         return None
-    frames = HeatmapFrames(path, Letterbox.from_dict(result.metadata["letterbox"]))
+    frames = HeatmapFrames(path, result.metadata["letterbox"])
     stat = Path(path).stat()
     data = da.from_array(
         frames,

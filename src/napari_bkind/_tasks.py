@@ -69,12 +69,14 @@ class Task(QObject):
         self._bar: progress | None = None
         self._running = False
         self._progressed.connect(self.show_progress)
-        self.worker = create_worker(func, self, *args, _start_thread=False)
+        # Handing `errored` over here keeps superqt from re-raising errors in the GUI thread.
+        self.worker = create_worker(
+            func, self, *args, _start_thread=False, _connect={"errored": self._errored}
+        )
         if on_yield is not None:
             self.worker.yielded.connect(on_yield)
         if on_return is not None:
             self.worker.returned.connect(on_return)
-        self.worker.errored.connect(self._errored)
         self.worker.finished.connect(self._finished)
         if on_finish is not None:
             self.worker.finished.connect(on_finish)

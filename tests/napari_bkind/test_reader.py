@@ -74,7 +74,7 @@ def test_heatmaps_are_placed_on_the_video_through_each_frame_window(tmp_path):
     zeros = np.zeros((2, 1, 2))
     writer.write(0, zeros, zeros[..., 0], np.zeros((2, 1, 2, 2)), maps, windows)
     writer.finish()
-    frames = HeatmapFrames(tmp_path / "r.h5", box)
+    frames = HeatmapFrames(tmp_path / "r.h5", box.to_dict())
     xs, ys = normalised_grid(8, 8)
     for t, (row, col) in enumerate([(2, 5), (6, 1)]):
         uv = np.array([[float(xs[col]), float(ys[row])]])
