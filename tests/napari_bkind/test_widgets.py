@@ -153,3 +153,13 @@ def test_keypoint_colours_are_visible_on_the_canvas(make_napari_viewer, plugins,
     shot = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int)
     for colour in np.unique((points.face_color[:4, :3] * 255).round().astype(int), axis=0):
         assert (np.abs(shot - colour).sum(-1) < 30).any(), colour
+
+
+def test_cancel_while_preparing_stops_cleanly(viewer, video, qtbot, tmp_path, tiny):
+    viewer.open(str(video), plugin="napari-bkind")
+    widget = _make_train_widget(viewer, tmp_path, 3, tiny)
+    widget.start()
+    widget.cancel()  # before the worker has built the trainer
+    qtbot.waitUntil(lambda: not widget.task.running, timeout=WAIT_MS)
+    assert widget.start_button.enabled
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
