@@ -86,7 +86,7 @@ class KeypointsWidget(Container):
         self.trail.changed.connect(self._set_trail)
         self.ellipses.changed.connect(self._draw_ellipses)
         self.export_button.changed.connect(self.export)
-        viewer.dims.events.current_step.connect(self._draw_ellipses)
+        viewer.dims.events.current_step.connect(self._frame_changed)
         viewer.layers.events.inserted.connect(self.reset_choices)
         viewer.layers.events.removed.connect(self.reset_choices)
         self._layer_changed()
@@ -151,9 +151,14 @@ class KeypointsWidget(Container):
         for tracks in self._group(Tracks):
             tracks.tail_length = self.trail.value
 
-    def _draw_ellipses(self, _event=None) -> None:
+    def _frame_changed(self, _event=None) -> None:
+        """Redraw the ellipses for the new frame, unless their layer was removed."""
+        if ELLIPSE_LAYER in self.viewer.layers:
+            self._draw_ellipses()
+
+    def _draw_ellipses(self) -> None:
         layer = self.layer.value
-        shown = self.ellipses.value and layer is not None
+        shown = self.ellipses.value and layer is not None and layer in self.viewer.layers
         layers = self.viewer.layers
         if not shown:
             if ELLIPSE_LAYER in layers:

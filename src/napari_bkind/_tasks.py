@@ -112,13 +112,19 @@ class Task(QObject):
 
     def show_progress(self, done: int, total: int, message: str = "") -> None:
         """Show progress ``done / total`` in the activity dock (GUI thread only)."""
-        if self._bar is None:
-            self._bar = progress(total=total, desc=self.desc)
-        if self._bar.total != total:
-            self._bar.total = total
+        if not self._running:
+            return  # a late report after the worker finished
+        bar = self._bar
+        if bar is None:
+            # Creating a bar lets Qt process events (even `finished`): keep it local.
+            bar = self._bar = progress(total=total, desc=self.desc)
+        if bar.total != total:
+            bar.total = total
         if message:
-            self._bar.set_description(f"{self.desc}: {message}")
-        self._bar.update(done - self._bar.n)
+            bar.set_description(f"{self.desc}: {message}")
+        bar.update(done - bar.n)
+        if not self._running:
+            bar.close()
 
     def _errored(self, exc: BaseException) -> None:
         if isinstance(exc, TaskCancelled):
