@@ -140,7 +140,7 @@ def test_discover_adds_keypoints_and_display_controls_work(
 @pytest.mark.skipif(
     not HAS_OPENGL, reason="rendering the canvas needs an X server (offscreen Qt has no OpenGL)"
 )
-def test_keypoint_colours_are_visible_on_the_canvas(make_napari_viewer, plugins, results):
+def test_keypoint_colours_are_visible_on_the_canvas(make_napari_viewer, plugins, results, qtbot):
     viewer = make_napari_viewer(show=True)
     viewer.open(str(results), plugin="napari-bkind")
     for layer in list(viewer.layers):
@@ -150,6 +150,8 @@ def test_keypoint_colours_are_visible_on_the_canvas(make_napari_viewer, plugins,
     points.size = 12
     points.face_color = points.face_color * [1, 1, 1, 0] + [0, 0, 0, 1]  # all opaque
     viewer.dims.set_current_step(0, 0)
+    viewer.reset_view()
+    qtbot.wait(200)
     shot = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int)
     for colour in np.unique((points.face_color[:4, :3] * 255).round().astype(int), axis=0):
         assert (np.abs(shot - colour).sum(-1) < 30).any(), colour
