@@ -1,27 +1,37 @@
 """Shared fixtures of the plugin tests: a small video, a tiny trained run, its results.
 
-Without a display Qt must use the offscreen platform, set before any Qt import, or it
-aborts the whole test process.
+pytest-xvfb starts a virtual X server when ``Xvfb`` is installed, so napari draws with
+OpenGL as on a desktop. Without any display Qt must use its offscreen platform (no
+OpenGL: the widgets are then tested on napari's headless viewer model), set before the
+first Qt import, or Qt aborts the whole test process.
 """
 
 import os
+from pathlib import Path
 
-if not os.environ.get("DISPLAY"):
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+import pytest
+from npe2 import PluginManager
 
-#: Whether napari can draw: a display, and not Qt's offscreen platform (no OpenGL there,
-#: and napari 0.9 needs OpenGL even to add a layer to a window).
-HAS_OPENGL = bool(os.environ.get("DISPLAY")) and os.environ.get("QT_QPA_PLATFORM") != "offscreen"
+from bkind_model.config import Config
+from bkind_model.extraction import extract_to_result
+from bkind_model.synthetic import SyntheticConfig, write_sample
+from bkind_model.training import Trainer
 
-from pathlib import Path  # noqa: E402
 
-import pytest  # noqa: E402
-from npe2 import PluginManager  # noqa: E402
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    """After pytest-xvfb had its chance to provide a display, fall back to offscreen Qt."""
+    if not os.environ.get("DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from bkind_model.config import Config  # noqa: E402
-from bkind_model.extraction import extract_to_result  # noqa: E402
-from bkind_model.synthetic import SyntheticConfig, write_sample  # noqa: E402
-from bkind_model.training import Trainer  # noqa: E402
+
+def has_opengl() -> bool:
+    """Whether napari can draw: a display, and not Qt's offscreen platform.
+
+    napari 0.9 needs OpenGL even to add a layer to a window.
+    """
+    return bool(os.environ.get("DISPLAY")) and os.environ.get("QT_QPA_PLATFORM") != "offscreen"
+
 
 #: A configuration that trains in about a second on a CPU.
 TINY = dict(image_size=64, batch_size=4, n_keypoints=4, frame_gap=3, width=16, threads=2)
@@ -39,7 +49,7 @@ def viewer(request, plugins, qtbot):
 
     The widgets use only the model's API (layers, dims), so they are tested either way.
     """
-    if HAS_OPENGL:
+    if has_opengl():
         return request.getfixturevalue("make_napari_viewer")()
     from napari.components import ViewerModel
 

@@ -4,10 +4,11 @@ import json
 
 import numpy as np
 import pytest
-from conftest import HAS_OPENGL
+from conftest import has_opengl
 from napari.layers import Points, Shapes, Tracks
 
 from bkind_model.checkpoint import load_checkpoint
+from bkind_model.io.results import KeypointResult
 from napari_bkind import _gap_widget
 from napari_bkind import _train_widget as train_module
 from napari_bkind._discover_widget import DiscoverWidget
@@ -137,24 +138,35 @@ def test_discover_adds_keypoints_and_display_controls_work(
     assert (tmp_path / "overlay.mp4").stat().st_size > 0
 
 
-@pytest.mark.skipif(
-    not HAS_OPENGL, reason="rendering the canvas needs an X server (offscreen Qt has no OpenGL)"
-)
-def test_keypoint_colours_are_visible_on_the_canvas(make_napari_viewer, plugins, results, qtbot):
+def test_keypoint_colours_are_visible_on_the_canvas(
+    make_napari_viewer, plugins, results, qtbot, tmp_path
+):
+    if not has_opengl():
+        pytest.skip(
+            "rendering the canvas needs an X server (install Xvfb; offscreen Qt has no OpenGL)"
+        )
+    # Four keypoints on a circle around the animal, so that no colour hides another.
+    found = KeypointResult.load(results)
+    centre = found.keypoints[:, :1].mean()
+    angles = np.arange(found.n_keypoints) * 2 * np.pi / found.n_keypoints
+    found.keypoints[:] = centre + 30 * np.stack([np.cos(angles), np.sin(angles)], -1)
+    found.metadata["video_path"] = str(results.with_name("mouse.mp4"))
+    spread = found.save(tmp_path / "spread.bkind.h5")
+
     viewer = make_napari_viewer(show=True)
-    viewer.open(str(results), plugin="napari-bkind")
-    for layer in list(viewer.layers):
-        if not isinstance(layer, Points):
-            layer.visible = False
+    viewer.open(str(spread), plugin="napari-bkind")
     points = next(layer for layer in viewer.layers if isinstance(layer, Points))
+    for layer in list(viewer.layers):
+        layer.visible = layer is points
     points.size = 12
-    points.face_color = points.face_color * [1, 1, 1, 0] + [0, 0, 0, 1]  # all opaque
     viewer.dims.set_current_step(0, 0)
     viewer.reset_view()
     qtbot.wait(200)
     shot = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int)
-    for colour in np.unique((points.face_color[:4, :3] * 255).round().astype(int), axis=0):
-        assert (np.abs(shot - colour).sum(-1) < 30).any(), colour
+    colours = np.unique((points.face_color[:, :3] * 255).round().astype(int), axis=0)
+    assert len(colours) == found.n_keypoints
+    for colour in colours:
+        assert (np.abs(shot - colour).sum(-1) < 30).sum() > 20, colour
 
 
 def test_cancel_while_preparing_stops_cleanly(viewer, video, qtbot, tmp_path, tiny):
