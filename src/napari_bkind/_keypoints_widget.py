@@ -31,8 +31,8 @@ from napari_bkind._layers import (
     frame_points,
     is_keypoint_layer,
     points_to_result,
-    rgba,
 )
+from napari_bkind._palette import rgba
 from napari_bkind._reader import find_video
 from napari_bkind._session import beside_video, current_frame
 from napari_bkind._tasks import Task, show_exception

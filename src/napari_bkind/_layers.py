@@ -25,12 +25,12 @@ import dask.array as da
 import h5py
 import numpy as np
 import pandas as pd
-from napari.utils.colormaps import Colormap
 from scipy import ndimage
 
 from bkind_model.errors import BKindError
 from bkind_model.io.results import KeypointResult
-from bkind_model.overlay import keypoint_colors
+from napari_bkind._palette import rgba
+from napari_bkind._trajectories import keypoint_tracks
 
 LayerData = tuple[Any, dict[str, Any], str]
 
@@ -49,12 +49,6 @@ COV_COLUMNS = ("cov_xx", "cov_xy", "cov_yy")
 
 class KeypointLayerError(BKindError):
     """A layer cannot be read as keypoints (not a ``ValueError``: napari's save would hide it)."""
-
-
-def rgba(n_keypoints: int, alpha: float = 1.0) -> np.ndarray:
-    """``(K, 4)`` float RGBA in [0, 1] of each keypoint id (the engine's palette)."""
-    colors = keypoint_colors(n_keypoints).astype(np.float32) / 255.0
-    return np.column_stack([colors, np.full(n_keypoints, alpha, np.float32)])
 
 
 def confidence_colors(
@@ -161,53 +155,6 @@ def keypoint_points(
         "metadata": (metadata or {}) | {THRESHOLD_KEY: threshold},
     }
     return data[keep], kwargs, "points"
-
-
-def keypoint_colormap(n_keypoints: int) -> Colormap:
-    """A stepwise colormap giving value ``(k + 0.5) / K`` the colour of keypoint ``k``."""
-    return Colormap(
-        colors=rgba(n_keypoints),
-        controls=np.linspace(0.0, 1.0, n_keypoints + 1),
-        interpolation="zero",
-        name=f"bkind keypoints {n_keypoints}",
-    )
-
-
-def keypoint_tracks(
-    keypoints: np.ndarray, *, name: str = "trajectories", metadata: dict | None = None
-) -> LayerData:
-    """Trajectories: one track per keypoint, coloured like the keypoint's points.
-
-    Parameters
-    ----------
-    keypoints : ndarray
-        ``(T, K, 2)`` (x, y) px; NaN positions are left out.
-    name : str
-        Layer name.
-    metadata : dict, optional
-        Layer metadata.
-
-    Returns
-    -------
-    LayerData
-        ``(data (N, 4) [track_id, frame, y, x], kwargs, "tracks")``.
-    """
-    n_frames, n_keypoints = keypoints.shape[:2]
-    ids = np.repeat(np.arange(n_keypoints), n_frames)
-    xy = keypoints.transpose(1, 0, 2).reshape(-1, 2)
-    data = np.column_stack([ids, np.tile(np.arange(n_frames), n_keypoints), xy[:, 1], xy[:, 0]])
-    keep = np.isfinite(xy).all(axis=1)
-    ids = ids[keep]
-    kwargs = {
-        "name": name,
-        "features": {"keypoint": ids, "colour": (ids + 0.5) / n_keypoints},
-        "color_by": "colour",
-        "colormaps_dict": {"colour": keypoint_colormap(n_keypoints)},
-        "tail_length": 10,
-        "tail_width": 2,
-        "metadata": metadata or {},
-    }
-    return data[keep], kwargs, "tracks"
 
 
 class HeatmapFrames:

@@ -13,12 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import h5py
+import napari
 from napari.utils.notifications import show_warning
 
 from bkind_model.errors import BKindError
 from bkind_model.io.results import FORMAT, KeypointResult
 from bkind_model.io.video import open_video
 from napari_bkind._layers import LayerData, result_layers
+from napari_bkind._trajectories import follow_viewed_frames
 
 RESULTS_SUFFIXES = (".h5", ".hdf5")
 
@@ -84,6 +86,7 @@ def read_results(path: str | list[str]) -> list[LayerData]:
     """Open a results file: its video (when found) under its keypoints, trajectories, heatmaps.
 
     A results file whose video is missing still shows its keypoints, with a warning.
+    The trajectories follow the viewed frame in the viewer napari opens the file into.
     """
     if isinstance(path, list):
         path = path[0]
@@ -91,7 +94,12 @@ def read_results(path: str | list[str]) -> list[LayerData]:
     recorded = result.metadata.get("video_path")
     video = find_video(path, recorded)
     layers: list[LayerData] = []
-    if video is None:
+    if recorded is None:
+        show_warning(
+            f"{Path(path).name} records no video; showing the keypoints alone. "
+            "Open the video with File > Open."
+        )
+    elif video is None:
         show_warning(
             f"{Path(path).name}: its video {recorded} was not found (nor beside the results "
             "file); showing the keypoints without it. Open the video with File > Open."
@@ -101,4 +109,5 @@ def read_results(path: str | list[str]) -> list[LayerData]:
             layers += read_video(str(video))
         except BKindError as exc:
             show_warning(f"{Path(path).name}: its video cannot be opened ({exc}); keypoints only.")
+    follow_viewed_frames(napari.current_viewer())
     return layers + result_layers(result, path)

@@ -14,6 +14,7 @@ from psygnal import evented
 
 from bkind_model.config import GapUnit
 from napari_bkind._layers import LayerData
+from napari_bkind._trajectories import follow_viewed_frames
 
 SOURCE_KEY = "bkind_source"  # metadata key of video layers opened by our reader
 
@@ -77,6 +78,7 @@ def current_frame(viewer: napari.Viewer) -> int:
 
 def replace_layer(viewer: napari.Viewer, layer_data: LayerData) -> Layer:
     """Add a layer made from ``(data, kwargs, type)``, in place of one of the same name."""
+    follow_viewed_frames(viewer)
     data, kwargs, layer_type = layer_data
     layer = Layer.create(data, kwargs, layer_type)
     name = kwargs.get("name")
