@@ -45,6 +45,7 @@ from bkind_model.tracking import (
 
 N_PREVIEW = 16
 CHECK_EVERY = 100  # steps between convergence checks
+FOCUS_EVERY_S = 3.0  # seconds between keypoint previews of the focus frame
 WARMUP_STEPS = 50
 
 
@@ -73,6 +74,9 @@ class TrainingEvent:
     preview_keypoints : ndarray or None
         ``(N_PREVIEW, K, 2)`` keypoints (x, y) in source pixels on the preview frames,
         set with ``convergence``.
+    focus : FocusPreview or None
+        Keypoints on :attr:`Trainer.focus`, set every ``FOCUS_EVERY_S`` seconds and
+        whenever the focus changed.
     checkpoint : Path or None
         Set on steps where a checkpoint was written.
     """
@@ -84,7 +88,27 @@ class TrainingEvent:
     eta_s: float
     convergence: ConvergenceReport | None = None
     preview_keypoints: np.ndarray | None = None
+    focus: FocusPreview | None = None
     checkpoint: Path | None = None
+
+
+@dataclass
+class FocusPreview:
+    """The current model's keypoints on one frame the caller is looking at.
+
+    Attributes
+    ----------
+    video : int
+        Index of the training video.
+    frame : int
+        Frame number in that video.
+    keypoints : ndarray
+        ``(K, 2)`` (x, y) in source pixels.
+    """
+
+    video: int
+    frame: int
+    keypoints: np.ndarray
 
 
 @dataclass
@@ -192,6 +216,8 @@ class Trainer:
         self.step = 0
         self.history = _History()
         self._cancel = False
+        #: ``(video index, frame)`` to preview every few seconds; set it from any thread.
+        self.focus: tuple[int, int] | None = None
         video = self.videos[0]
         self.preview_index = np.linspace(0, len(video.frames) - 1, N_PREVIEW).round().astype(int)
         preview, self.preview_offsets = video.windows.inputs(
@@ -383,6 +409,39 @@ class Trainer:
         offsets = self.preview_offsets[:, None, :]
         return report, self.letterbox.to_source(kp.mean.float().cpu().numpy(), offsets)
 
+    @torch.no_grad()
+    def keypoints_on(self, video: int, frames: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The current model's keypoints on frames of a training video.
+
+        Parameters
+        ----------
+        video : int
+            Index of the training video.
+        frames : sequence of int
+            Frame numbers (out-of-range ones are clipped to the video).
+
+        Returns
+        -------
+        ndarray
+            ``(n, K, 2)`` keypoints (x, y) in source pixels.
+        """
+        prepared = self.videos[video]
+        index = np.clip(np.asarray(frames, dtype=int), 0, len(prepared.frames) - 1)
+        inputs, offsets = prepared.windows.inputs(prepared.frames[index], prepared.centres[index])
+        self.model.eval()
+        with autocast(self.device):
+            kp = self.model.keypoints(inputs.to(self.device))
+        return self.letterbox.to_source(kp.mean.float().cpu().numpy(), offsets[:, None, :])
+
+    def _focus_preview(self, last: tuple[float, tuple[int, int] | None]) -> FocusPreview | None:
+        """Keypoints on the focus frame if it changed or ``FOCUS_EVERY_S`` passed, else None."""
+        focus = self.focus
+        shown_at, shown = last
+        if focus is None or (focus == shown and time.perf_counter() - shown_at < FOCUS_EVERY_S):
+            return None
+        video, frame = focus
+        return FocusPreview(video, frame, self.keypoints_on(video, [frame])[0])
+
     def run(self) -> Iterator[TrainingEvent]:
         """Train until ``config.steps``, yielding an event after every step.
 
@@ -392,6 +451,7 @@ class Trainer:
         total = self.config.steps
         start, done_at_start = time.perf_counter(), self.step
         diverged = False
+        focus_shown: tuple[float, tuple[int, int] | None] = (0.0, None)
         try:
             while self.step < total and not self._cancel:
                 losses = self.train_step()
@@ -405,6 +465,9 @@ class Trainer:
                 if self.step % CHECK_EVERY == 0 or self.step == total:
                     event.convergence, event.preview_keypoints = self.check_convergence()
                     self.history.convergence.append(event.convergence.to_dict())
+                event.focus = self._focus_preview(focus_shown)
+                if event.focus is not None:
+                    focus_shown = (time.perf_counter(), (event.focus.video, event.focus.frame))
                 if self.step % self.config.checkpoint_every == 0 or self.step == total:
                     event.checkpoint = self.save()
                 yield event

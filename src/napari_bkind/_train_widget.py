@@ -2,7 +2,8 @@
 
 Training runs in a napari thread worker (the viewer stays responsive): progress and ETA
 in the activity dock, the loss in a small live plot, the convergence verdict, and the
-keypoints of the engine's preview frames as a Points layer refreshed at every check.
+keypoints of the engine's preview frames (refreshed at every check) and of the frame
+being viewed (every few seconds) as one Points layer.
 *Cancel* stops after the current step and keeps a checkpoint; *Resume* continues it.
 """
 
@@ -13,17 +14,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import napari
+import numpy as np
 import torch
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, PushButton, SpinBox
 from napari.utils.notifications import show_error, show_info
 
 from bkind_model.config import Config
-from bkind_model.training import Trainer, TrainingEvent
+from bkind_model.training import FocusPreview, Trainer, TrainingEvent
 from napari_bkind._layers import RESULT_KEY, keypoint_points
 from napari_bkind._loss_plot import LossPlot
 from napari_bkind._session import (
     SOURCE_KEY,
     beside_video,
+    current_frame,
     replace_layer,
     training_setup,
     training_videos,
@@ -116,6 +119,11 @@ class TrainWidget(Container):
         self.native.layout().addWidget(self.plot)
         self.task: Task | None = None
         self.trainer: Trainer | None = None
+        #: Last preview: keypoints ``(N_PREVIEW, K, 2)`` of the engine's preview frames,
+        #: and of the viewed frame (of the first training video).
+        self._preview: np.ndarray | None = None
+        self._focus: FocusPreview | None = None
+        viewer.dims.events.current_step.connect(self._follow_viewed_frame)
         self.start_button.changed.connect(lambda: self.start(resume=False))
         self.resume_button.changed.connect(lambda: self.start(resume=True))
         self.cancel_button.changed.connect(self.cancel)
@@ -174,6 +182,7 @@ class TrainWidget(Container):
                 "save. Cancel and press Resume to continue it instead."
             )
         self.trainer = None
+        self._preview = self._focus = None
         self.plot.clear()
         self.verdict.value = ""
         self.status.value = f"preparing frames; run folder {out_dir}"
@@ -201,6 +210,11 @@ class TrainWidget(Container):
         if self.trainer is not None:
             self.trainer.cancel()
 
+    def _follow_viewed_frame(self, _event=None) -> None:
+        """Ask the trainer for keypoints on the frame now shown."""
+        if self.trainer is not None:
+            self.trainer.focus = (0, current_frame(self.viewer))
+
     def _set_running(self, running: bool) -> None:
         self.start_button.enabled = not running
         self.resume_button.enabled = not running
@@ -211,6 +225,7 @@ class TrainWidget(Container):
     def _on_yield(self, item: Trainer | TrainingEvent) -> None:
         if isinstance(item, Trainer):
             self.trainer = item
+            self._follow_viewed_frame()
             self.status.value = (
                 f"training {item.config.n_keypoints} keypoints on {item.device}, gap "
                 f"{item.videos[0].gap} frames, from step {item.step}"
@@ -228,12 +243,25 @@ class TrainWidget(Container):
             report = event.convergence
             self.verdict.value = f"{report.verdict}. {report.hint}".strip()
         if event.preview_keypoints is not None:
-            self._show_preview(event)
+            self._preview = event.preview_keypoints
+        if event.focus is not None:
+            self._focus = event.focus
+        if event.preview_keypoints is not None or event.focus is not None:
+            self._show_preview()
         if event.checkpoint is not None:
             self.setup.checkpoint = str(event.checkpoint)
 
-    def _show_preview(self, event: TrainingEvent) -> None:
+    def _show_preview(self) -> None:
+        """The preview frames and the viewed frame as one Points layer (video 0's frames)."""
         trainer = self.trainer
+        frames = np.empty(0, int)
+        keypoints = np.empty((0, trainer.config.n_keypoints, 2), np.float32)
+        if self._preview is not None:
+            frames, keypoints = trainer.preview_index, self._preview
+        if self._focus is not None:
+            keep = frames != self._focus.frame
+            frames = np.append(frames[keep], self._focus.frame)
+            keypoints = np.concatenate([keypoints[keep], self._focus.keypoints[None]])
         video = trainer.videos[0]
         names = [f"kp{i}" for i in range(trainer.config.n_keypoints)]
         metadata = {
@@ -247,9 +275,9 @@ class TrainWidget(Container):
         replace_layer(
             self.viewer,
             keypoint_points(
-                event.preview_keypoints,
+                keypoints,
                 names,
-                frames=trainer.preview_index,
+                frames=frames,
                 frame_size=trainer.letterbox.source_size,
                 name=PREVIEW_LAYER,
                 metadata=metadata,

@@ -114,3 +114,17 @@ def test_train_generator_and_progress_events(tiny_video, tmp_path):
     assert events[-1].convergence is not None
     assert events[-1].preview_keypoints.shape == (16, 4, 2)
     assert all(e.eta_s >= 0 for e in events)
+
+
+def test_the_focus_frame_is_previewed_when_it_changes(tiny_video, tmp_path):
+    trainer = Trainer([tiny_video], tmp_path / "run", Config(steps=3, **TINY))
+    run = trainer.run()
+    assert next(run).focus is None  # nothing asked for
+    trainer.focus = (0, int(trainer.preview_index[3]))
+    focused = next(run).focus
+    assert (focused.video, focused.frame) == trainer.focus
+    assert next(run).focus is None  # same frame, within FOCUS_EVERY_S
+    # the preview of a preview frame is the model's keypoints on it, in source pixels
+    _, on_preview_frames = trainer.check_convergence()
+    np.testing.assert_allclose(trainer.keypoints_on(0, [focused.frame])[0], on_preview_frames[3])
+    assert np.isfinite(focused.keypoints).all() and focused.keypoints.shape == (4, 2)

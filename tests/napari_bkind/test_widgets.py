@@ -74,13 +74,15 @@ def test_training_without_a_video_is_refused_clearly(viewer, monkeypatch, tmp_pa
 
 def test_training_runs_in_a_worker_and_shows_keypoints(viewer, video, qtbot, tmp_path, tiny):
     viewer.open(str(video), plugin="napari-bkind")
+    viewer.dims.set_current_step(0, 7)  # not one of the 16 preview frames
     widget = _make_train_widget(viewer, tmp_path, 3, tiny)
     widget.start()
     assert widget.task.running and not widget.start_button.enabled
     qtbot.waitUntil(lambda: not widget.task.running, timeout=WAIT_MS)
     assert PREVIEW_LAYER in viewer.layers
     preview = viewer.layers[PREVIEW_LAYER]
-    assert preview.data.shape[1] == 3 and len(preview.data) == 16 * 4
+    assert preview.data.shape[1] == 3 and len(preview.data) == (16 + 1) * 4
+    assert (preview.data[:, 0] == 7).sum() == 4  # the viewed frame has its keypoints
     assert widget.plot.steps == [1, 2, 3]
     assert widget.verdict.value
     assert widget.setup.checkpoint == str(tmp_path / "run" / "checkpoint.pt")
