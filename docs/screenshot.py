@@ -24,10 +24,12 @@ def main(demo: Path, out: Path, frame: int = 240) -> None:
     viewer.open(str(demo / "synthetic_test.bkind.h5"), plugin="napari-bkind")
     for widget in ("Keypoints", "Train"):
         viewer.window.add_plugin_dock_widget("napari-bkind", widget)
-    heatmaps = next(layer for layer in viewer.layers if layer.name.endswith("heatmaps"))
-    heatmaps.opacity = 0.45
-    tracks = next(layer for layer in viewer.layers if layer.name.endswith("trajectories"))
-    tracks.tail_length = 20
+    for layer in viewer.layers:
+        if layer.name.endswith("heatmaps"):
+            layer.opacity = 0.45
+    viewer.layers.selection.active = next(
+        layer for layer in viewer.layers if layer.name.endswith("keypoints")
+    )
     viewer.dims.set_current_step(0, frame)
     viewer.reset_view()
     for _ in range(50):

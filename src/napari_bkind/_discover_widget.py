@@ -45,13 +45,13 @@ class DiscoverWidget(Container):
 
     Parameters
     ----------
-    viewer : napari.Viewer
+    napari_viewer : napari.Viewer
         The viewer holding the video layers.
     """
 
-    def __init__(self, viewer: napari.Viewer) -> None:
-        self.viewer = viewer
-        self.setup = training_setup(viewer)
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        self.viewer = napari_viewer
+        self.setup = training_setup(napari_viewer)
         self.checkpoint = FileEdit(
             label="Checkpoint",
             mode="r",
@@ -89,8 +89,8 @@ class DiscoverWidget(Container):
         self.setup.events.checkpoint.connect(self._new_checkpoint)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
-        viewer.layers.events.inserted.connect(self.reset_choices)
-        viewer.layers.events.removed.connect(self.reset_choices)
+        napari_viewer.layers.events.inserted.connect(self.reset_choices)
+        napari_viewer.layers.events.removed.connect(self.reset_choices)
 
     def _video_choices(self, _widget=None) -> list[tuple[str, Image]]:
         return [(layer.name, layer) for layer in video_layers(self.viewer)]

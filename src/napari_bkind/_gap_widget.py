@@ -56,13 +56,13 @@ class FrameGapWidget(Container):
 
     Parameters
     ----------
-    viewer : napari.Viewer
+    napari_viewer : napari.Viewer
         The viewer whose video layers are used.
     """
 
-    def __init__(self, viewer: napari.Viewer) -> None:
-        self.viewer = viewer
-        self.setup = training_setup(viewer)
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        self.viewer = napari_viewer
+        self.setup = training_setup(napari_viewer)
         self.videos = Select(
             label="Videos", choices=self._video_choices, tooltip="Videos to train on"
         )
@@ -103,9 +103,9 @@ class FrameGapWidget(Container):
         self.unit.changed.connect(self._unit_changed)
         self.preview.changed.connect(self._preview_changed)
         self.crop.changed.connect(self._crop_changed)
-        viewer.layers.events.inserted.connect(self.reset_choices)
-        viewer.layers.events.removed.connect(self.reset_choices)
-        viewer.dims.events.current_step.connect(self._request_preview)
+        napari_viewer.layers.events.inserted.connect(self.reset_choices)
+        napari_viewer.layers.events.removed.connect(self.reset_choices)
+        napari_viewer.dims.events.current_step.connect(self._request_preview)
         self._videos_changed()
 
     # -- choices ---------------------------------------------------------------------------

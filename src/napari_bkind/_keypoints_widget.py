@@ -53,12 +53,12 @@ class KeypointsWidget(Container):
 
     Parameters
     ----------
-    viewer : napari.Viewer
+    napari_viewer : napari.Viewer
         The viewer holding the keypoint layers.
     """
 
-    def __init__(self, viewer: napari.Viewer) -> None:
-        self.viewer = viewer
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        self.viewer = napari_viewer
         self.layer = ComboBox(label="Keypoints", choices=self._layer_choices)
         self.threshold = FloatSlider(
             label="Hollow below confidence", min=0.0, max=1.0, value=0.0, tracking=False
@@ -86,9 +86,9 @@ class KeypointsWidget(Container):
         self.trail.changed.connect(self._set_trail)
         self.ellipses.changed.connect(self._draw_ellipses)
         self.export_button.changed.connect(self.export)
-        viewer.dims.events.current_step.connect(self._frame_changed)
-        viewer.layers.events.inserted.connect(self.reset_choices)
-        viewer.layers.events.removed.connect(self.reset_choices)
+        napari_viewer.dims.events.current_step.connect(self._frame_changed)
+        napari_viewer.layers.events.inserted.connect(self.reset_choices)
+        napari_viewer.layers.events.removed.connect(self.reset_choices)
         self._layer_changed()
 
     def _layer_choices(self, _widget=None) -> list[tuple[str, Points]]:

@@ -48,11 +48,18 @@ class TrainingSetup:
 _SETUPS: weakref.WeakKeyDictionary[napari.Viewer, TrainingSetup] = weakref.WeakKeyDictionary()
 
 
+def unproxied(viewer: napari.Viewer) -> napari.Viewer:
+    """The viewer itself, not the proxy napari hands each dock widget.
+
+    Each widget gets its own ``PublicOnlyProxy``; state shared by the widgets of one
+    viewer is kept per viewer, so it must not be keyed on a proxy that dies with its widget.
+    """
+    return getattr(viewer, "__wrapped__", viewer)
+
+
 def training_setup(viewer: napari.Viewer) -> TrainingSetup:
     """The setup shared by the widgets of ``viewer`` (created on first use)."""
-    if viewer not in _SETUPS:
-        _SETUPS[viewer] = TrainingSetup()
-    return _SETUPS[viewer]
+    return _SETUPS.setdefault(unproxied(viewer), TrainingSetup())
 
 
 def is_video(layer: Layer) -> bool:
@@ -78,7 +85,7 @@ def current_frame(viewer: napari.Viewer) -> int:
 
 def replace_layer(viewer: napari.Viewer, layer_data: LayerData) -> Layer:
     """Add a layer made from ``(data, kwargs, type)``, in place of one of the same name."""
-    follow_viewed_frames(viewer)
+    follow_viewed_frames(unproxied(viewer))
     data, kwargs, layer_type = layer_data
     layer = Layer.create(data, kwargs, layer_type)
     name = kwargs.get("name")

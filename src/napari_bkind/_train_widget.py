@@ -67,13 +67,13 @@ class TrainWidget(Container):
 
     Parameters
     ----------
-    viewer : napari.Viewer
+    napari_viewer : napari.Viewer
         The viewer holding the video layers.
     """
 
-    def __init__(self, viewer: napari.Viewer) -> None:
-        self.viewer = viewer
-        self.setup = training_setup(viewer)
+    def __init__(self, napari_viewer: napari.Viewer) -> None:
+        self.viewer = napari_viewer
+        self.setup = training_setup(napari_viewer)
         defaults = Config()
         self.n_keypoints = SpinBox(label="Keypoints", value=defaults.n_keypoints, min=1, max=50)
         self.steps = SpinBox(label="Steps", value=defaults.steps, min=1, max=10_000_000)
@@ -123,7 +123,7 @@ class TrainWidget(Container):
         #: and of the viewed frame (of the first training video).
         self._preview: np.ndarray | None = None
         self._focus: FocusPreview | None = None
-        viewer.dims.events.current_step.connect(self._follow_viewed_frame)
+        napari_viewer.dims.events.current_step.connect(self._follow_viewed_frame)
         self.start_button.changed.connect(lambda: self.start(resume=False))
         self.resume_button.changed.connect(lambda: self.start(resume=True))
         self.cancel_button.changed.connect(self.cancel)

@@ -163,7 +163,8 @@ def _follow_layer(layer: Layer) -> None:
 def follow_viewed_frames(viewer: napari.Viewer | None) -> None:
     """Make the trajectory layers of ``viewer``, now and later, follow the viewed frame.
 
-    Calling it again for the same viewer does nothing.
+    Calling it again for the same viewer does nothing. Pass the viewer itself, not the
+    proxy napari hands a dock widget (see :func:`napari_bkind._session.unproxied`).
     """
     if viewer is None or viewer in _FOLLOWED_VIEWERS:
         return

@@ -1,6 +1,8 @@
 """The dock widgets in a real viewer: gap, training in a worker, cancel, discovery, display."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -179,3 +181,35 @@ def test_cancel_while_preparing_stops_cleanly(viewer, video, qtbot, tmp_path, ti
     qtbot.waitUntil(lambda: not widget.task.running, timeout=WAIT_MS)
     assert widget.start_button.enabled
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_plugins_menu_opens_every_widget_sharing_one_setup(
+    make_napari_viewer, plugins, video, qtbot
+):
+    if not has_opengl():
+        pytest.skip("napari windows need an X server (install Xvfb)")
+    viewer = make_napari_viewer()
+    viewer.open(str(video), plugin="napari-bkind")
+    docked = {}
+    for name in ("Video & frame gap", "Train", "Discover keypoints", "Keypoints"):
+        _, docked[name] = viewer.window.add_plugin_dock_widget("napari-bkind", name)
+    gap = docked["Video & frame gap"]
+    qtbot.waitUntil(lambda: "frames (" in gap.suggestion.value, timeout=WAIT_MS)
+    gap.gap.value = 5
+    assert docked["Train"].config().frame_gap == 5  # each widget got its own viewer proxy
+
+
+def test_training_in_a_fresh_napari_does_not_crash(plugins):
+    """Torch imported after napari's OpenGL context (as in the app) must not segfault."""
+    if not has_opengl():
+        pytest.skip("napari windows need an X server (install Xvfb)")
+    script = (
+        "import napari, torch\n"  # torch alone is fine; its optimiser imports Triton
+        "viewer = napari.Viewer(show=True)\n"
+        "viewer.window.add_plugin_dock_widget('napari-bkind', 'Train')\n"
+        "model = torch.nn.Linear(2, 2)\n"
+        "torch.optim.AdamW(model.parameters())\n"
+        "viewer.close()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
