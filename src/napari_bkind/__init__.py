@@ -7,7 +7,7 @@ from bkind_model import __version__
 from napari_bkind._llvm_guard import load_triton_apart
 
 # napari imports this package when a contribution is first used, after its OpenGL
-# context exists: load Triton safely now, before any widget imports torch.
+# context exists: from now on Triton (imported by torch) loads safely.
 load_triton_apart()
 
 __all__ = ["__version__"]
