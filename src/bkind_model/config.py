@@ -16,6 +16,86 @@ from bkind_model.errors import ConfigError
 ENCODERS = ("small", "resnet18", "resnet34", "resnet50")
 RECONSTRUCTION_LOSSES = ("mse", "ssim", "random_features")
 GapUnit = Literal["frames", "seconds"]
+MaskMethod = Literal["background", "colour"]
+MaskUse = Literal["fill", "black", "target"]
+
+
+@dataclass
+class MaskSettings:
+    """How shadows and static clutter are found and what training does with them.
+
+    Attributes
+    ----------
+    method : {"background", "colour"}
+        Background model (shadows found as darker floor) or HSV colour range (the animal).
+    use : {"fill", "black", "target"}
+        Ignored pixels are replaced by the background, set to black, or only removed from
+        the reconstruction target.
+    hue : tuple of float
+        ``(low, high)`` hue of the animal, degrees; ``low > high`` wraps through 0 (reds).
+    saturation, value : tuple of float
+        ``(low, high)`` saturation and value (brightness) of the animal, in [0, 1].
+    change : float
+        Mean absolute RGB difference from the background (fraction of 255) above which a
+        pixel changed (background method).
+    shadow_ratio : tuple of float
+        ``(low, high)`` brightness of shadow relative to the background.
+    shadow_chroma : float
+        Largest change of chromaticity (r, g, b divided by their sum) of shadow pixels.
+    cleanup_px : int
+        Radius of the morphological opening that removes specks, pixels of the frames
+        masked (0: none); holes in the animal are always filled.
+    static_mask : str or None
+        An image file (``.npy`` or ``.png``) of the video's size, nonzero where pixels are
+        ignored on every frame.
+    """
+
+    method: MaskMethod = "background"
+    use: MaskUse = "fill"
+    hue: tuple[float, float] = (0.0, 360.0)
+    saturation: tuple[float, float] = (0.0, 1.0)
+    value: tuple[float, float] = (0.0, 0.35)
+    change: float = 0.1
+    shadow_ratio: tuple[float, float] = (0.5, 0.95)
+    shadow_chroma: float = 0.04
+    cleanup_px: int = 1
+    static_mask: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("hue", "saturation", "value", "shadow_ratio"):
+            setattr(self, name, tuple(float(v) for v in getattr(self, name)))
+        checks = [
+            (self.method in ("background", "colour"), "method must be 'background' or 'colour'"),
+            (self.use in ("fill", "black", "target"), "use must be 'fill', 'black' or 'target'"),
+            (all(0 <= v <= 360 for v in self.hue), "hue limits must be within 0-360 degrees"),
+            (_ordered(self.saturation), "saturation must be (low, high) within 0-1"),
+            (_ordered(self.value), "value must be (low, high) within 0-1"),
+            (_ordered(self.shadow_ratio), "shadow_ratio must be (low, high) within 0-1"),
+            (0 < self.change < 1, "change must be between 0 and 1"),
+            (0 <= self.shadow_chroma < 1, "shadow_chroma must be between 0 and 1"),
+            (self.cleanup_px >= 0, "cleanup_px must be >= 0"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(f"Invalid mask settings: {message}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of JSON types."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> MaskSettings:
+        """Rebuild settings; unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError(f"Unknown mask settings: {sorted(unknown)}.")
+        return cls(**values)
+
+
+def _ordered(pair: tuple[float, float]) -> bool:
+    low, high = pair
+    return 0 <= low <= high <= 1
 
 
 @dataclass
@@ -78,6 +158,9 @@ class Config:
         Seed of every random choice of the run.
     threads : int or None
         CPU threads for torch; None uses all cores.
+    masks : MaskSettings or None
+        Shadow and static masks applied to the frames (:mod:`bkind_model.masks`); None
+        trains on the frames as they are.
     """
 
     n_keypoints: int = 10
@@ -104,6 +187,7 @@ class Config:
     device: str = "auto"
     seed: int = 0
     threads: int | None = None
+    masks: MaskSettings | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -163,6 +247,9 @@ class Config:
         unknown = set(values) - known
         if unknown:
             raise ConfigError(f"Unknown config keys: {sorted(unknown)}.")
+        masks = values.get("masks")
+        if isinstance(masks, dict):
+            values = values | {"masks": MaskSettings.from_dict(masks)}
         return cls(**values)
 
     @classmethod

@@ -12,7 +12,9 @@ from torch import Tensor, nn
 from bkind_model.geometry import Keypoints
 
 
-def reconstruction_loss(kind: str, prediction: Tensor, target: Tensor) -> Tensor:
+def reconstruction_loss(
+    kind: str, prediction: Tensor, target: Tensor, keep: Tensor | None = None
+) -> Tensor:
     """Distance between predicted and true dissimilarity maps.
 
     Parameters
@@ -23,12 +25,17 @@ def reconstruction_loss(kind: str, prediction: Tensor, target: Tensor) -> Tensor
         in a fixed, randomly initialised CNN: a perceptual loss that needs no ImageNet).
     prediction, target : Tensor
         ``(B, 1, H, W)`` maps; the target is in [0, 2].
+    keep : Tensor, optional
+        ``(B, 1, H, W)`` in [0, 1]: where the reconstruction counts (masked shadows are 0);
+        both maps are multiplied by it.
 
     Returns
     -------
     Tensor
         Scalar loss.
     """
+    if keep is not None:
+        prediction, target = prediction * keep, target * keep
     mse = F.mse_loss(prediction, target)
     if kind == "mse":
         return mse

@@ -15,6 +15,7 @@ from bkind_model.devices import autocast, resolve_device
 from bkind_model.errors import CheckpointError
 from bkind_model.geometry import Letterbox
 from bkind_model.io.video import VideoSource
+from bkind_model.masks import FrameMasker, build_background
 from bkind_model.model import BKinD
 from bkind_model.tracking import InputWindows, median_background
 
@@ -65,6 +66,13 @@ class Predictor:
             raise CheckpointError(f"{self.path}: checkpoint lacks its geometry; it is damaged.")
         self.letterbox = Letterbox.from_dict(state["letterbox"])
         self.windows = InputWindows(self.letterbox, state["background"].numpy())
+        self.masker: FrameMasker | None = None
+        if self.config.masks is not None:
+            if "mask_background" not in state:
+                raise CheckpointError(f"{self.path}: checkpoint lacks its mask background.")
+            static = state["static_mask"].numpy() if "static_mask" in state else None
+            masker_background = state["mask_background"].numpy()
+            self.masker = FrameMasker(self.config.masks, masker_background, static)
         self._last_centre: np.ndarray | None = None
         self.device = resolve_device(device)
         self.model = BKinD(self.config)
@@ -96,6 +104,9 @@ class Predictor:
         index = np.unique(np.linspace(0, source.n_frames - 1, n_samples).round().astype(int))
         resized = self.resize(source[index])
         self.windows = InputWindows(self.letterbox, median_background(resized))
+        if self.masker is not None:
+            background = build_background(resized, self.masker.settings.change).image
+            self.masker = FrameMasker(self.masker.settings, background, self.masker.static)
         self._last_centre = None
 
     @torch.no_grad()
@@ -134,10 +145,16 @@ class Predictor:
                 f"frames are {frames.shape[2]}x{frames.shape[1]} px but the model was trained on "
                 f"{self.source_size[1]}x{self.source_size[0]} px videos."
             )
-        resized = self.resize(frames)
+        resized = found_in = self.resize(frames)
+        if self.masker is not None:  # as in training: masked inputs, animal found unshadowed
+            resized, _ = self.masker.apply(found_in)
+            if self.masker.settings.use != "fill":
+                found_in = self.masker.filled(found_in)
+            else:
+                found_in = resized
         centres = None
         if self.letterbox.is_crop:
-            centres = self.windows.centres(resized, self._last_centre)
+            centres = self.windows.centres(found_in, self._last_centre)
             self._last_centre = centres[-1]
         inputs, offsets = self.windows.inputs(resized, centres, device=self.device)
         with autocast(self.device):

@@ -34,6 +34,7 @@ from bkind_model.geometry import Letterbox
 from bkind_model.io.frame_cache import FrameCache
 from bkind_model.io.video import VideoSource, open_video
 from bkind_model.losses import equivariance_loss, reconstruction_loss, separation_loss
+from bkind_model.masks import FrameMasker, masker_for
 from bkind_model.model import BKinD
 from bkind_model.tracking import (
     InputWindows,
@@ -129,6 +130,8 @@ class TrainingVideo:
         Turns cached frames into model inputs (with this video's background).
     centres : ndarray
         ``(N, 2)`` animal centre of every cached frame, cached pixels.
+    masker : FrameMasker or None
+        Shadow and static masks at the cache's size (``config.masks``).
     """
 
     path: Path
@@ -137,6 +140,51 @@ class TrainingVideo:
     gap: int
     windows: InputWindows
     centres: np.ndarray
+    masker: FrameMasker | None = None
+
+    def inputs(
+        self,
+        index: np.ndarray,
+        jitter: np.ndarray | None = None,
+        device: torch.device | str = "cpu",
+        centres: np.ndarray | None = None,
+    ) -> tuple[torch.Tensor, np.ndarray, torch.Tensor | None]:
+        """Model inputs of cached frames, masked as configured.
+
+        Parameters
+        ----------
+        index : ndarray
+            ``(B,)`` frame numbers.
+        jitter : ndarray, optional
+            ``(B, 2)`` window shifts, cached pixels.
+        device : torch.device or str
+            Where the tensors go.
+        centres : ndarray, optional
+            ``(B, 2)`` window centres (default: the animal in frames ``index``).
+
+        Returns
+        -------
+        inputs : Tensor
+            ``(B, 3, H, W)`` in [0, 1].
+        offsets : ndarray
+            ``(B, 2)`` window corners, cached pixels.
+        keep : Tensor or None
+            ``(B, 1, H, W)`` 1 where the reconstruction counts, 0 on ignored pixels; None
+            unless masks are used on the target only.
+        """
+        frames = self.frames[index]
+        centres = self.centres[index] if centres is None else centres
+        if self.masker is None:
+            inputs, offsets = self.windows.inputs(frames, centres, jitter, device)
+            return inputs, offsets, None
+        masked, keep = self.masker.apply(frames)
+        if self.masker.settings.use != "target":
+            inputs, offsets = self.windows.inputs(masked, centres, jitter, device)
+            return inputs, offsets, None
+        # The keep mask travels as a fourth channel so it is cut through the same window.
+        stacked = np.concatenate([masked, keep[..., None].astype(np.uint8) * 255], axis=-1)
+        inputs, offsets = self.windows.inputs(stacked, centres, jitter, device)
+        return inputs[:, :3], offsets, inputs[:, 3:]
 
 
 @dataclass
@@ -144,6 +192,11 @@ class _History:
     steps: list[int] = field(default_factory=list)
     losses: list[dict[str, float]] = field(default_factory=list)
     convergence: list[dict] = field(default_factory=list)
+
+
+def _find_animal_in(frames: np.ndarray, masker: FrameMasker | None) -> np.ndarray:
+    """Frames with shadows and static clutter filled with the background, when masked."""
+    return frames if masker is None else masker.filled(frames)
 
 
 class Trainer:
@@ -220,9 +273,7 @@ class Trainer:
         self.focus: tuple[int, int] | None = None
         video = self.videos[0]
         self.preview_index = np.linspace(0, len(video.frames) - 1, N_PREVIEW).round().astype(int)
-        preview, self.preview_offsets = video.windows.inputs(
-            video.frames[self.preview_index], video.centres[self.preview_index]
-        )
+        preview, self.preview_offsets, _ = video.inputs(self.preview_index)
         background = video.windows.background_windows(self.preview_offsets)
         self.monitor = ConvergenceMonitor(
             foreground_masks(preview, background), self.letterbox.input_size
@@ -262,16 +313,23 @@ class Trainer:
             source, size=self.letterbox.resized_size, cache_dir=cache_dir, progress=progress
         )
         sample = np.unique(np.linspace(0, len(cache) - 1, min(100, len(cache))).astype(int))
-        background = median_background(cache[sample])
+        samples = cache[sample]
+        masker = None
+        if self.config.masks is not None:
+            masker = masker_for(self.config.masks, samples, (source.height, source.width))
+        background = median_background(samples)
         windows = InputWindows(self.letterbox, background)
         centres = np.concatenate(
-            [foreground_centres(cache[i : i + 256], background) for i in range(0, len(cache), 256)]
+            [
+                foreground_centres(_find_animal_in(cache[i : i + 256], masker), background)
+                for i in range(0, len(cache), 256)
+            ]
         )
         height, width = self.letterbox.resized_size
         centres = fill_missing(centres, np.array([width / 2, height / 2]))
-        return TrainingVideo(source.path, cache, source.fps, gap, windows, centres)
+        return TrainingVideo(source.path, cache, source.fps, gap, windows, centres, masker)
 
-    def sample_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Draw ``batch_size`` frame pairs ``(t, t + gap)`` across the videos.
 
         Both frames of a pair are seen through the same window (the animal's position in
@@ -279,12 +337,15 @@ class Trainer:
 
         Returns
         -------
-        tuple of Tensor
+        first, second : Tensor
             Two ``(B, 3, H, W)`` batches in [0, 1] on the training device.
+        keep : Tensor or None
+            ``(B, 1, H, W)`` 1 where the reconstruction counts in both frames; None
+            unless masks are used on the target only.
         """
         counts = torch.tensor([len(v.frames) - v.gap for v in self.videos], dtype=torch.float64)
         which = torch.multinomial(counts, self.config.batch_size, True, generator=self.rng)
-        firsts, seconds = [], []
+        firsts, seconds, keeps = [], [], []
         jitter_px = self.config.crop_jitter
         for index, video in enumerate(self.videos):
             n = int((which == index).sum())
@@ -292,13 +353,16 @@ class Trainer:
                 continue
             starts = torch.randint(0, len(video.frames) - video.gap, (n,), generator=self.rng)
             jitter = torch.randint(-jitter_px, jitter_px + 1, (n, 2), generator=self.rng)
-            t = starts.numpy()
-            centres, shift = video.centres[t], jitter.numpy()
-            firsts.append(video.windows.inputs(video.frames[t], centres, shift, self.device)[0])
-            seconds.append(
-                video.windows.inputs(video.frames[t + video.gap], centres, shift, self.device)[0]
+            t, shift = starts.numpy(), jitter.numpy()
+            first, _, keep_first = video.inputs(t, shift, self.device)
+            second, _, keep_second = video.inputs(
+                t + video.gap, shift, self.device, centres=video.centres[t]
             )
-        return torch.cat(firsts), torch.cat(seconds)
+            firsts.append(first)
+            seconds.append(second)
+            if keep_first is not None:
+                keeps.append(keep_first * keep_second)
+        return torch.cat(firsts), torch.cat(seconds), torch.cat(keeps) if keeps else None
 
     # -- schedule and state ---------------------------------------------------------------
 
@@ -319,6 +383,7 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "letterbox": self.letterbox.to_dict(),
             "background": torch.from_numpy(self.videos[0].windows.background),
+            **self._mask_state(),
             "videos": [str(v.path) for v in self.videos],
             "history": {
                 "steps": self.history.steps,
@@ -326,6 +391,16 @@ class Trainer:
                 "convergence": self.history.convergence,
             },
         }
+
+    def _mask_state(self) -> dict:
+        """The first video's mask background and static mask, for extraction."""
+        masker = self.videos[0].masker
+        if masker is None:
+            return {}
+        state = {"mask_background": torch.from_numpy(masker.background)}
+        if masker.static is not None:
+            state["static_mask"] = torch.from_numpy(masker.static)
+        return state
 
     def _restore(self, saved: dict) -> None:
         self.model.load_state_dict(saved["model"])
@@ -355,7 +430,7 @@ class Trainer:
         """One optimiser step on a fresh batch; returns the loss terms."""
         config = self.config
         self.model.train()
-        a, b = self.sample_batch()
+        a, b, keep = self.sample_batch()
         late = self.step >= config.curriculum_steps
         turns = int(torch.randint(1, 4, (1,), generator=self.rng))
         with autocast(self.device):
@@ -363,7 +438,7 @@ class Trainer:
             out = self.model(a, b)
             terms = {
                 "reconstruction": reconstruction_loss(
-                    config.reconstruction_loss, out.reconstruction.float(), target
+                    config.reconstruction_loss, out.reconstruction.float(), target, keep
                 )
             }
             if late and config.separation_weight > 0:
@@ -427,7 +502,7 @@ class Trainer:
         """
         prepared = self.videos[video]
         index = np.clip(np.asarray(frames, dtype=int), 0, len(prepared.frames) - 1)
-        inputs, offsets = prepared.windows.inputs(prepared.frames[index], prepared.centres[index])
+        inputs, offsets, _ = prepared.inputs(index)
         self.model.eval()
         with autocast(self.device):
             kp = self.model.keypoints(inputs.to(self.device))

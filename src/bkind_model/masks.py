@@ -1,0 +1,428 @@
+"""Masks against shadows and static clutter: from colour, from a background model, drawn.
+
+Shadows move with the animal, so B-KinD puts keypoints on them. Three kinds of mask:
+
+* **colour** (the IE643 report's method): pixels whose HSV colour lies in a range are the
+  animal, everything else is ignored; cleaned with a morphological opening and hole filling
+  (the report had none). Works for an animal of a distinct colour.
+* **background**: a per-pixel median of frames sampled across the video is the empty
+  arena. A pixel darker than the background by a ratio within ``shadow_ratio`` whose
+  chromaticity (colour with brightness divided out: hue and saturation) stays within
+  ``shadow_chroma`` is shadow; a pixel that changed otherwise is the animal.
+* **static**: a region drawn once (arena walls, a cable, a timestamp), ignored on every
+  frame.
+
+:class:`FrameMasker` applies them to frames before training and extraction, as set by
+:attr:`MaskSettings.use`: ignored pixels are replaced by the background (``"fill"``), set
+to black (``"black"``, the report's ``bitwise_and``), or left in the input but removed
+from the reconstruction target (``"target"``).
+
+Units: hue in degrees [0, 360), saturation, value and ratios in [0, 1], sizes in pixels of
+the frames given.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+
+from bkind_model.config import MaskSettings
+from bkind_model.errors import BKindError
+from bkind_model.io.video import VideoSource
+
+#: Labels of :meth:`FrameMasker.labels`.
+FLOOR, ANIMAL, SHADOW, STATIC = 0, 1, 2, 3
+LABEL_NAMES = {FLOOR: "floor", ANIMAL: "animal", SHADOW: "shadow", STATIC: "static mask"}
+
+#: A selection covering less than this share of a frame, or more than 1 minus it, is
+#: almost surely a mistake (nothing or everything selected).
+SELECTION_LIMIT = 0.002
+#: Frames sampled across the video for the background model.
+BACKGROUND_SAMPLES = 60
+
+
+class MaskError(BKindError):
+    """Mask settings or a mask file that cannot work on this video."""
+
+
+# -- colour ------------------------------------------------------------------------------
+
+
+def rgb_to_hsv(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(..., 3)`` uint8 RGB -> hue (degrees), saturation and value in [0, 1], float32."""
+    rgb = frames.astype(np.float32) / 255.0
+    value = rgb.max(axis=-1)
+    spread = value - rgb.min(axis=-1)
+    saturation = np.where(value > 0, spread / np.maximum(value, 1e-6), 0.0)
+    r, g, b = np.moveaxis(rgb, -1, 0)
+    safe = np.maximum(spread, 1e-6)
+    hue = np.select(
+        [value == r, value == g],
+        [((g - b) / safe) % 6.0, (b - r) / safe + 2.0],
+        (r - g) / safe + 4.0,
+    )
+    hue = np.where(spread > 0, hue * 60.0, 0.0)
+    return hue.astype(np.float32), saturation.astype(np.float32), value
+
+
+def colour_mask(frames: np.ndarray, settings: MaskSettings) -> np.ndarray:
+    """Pixels whose colour is in the settings' HSV range, cleaned.
+
+    Parameters
+    ----------
+    frames : ndarray
+        ``(N, H, W, 3)`` uint8 RGB.
+    settings : MaskSettings
+        ``hue``, ``saturation``, ``value`` and ``cleanup_px``.
+
+    Returns
+    -------
+    ndarray
+        ``(N, H, W)`` bool, True on the animal.
+    """
+    hue, saturation, value = rgb_to_hsv(frames)
+    low, high = settings.hue
+    in_hue = (hue >= low) & (hue <= high) if low <= high else (hue >= low) | (hue <= high)
+    if high - low >= 360:
+        in_hue = np.ones_like(in_hue)
+    selected = in_hue & _within(saturation, settings.saturation) & _within(value, settings.value)
+    return clean_up(selected, settings.cleanup_px)
+
+
+def _within(values: np.ndarray, limits: tuple[float, float]) -> np.ndarray:
+    return (values >= limits[0]) & (values <= limits[1])
+
+
+def clean_up(masks: np.ndarray, radius: int) -> np.ndarray:
+    """Remove specks smaller than ``radius`` (opening) and fill holes, frame by frame.
+
+    Parameters
+    ----------
+    masks : ndarray
+        ``(N, H, W)`` bool.
+    radius : int
+        Opening radius in pixels (0: no opening).
+    """
+    structure = ndimage.generate_binary_structure(2, 1)
+    out = np.empty_like(masks)
+    for i, mask in enumerate(masks):
+        if radius:
+            mask = ndimage.binary_opening(mask, structure, iterations=radius)
+        out[i] = ndimage.binary_fill_holes(mask)
+    return out
+
+
+# -- background ---------------------------------------------------------------------------
+
+
+@dataclass
+class BackgroundModel:
+    """The empty arena: a per-pixel median of frames sampled across a video.
+
+    Attributes
+    ----------
+    image : ndarray
+        ``(H, W, 3)`` uint8 RGB.
+    moving_fraction : float
+        Mean share of a sampled frame that differs from the median (the animal, roughly).
+    n_samples : int
+        Frames the median was taken over.
+    """
+
+    image: np.ndarray
+    moving_fraction: float
+    n_samples: int
+
+
+def sample_frames(
+    source: VideoSource,
+    n_samples: int = BACKGROUND_SAMPLES,
+    chunk: int = 64,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Frames spread evenly across a video, ``(n, H, W, 3)`` uint8.
+
+    Short videos are decoded in chunks from start to end (no seeks); long ones are read
+    frame by frame at the sampled positions (a seek each).
+    """
+    n_frames = source.n_frames
+    index = np.unique(np.linspace(0, n_frames - 1, min(n_samples, n_frames)).round().astype(int))
+    if n_frames > 40 * len(index):  # seeking beats decoding everything
+        frames = []
+        for done, t in enumerate(index, 1):
+            frames.append(source[int(t)])
+            if progress:
+                progress(done, len(index))
+        return np.stack(frames)
+    wanted = set(index.tolist())
+    kept = []
+    for start, block in source.iter_chunks(0, n_frames, chunk):
+        kept += [block[t - start] for t in range(start, start + len(block)) if t in wanted]
+        if progress:
+            progress(min(start + len(block), n_frames), n_frames)
+    return np.stack(kept)
+
+
+def build_background(frames: np.ndarray, change: float = 0.1) -> BackgroundModel:
+    """The per-pixel median of frames sampled across a video, checked.
+
+    An animal that rests for a while is absent from most samples at any pixel and so from
+    the median; one that rests for most of the video stays in it.
+
+    Parameters
+    ----------
+    frames : ndarray
+        ``(N, H, W, 3)`` uint8, sampled across the video (:func:`sample_frames`).
+    change : float
+        Difference (fraction of 255) counted as change for ``moving_fraction``.
+
+    Warns
+    -----
+    UserWarning
+        When nothing moves (the animal never leaves its place, or the video is still).
+    """
+    image = np.median(frames, axis=0).astype(np.uint8)
+    moved = _changed(frames, image, change)
+    fraction = float(moved.mean())
+    if fraction < SELECTION_LIMIT:
+        warnings.warn(
+            f"The background model sees almost no change ({fraction:.2%} of each sampled "
+            "frame): the animal never moves, so it is part of the background. Use the "
+            "colour method, or a video where the animal moves around.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return BackgroundModel(image, fraction, len(frames))
+
+
+def _changed(frames: np.ndarray, background: np.ndarray, change: float) -> np.ndarray:
+    diff = np.abs(frames.astype(np.int16) - background.astype(np.int16)).mean(axis=-1)
+    return diff > change * 255.0
+
+
+def shadow_and_animal(
+    frames: np.ndarray, background: np.ndarray, settings: MaskSettings
+) -> tuple[np.ndarray, np.ndarray]:
+    """Shadow and animal pixels of frames against a background.
+
+    Parameters
+    ----------
+    frames : ndarray
+        ``(N, H, W, 3)`` uint8 RGB.
+    background : ndarray
+        ``(H, W, 3)`` uint8 RGB of the same size.
+    settings : MaskSettings
+        ``change``, ``shadow_ratio``, ``shadow_chroma``, ``cleanup_px``.
+
+    Returns
+    -------
+    shadow, animal : ndarray
+        ``(N, H, W)`` bool each.
+    """
+    pixels = frames.astype(np.float32) + 1.0
+    floor = background.astype(np.float32) + 1.0
+    brightness, floor_brightness = pixels.sum(-1), floor.sum(-1)
+    ratio = brightness / floor_brightness
+    chroma = np.abs(pixels / brightness[..., None] - floor / floor_brightness[..., None]).max(-1)
+    changed = _changed(frames, background, settings.change)
+    low, high = settings.shadow_ratio
+    shadow = changed & (ratio >= low) & (ratio <= high) & (chroma <= settings.shadow_chroma)
+    animal = clean_up(changed & ~shadow, settings.cleanup_px)
+    return shadow & ~animal, animal
+
+
+# -- static masks -------------------------------------------------------------------------
+
+
+def load_static_mask(path: str | Path, size: tuple[int, int]) -> np.ndarray:
+    """A drawn mask: nonzero pixels are ignored on every frame.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.npy`` or an image file (``.png``, ``.tif`` ...).
+    size : tuple of int
+        ``(H, W)`` of the video, pixels.
+
+    Returns
+    -------
+    ndarray
+        ``(H, W)`` bool.
+
+    Raises
+    ------
+    MaskError
+        Missing or unreadable file, or a size other than the video's.
+    """
+    path = Path(path)
+    try:
+        if path.suffix.lower() == ".npy":
+            data = np.load(path, allow_pickle=False)
+        else:
+            from PIL import Image
+
+            data = np.asarray(Image.open(path))
+    except (OSError, ValueError) as exc:
+        raise MaskError(f"{path}: cannot read the static mask ({exc}).") from exc
+    if data.ndim == 3:
+        data = data.max(axis=-1)
+    if data.shape != tuple(size):
+        raise MaskError(
+            f"{path}: the static mask is {data.shape[1]}x{data.shape[0]} px but the video is "
+            f"{size[1]}x{size[0]} px; draw it on this video (or resize it to the video)."
+        )
+    return data != 0
+
+
+def check_selection(mask: np.ndarray, what: str, hint: str) -> float:
+    """Share of pixels selected; a warning naming the fix when it is ~none or ~all.
+
+    Parameters
+    ----------
+    mask : ndarray
+        Boolean mask of any shape.
+    what : str
+        What the mask selects, for the message ("the colour range").
+    hint : str
+        What to change.
+    """
+    fraction = float(np.mean(mask)) if mask.size else 0.0
+    if fraction < SELECTION_LIMIT or fraction > 1 - SELECTION_LIMIT:
+        amount = "nothing" if fraction < SELECTION_LIMIT else "everything"
+        warnings.warn(
+            f"{what} selects {amount} ({fraction:.2%} of the pixels); {hint}",
+            UserWarning,
+            stacklevel=2,
+        )
+    return fraction
+
+
+# -- applying them ------------------------------------------------------------------------
+
+
+class FrameMasker:
+    """Applies mask settings to frames of one size.
+
+    Parameters
+    ----------
+    settings : MaskSettings
+        The method and its thresholds.
+    background : ndarray
+        ``(H, W, 3)`` uint8 empty arena at the frames' size (fills ignored pixels, and
+        finds shadows with the background method).
+    static : ndarray, optional
+        ``(H, W)`` bool, True where pixels are always ignored.
+    """
+
+    def __init__(
+        self, settings: MaskSettings, background: np.ndarray, static: np.ndarray | None = None
+    ) -> None:
+        self.settings = settings
+        self.background = background
+        self.static = static
+
+    def labels(self, frames: np.ndarray) -> np.ndarray:
+        """``(N, H, W)`` uint8: FLOOR, ANIMAL, SHADOW or STATIC for every pixel."""
+        out = np.full(frames.shape[:3], FLOOR, np.uint8)
+        if self.settings.method == "colour":
+            out[colour_mask(frames, self.settings)] = ANIMAL
+        else:
+            shadow, animal = shadow_and_animal(frames, self.background, self.settings)
+            out[animal] = ANIMAL
+            out[shadow] = SHADOW
+        if self.static is not None:
+            out[:, self.static] = STATIC
+        return out
+
+    def ignored(self, frames: np.ndarray) -> np.ndarray:
+        """``(N, H, W)`` bool: pixels training should not see change in.
+
+        Shadows and the static mask with the background method; everything but the
+        selected colour (and the static mask) with the colour method.
+        """
+        labels = self.labels(frames)
+        if self.settings.method == "colour":
+            return labels != ANIMAL
+        return (labels == SHADOW) | (labels == STATIC)
+
+    def filled(self, frames: np.ndarray, ignored: np.ndarray | None = None) -> np.ndarray:
+        """``(N, H, W, 3)`` frames with ignored pixels replaced by the background."""
+        ignored = self.ignored(frames) if ignored is None else ignored
+        out = frames.copy()
+        out[ignored] = np.broadcast_to(self.background, frames.shape)[ignored]
+        return out
+
+    def apply(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Frames as training sees them, and where the reconstruction counts.
+
+        Parameters
+        ----------
+        frames : ndarray
+            ``(N, H, W, 3)`` uint8.
+
+        Returns
+        -------
+        frames : ndarray
+            ``(N, H, W, 3)`` uint8: ignored pixels filled or blacked out (``use`` "fill" or
+            "black"), unchanged with "target".
+        keep : ndarray
+            ``(N, H, W)`` bool: False on ignored pixels with "target", else all True.
+        """
+        ignored = self.ignored(frames)
+        use = self.settings.use
+        if use == "target":
+            return frames, ~ignored
+        if use == "fill":
+            out = self.filled(frames, ignored)
+        else:
+            out = frames.copy()
+            out[ignored] = 0
+        return out, np.ones(frames.shape[:3], bool)
+
+
+def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of an ``(H, W)`` mask to ``size`` ``(h, w)``."""
+    height, width = mask.shape
+    rows = np.minimum(((np.arange(size[0]) + 0.5) * height / size[0]).astype(int), height - 1)
+    cols = np.minimum(((np.arange(size[1]) + 0.5) * width / size[1]).astype(int), width - 1)
+    return mask[np.ix_(rows, cols)]
+
+
+def masker_for(
+    settings: MaskSettings, samples: np.ndarray, source_size: tuple[int, int]
+) -> FrameMasker:
+    """A masker for frames of the samples' size, from frames sampled across one video.
+
+    Parameters
+    ----------
+    settings : MaskSettings
+        The mask settings (the static mask file is read at the video's size).
+    samples : ndarray
+        ``(N, h, w, 3)`` uint8 frames sampled across the video, at the size to mask.
+    source_size : tuple of int
+        ``(H, W)`` of the video, pixels.
+
+    Raises
+    ------
+    MaskError
+        A static mask that cannot be read or does not fit the video.
+    """
+    background = build_background(samples, settings.change).image
+    static = None
+    if settings.static_mask:
+        static = resize_mask(
+            load_static_mask(settings.static_mask, source_size), samples.shape[1:3]
+        )
+    masker = FrameMasker(settings, background, static)
+    if settings.method == "colour":
+        check_selection(
+            masker.labels(samples) == ANIMAL,
+            "The colour range",
+            "widen it (or narrow it) until it covers the animal and little else.",
+        )
+    return masker
