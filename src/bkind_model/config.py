@@ -56,7 +56,7 @@ class MaskSettings:
     saturation: tuple[float, float] = (0.0, 1.0)
     value: tuple[float, float] = (0.0, 0.35)
     change: float = 0.1
-    shadow_ratio: tuple[float, float] = (0.5, 0.95)
+    shadow_ratio: tuple[float, float] = (0.55, 0.95)
     shadow_chroma: float = 0.04
     cleanup_px: int = 1
     static_mask: str | None = None

@@ -108,7 +108,7 @@ def clean_up(masks: np.ndarray, radius: int) -> np.ndarray:
     radius : int
         Opening radius in pixels (0: no opening).
     """
-    structure = ndimage.generate_binary_structure(2, 1)
+    structure = np.ones((3, 3), bool)  # square: the corners of a square blob survive
     out = np.empty_like(masks)
     for i, mask in enumerate(masks):
         if radius:
@@ -161,7 +161,7 @@ def sample_frames(
         return np.stack(frames)
     wanted = set(index.tolist())
     kept = []
-    for start, block in source.iter_chunks(0, n_frames, chunk):
+    for start, block in source.iter_chunks(chunk):
         kept += [block[t - start] for t in range(start, start + len(block)) if t in wanted]
         if progress:
             progress(min(start + len(block), n_frames), n_frames)
