@@ -13,8 +13,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from bkind_model.config import ENCODERS, RECONSTRUCTION_LOSSES, Config
-from bkind_model.errors import BKindError
+from bkind_model.config import ENCODERS, RECONSTRUCTION_LOSSES, Config, MaskSettings
+from bkind_model.errors import BKindError, ConfigError
 
 
 def _config_from_args(args: argparse.Namespace) -> Config:
@@ -35,8 +35,25 @@ def _config_from_args(args: argparse.Namespace) -> Config:
     if args.gap is not None:
         values["frame_gap"] = args.gap
         values["gap_unit"] = "seconds" if args.gap_seconds else "frames"
+    values["masks"] = _masks_from_args(args)
     defaults = Config()
     return Config(**{k: (getattr(defaults, k) if v is None else v) for k, v in values.items()})
+
+
+def _masks_from_args(args: argparse.Namespace) -> MaskSettings | None:
+    """Mask settings from ``--masks``, ``--mask-use``, ``--static-mask``, ``--mask-settings``."""
+    if args.masks is None and args.static_mask is None and args.mask_settings is None:
+        return None
+    try:
+        values = json.loads(args.mask_settings or "{}")
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"--mask-settings is not JSON ({exc}); e.g. '{{\"value\": [0, 0.3]}}'."
+        ) from exc
+    if not isinstance(values, dict):
+        raise ConfigError("--mask-settings must be a JSON object, e.g. '{\"value\": [0, 0.3]}'.")
+    chosen = {"method": args.masks, "use": args.mask_use, "static_mask": args.static_mask}
+    return MaskSettings.from_dict(values | {k: v for k, v in chosen.items() if v is not None})
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +77,25 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", help="auto (default), cpu, cuda, mps")
     group.add_argument("--seed", type=int, help="random seed")
     group.add_argument("--threads", type=int, help="CPU threads for torch")
+    masks = parser.add_argument_group("shadows and masks")
+    masks.add_argument(
+        "--masks",
+        choices=("background", "colour"),
+        help="ignore shadows found against a background model, or all but an HSV colour range",
+    )
+    masks.add_argument(
+        "--mask-use",
+        choices=("fill", "black", "target"),
+        help="ignored pixels: filled with the background (default), black, or only left out "
+        "of the reconstruction target",
+    )
+    masks.add_argument(
+        "--static-mask", help="image (.png/.npy) of the video's size: nonzero = ignore"
+    )
+    masks.add_argument(
+        "--mask-settings",
+        help='other mask settings as JSON, e.g. \'{"hue": [90, 130], "value": [0.2, 1]}\'',
+    )
 
 
 def run_training(videos, out_dir: Path, config: Config, resume: bool = True) -> Path:

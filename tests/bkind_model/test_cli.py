@@ -28,3 +28,19 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys):
     assert main(["train", str(missing), "--out", str(tmp_path / "run"), *TRAIN]) == 2
     err = capsys.readouterr().err
     assert "nope.mp4" in err and "Traceback" not in err
+
+
+def test_train_with_masks_from_the_command_line(tiny_video, tmp_path, capsys):
+    from bkind_model.checkpoint import checkpoint_config, load_checkpoint
+
+    run = tmp_path / "run"
+    masks = ["--masks", "colour", "--mask-use", "black", "--mask-settings", '{"value": [0, 0.4]}']
+    assert main(["train", str(tiny_video), "--out", str(run), *TRAIN, *masks]) == 0
+    state = load_checkpoint(run / "checkpoint.pt")
+    settings = checkpoint_config(state, run / "checkpoint.pt").masks
+    assert (settings.method, settings.use, settings.value) == ("colour", "black", (0.0, 0.4))
+    capsys.readouterr()
+    bad = ["--masks", "background", "--mask-settings", "{value: 1}"]
+    assert main(["train", str(tiny_video), "--out", str(tmp_path / "r2"), *TRAIN, *bad]) == 2
+    err = capsys.readouterr().err
+    assert "--mask-settings is not JSON" in err and "Traceback" not in err
