@@ -104,6 +104,7 @@ def ensure_compatible(saved: Config, wanted: Config, path: str | Path) -> None:
         "frame_gap",
         "gap_unit",
         "batch_size",
+        "masks",
     )
     differ = {
         key: (getattr(saved, key), getattr(wanted, key))

@@ -176,3 +176,13 @@ def test_static_mask_labels_pixels_on_every_frame(shadowed, tmp_path):
     labels = masker.labels(shadowed.frames[:3])
     assert (labels[:, :, :8] == STATIC).all() and (labels[:, :, 8:] != STATIC).all()
     assert (labels == ANIMAL).any()
+
+
+def test_resuming_with_other_masks_is_refused(shadowed_video, tmp_path):
+    from bkind_model.errors import CheckpointError
+
+    trainer = Trainer([shadowed_video], tmp_path / "run", Config(steps=1, **TINY))
+    for _ in trainer.run():
+        pass
+    with pytest.raises(CheckpointError, match="masks"):
+        Trainer([shadowed_video], tmp_path / "run", Config(steps=2, masks=MaskSettings(), **TINY))
