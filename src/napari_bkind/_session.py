@@ -12,7 +12,7 @@ import platformdirs
 from napari.layers import Image, Layer
 from psygnal import evented
 
-from bkind_model.config import GapUnit
+from bkind_model.config import GapUnit, MaskSettings
 from napari_bkind._layers import LayerData
 from napari_bkind._trajectories import follow_viewed_frames
 
@@ -36,6 +36,8 @@ class TrainingSetup:
         Side (video px) of the window that follows the animal; None measures it.
     checkpoint : str or None
         The last checkpoint written by the *Train* widget.
+    masks : MaskSettings or None
+        Shadow and static masks set in the *Shadows & masks* widget; None trains unmasked.
     """
 
     videos: tuple[Image, ...] = ()
@@ -43,6 +45,7 @@ class TrainingSetup:
     gap_unit: GapUnit = "frames"
     crop_size: float | None = None
     checkpoint: str | None = None
+    masks: MaskSettings | None = None
 
 
 _SETUPS: weakref.WeakKeyDictionary[napari.Viewer, TrainingSetup] = weakref.WeakKeyDictionary()

@@ -131,7 +131,7 @@ class TrainWidget(Container):
     # -- settings --------------------------------------------------------------------------
 
     def config(self) -> Config:
-        """The run settings: defaults, the frame gap and window, *More settings*, the fields.
+        """The run settings: defaults, gap, window and masks, *More settings*, the fields.
 
         Raises
         ------
@@ -146,6 +146,7 @@ class TrainWidget(Container):
             "frame_gap": self.setup.frame_gap,
             "gap_unit": self.setup.gap_unit,
             "crop_size": self.setup.crop_size,
+            "masks": self.setup.masks,
         }
         fields = {
             "n_keypoints": self.n_keypoints.value,
