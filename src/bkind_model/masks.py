@@ -232,8 +232,21 @@ def shadow_and_animal(
     changed = _changed(frames, background, settings.change)
     low, high = settings.shadow_ratio
     shadow = changed & (ratio >= low) & (ratio <= high) & (chroma <= settings.shadow_chroma)
-    animal = clean_up(changed & ~shadow, settings.cleanup_px)
+    animal = _grow_back(clean_up(changed & ~shadow, settings.cleanup_px), changed & ~shadow)
     return shadow & ~animal, animal
+
+
+def _grow_back(cores: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """The connected parts of ``candidates`` that touch ``cores``, frame by frame.
+
+    The opening that removes specks also removes thin parts (paws, tail); this puts back
+    every candidate pixel connected to what survived, and nothing else.
+    """
+    out = np.empty_like(cores)
+    for i, (core, candidate) in enumerate(zip(cores, candidates, strict=True)):
+        labels, _ = ndimage.label(candidate | core, np.ones((3, 3), bool))
+        out[i] = np.isin(labels, np.unique(labels[core & (labels > 0)]))
+    return out
 
 
 # -- static masks -------------------------------------------------------------------------
@@ -340,15 +353,13 @@ class FrameMasker:
         return out
 
     def ignored(self, frames: np.ndarray) -> np.ndarray:
-        """``(N, H, W)`` bool: pixels training should not see change in.
+        """``(N, H, W)`` bool: pixels training should not see change in: all but the animal.
 
-        Shadows and the static mask with the background method; everything but the
-        selected colour (and the static mask) with the colour method.
+        Not only the shadow: a cut through a soft shadow leaves its rim, a sharp outline
+        that moves with the animal and draws keypoints (measured in bench/shadows.py), so
+        every pixel not on the animal (and the static mask) is ignored.
         """
-        labels = self.labels(frames)
-        if self.settings.method == "colour":
-            return labels != ANIMAL
-        return (labels == SHADOW) | (labels == STATIC)
+        return self.labels(frames) != ANIMAL
 
     def filled(self, frames: np.ndarray, ignored: np.ndarray | None = None) -> np.ndarray:
         """``(N, H, W, 3)`` frames with ignored pixels replaced by the background."""

@@ -93,21 +93,23 @@ def test_background_model_finds_the_cast_shadow(shadowed):
     assert animal[truth_animal].mean() > 0.6
 
 
-def test_masker_fills_shadows_with_the_background(shadowed):
+def test_masker_keeps_only_the_animal(shadowed):
     background = shadowed.background
     masker = FrameMasker(MaskSettings(use="fill"), background)
     frames = shadowed.frames[:10]
+    labels = masker.labels(frames)
+    off_animal = labels != ANIMAL
+    assert (labels == SHADOW).any() and (~off_animal).any()
     filled, keep = masker.apply(frames)
-    shadow = masker.labels(frames) == SHADOW
-    assert shadow.any() and keep.all()
-    np.testing.assert_array_equal(
-        filled[shadow], np.broadcast_to(background, frames.shape)[shadow]
-    )
+    assert keep.all()
+    expected = np.broadcast_to(background, frames.shape)[off_animal]
+    np.testing.assert_array_equal(filled[off_animal], expected)  # shadows, rims: all gone
+    np.testing.assert_array_equal(filled[~off_animal], frames[~off_animal])
     black, _ = FrameMasker(MaskSettings(use="black"), background).apply(frames)
-    assert (black[shadow] == 0).all()
+    assert (black[off_animal] == 0).all()
     same, keep = FrameMasker(MaskSettings(use="target"), background).apply(frames)
     np.testing.assert_array_equal(same, frames)
-    np.testing.assert_array_equal(keep, ~shadow)
+    np.testing.assert_array_equal(keep, ~off_animal)
 
 
 def test_static_mask_file_is_checked_against_the_video(tmp_path):
