@@ -9,6 +9,7 @@ from bkind_model.checkpoint import load_checkpoint
 from bkind_model.config import Config
 from bkind_model.errors import CheckpointError, ConfigError
 from bkind_model.synthetic import load_ground_truth
+from bkind_model import training
 from bkind_model.training import Trainer, TrainingDiverged, train
 
 TINY = dict(image_size=64, batch_size=8, frame_gap=4, n_keypoints=4, width=16, threads=2)
@@ -116,14 +117,17 @@ def test_train_generator_and_progress_events(tiny_video, tmp_path):
     assert all(e.eta_s >= 0 for e in events)
 
 
-def test_the_focus_frame_is_previewed_when_it_changes(tiny_video, tmp_path):
-    trainer = Trainer([tiny_video], tmp_path / "run", Config(steps=3, **TINY))
+def test_the_focus_frame_is_previewed_when_it_changes(tiny_video, tmp_path, monkeypatch):
+    monkeypatch.setattr(training, "FOCUS_EVERY_S", 1e9)  # no refresh by time in this test
+    trainer = Trainer([tiny_video], tmp_path / "run", Config(steps=4, **TINY))
     run = trainer.run()
     assert next(run).focus is None  # nothing asked for
     trainer.focus = (0, int(trainer.preview_index[3]))
     focused = next(run).focus
     assert (focused.video, focused.frame) == trainer.focus
     assert next(run).focus is None  # same frame, within FOCUS_EVERY_S
+    trainer.focus = (0, 5)
+    assert next(run).focus.frame == 5  # a new frame is previewed at once
     # the preview of a preview frame is the model's keypoints on it, in source pixels
     _, on_preview_frames = trainer.check_convergence()
     np.testing.assert_allclose(trainer.keypoints_on(0, [focused.frame])[0], on_preview_frames[3])
