@@ -6,7 +6,9 @@ On the synthetic generator with a cast shadow (train seed 0, 3000 frames; held-o
 * ``none``: no masks;
 * ``colour``: HSV range on the dark animal (value <= 0.38), others filled with the background;
 * ``background_fill`` / ``background_black`` / ``background_target``: the background
-  model's shadows filled with the background, set to black, or dropped from the target.
+  model's shadows filled with the background, set to black, or dropped from the target;
+* ``*_prior``: the same with the animal prior (weight 0.1) drawing idle keypoints onto
+  the animal.
 
 For each: ``on_shadow`` (share of all discovered keypoint positions of the held-out video
 that lie on true shadow pixels and not on the animal), ``on_animal`` and the regression
@@ -42,6 +44,8 @@ MASKINGS = {
     "background_fill": MaskSettings(use="fill"),
     "background_black": MaskSettings(use="black"),
     "background_target": MaskSettings(use="target"),
+    "background_fill_prior": MaskSettings(use="fill", animal_prior=0.1),
+    "background_target_prior": MaskSettings(use="target", animal_prior=0.1),
 }
 
 

@@ -48,6 +48,10 @@ class MaskSettings:
     static_mask : str or None
         An image file (``.npy`` or ``.png``) of the video's size, nonzero where pixels are
         ignored on every frame.
+    animal_prior : float
+        Weight of a loss on the share of each keypoint's heatmap lying off the animal
+        (0: none): keypoints that explain nothing are drawn onto the animal rather than
+        left beside it (on its shadow, say).
     """
 
     method: MaskMethod = "background"
@@ -60,6 +64,7 @@ class MaskSettings:
     shadow_chroma: float = 0.04
     cleanup_px: int = 1
     static_mask: str | None = None
+    animal_prior: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("hue", "saturation", "value", "shadow_ratio"):
@@ -74,6 +79,7 @@ class MaskSettings:
             (0 < self.change < 1, "change must be between 0 and 1"),
             (0 <= self.shadow_chroma < 1, "shadow_chroma must be between 0 and 1"),
             (self.cleanup_px >= 0, "cleanup_px must be >= 0"),
+            (self.animal_prior >= 0, "animal_prior must be >= 0"),
         ]
         for ok, message in checks:
             if not ok:

@@ -161,3 +161,23 @@ def motion_prior_loss(probability: Tensor, dissimilarity: Tensor, floor: float =
     off = (probability * (1 - region)).sum(dim=(2, 3))  # (B, K)
     active = (peak.flatten() > floor).to(off.dtype)
     return (off.mean(1) * active).sum() / active.sum().clamp_min(1)
+
+
+def off_animal_mass(probability: Tensor, animal: Tensor) -> Tensor:
+    """Mean share of the keypoints' heatmap mass lying off the animal.
+
+    Parameters
+    ----------
+    probability : Tensor
+        ``(B, K, h, w)`` heatmaps, each summing to 1.
+    animal : Tensor
+        ``(B, 1, H, W)`` in [0, 1], 1 on the animal (input resolution; averaged down to
+        the heatmaps').
+
+    Returns
+    -------
+    Tensor
+        Scalar in [0, 1].
+    """
+    on = F.adaptive_avg_pool2d(animal.float(), probability.shape[-2:])
+    return (probability * (1 - on)).sum(dim=(2, 3)).mean()

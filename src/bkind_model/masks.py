@@ -369,7 +369,7 @@ class FrameMasker:
         return out
 
     def apply(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Frames as training sees them, and where the reconstruction counts.
+        """Frames as training sees them, and where the animal is.
 
         Parameters
         ----------
@@ -381,8 +381,9 @@ class FrameMasker:
         frames : ndarray
             ``(N, H, W, 3)`` uint8: ignored pixels filled or blacked out (``use`` "fill" or
             "black"), unchanged with "target".
-        keep : ndarray
-            ``(N, H, W)`` bool: False on ignored pixels with "target", else all True.
+        animal : ndarray
+            ``(N, H, W)`` bool: the pixels not ignored (with "target", the only pixels
+            where the reconstruction counts).
         """
         ignored = self.ignored(frames)
         use = self.settings.use
@@ -393,7 +394,7 @@ class FrameMasker:
         else:
             out = frames.copy()
             out[ignored] = 0
-        return out, np.ones(frames.shape[:3], bool)
+        return out, ~ignored
 
 
 def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -33,7 +33,12 @@ from bkind_model.frame_gap import suggest_frame_gap
 from bkind_model.geometry import Letterbox
 from bkind_model.io.frame_cache import FrameCache
 from bkind_model.io.video import VideoSource, open_video
-from bkind_model.losses import equivariance_loss, reconstruction_loss, separation_loss
+from bkind_model.losses import (
+    equivariance_loss,
+    off_animal_mass,
+    reconstruction_loss,
+    separation_loss,
+)
 from bkind_model.masks import FrameMasker, masker_for
 from bkind_model.model import BKinD
 from bkind_model.tracking import (
@@ -168,21 +173,17 @@ class TrainingVideo:
             ``(B, 3, H, W)`` in [0, 1].
         offsets : ndarray
             ``(B, 2)`` window corners, cached pixels.
-        keep : Tensor or None
-            ``(B, 1, H, W)`` 1 where the reconstruction counts, 0 on ignored pixels; None
-            unless masks are used on the target only.
+        animal : Tensor or None
+            ``(B, 1, H, W)`` 1 on the animal, 0 on ignored pixels; None without masks.
         """
         frames = self.frames[index]
         centres = self.centres[index] if centres is None else centres
         if self.masker is None:
             inputs, offsets = self.windows.inputs(frames, centres, jitter, device)
             return inputs, offsets, None
-        masked, keep = self.masker.apply(frames)
-        if self.masker.settings.use != "target":
-            inputs, offsets = self.windows.inputs(masked, centres, jitter, device)
-            return inputs, offsets, None
-        # The keep mask travels as a fourth channel so it is cut through the same window.
-        stacked = np.concatenate([masked, keep[..., None].astype(np.uint8) * 255], axis=-1)
+        masked, animal = self.masker.apply(frames)
+        # The animal mask travels as a fourth channel so it is cut through the same window.
+        stacked = np.concatenate([masked, animal[..., None].astype(np.uint8) * 255], axis=-1)
         inputs, offsets = self.windows.inputs(stacked, centres, jitter, device)
         return inputs[:, :3], offsets, inputs[:, 3:]
 
@@ -329,7 +330,9 @@ class Trainer:
         centres = fill_missing(centres, np.array([width / 2, height / 2]))
         return TrainingVideo(source.path, cache, source.fps, gap, windows, centres, masker)
 
-    def sample_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def sample_batch(
+        self,
+    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
         """Draw ``batch_size`` frame pairs ``(t, t + gap)`` across the videos.
 
         Both frames of a pair are seen through the same window (the animal's position in
@@ -339,13 +342,13 @@ class Trainer:
         -------
         first, second : Tensor
             Two ``(B, 3, H, W)`` batches in [0, 1] on the training device.
-        keep : Tensor or None
-            ``(B, 1, H, W)`` 1 where the reconstruction counts in both frames; None
-            unless masks are used on the target only.
+        animal : tuple of Tensor or None
+            ``(B, 1, H, W)`` animal masks of both frames (1 on the animal); None without
+            masks.
         """
         counts = torch.tensor([len(v.frames) - v.gap for v in self.videos], dtype=torch.float64)
         which = torch.multinomial(counts, self.config.batch_size, True, generator=self.rng)
-        firsts, seconds, keeps = [], [], []
+        firsts, seconds, animals_first, animals_second = [], [], [], []
         jitter_px = self.config.crop_jitter
         for index, video in enumerate(self.videos):
             n = int((which == index).sum())
@@ -354,15 +357,19 @@ class Trainer:
             starts = torch.randint(0, len(video.frames) - video.gap, (n,), generator=self.rng)
             jitter = torch.randint(-jitter_px, jitter_px + 1, (n, 2), generator=self.rng)
             t, shift = starts.numpy(), jitter.numpy()
-            first, _, keep_first = video.inputs(t, shift, self.device)
-            second, _, keep_second = video.inputs(
+            first, _, animal_first = video.inputs(t, shift, self.device)
+            second, _, animal_second = video.inputs(
                 t + video.gap, shift, self.device, centres=video.centres[t]
             )
             firsts.append(first)
             seconds.append(second)
-            if keep_first is not None:
-                keeps.append(keep_first * keep_second)
-        return torch.cat(firsts), torch.cat(seconds), torch.cat(keeps) if keeps else None
+            if animal_first is not None:
+                animals_first.append(animal_first)
+                animals_second.append(animal_second)
+        animals = None
+        if animals_first:
+            animals = (torch.cat(animals_first), torch.cat(animals_second))
+        return torch.cat(firsts), torch.cat(seconds), animals
 
     # -- schedule and state ---------------------------------------------------------------
 
@@ -430,7 +437,9 @@ class Trainer:
         """One optimiser step on a fresh batch; returns the loss terms."""
         config = self.config
         self.model.train()
-        a, b, keep = self.sample_batch()
+        a, b, animals = self.sample_batch()
+        masks = config.masks
+        keep = animals[0] * animals[1] if animals and masks.use == "target" else None
         late = self.step >= config.curriculum_steps
         turns = int(torch.randint(1, 4, (1,), generator=self.rng))
         with autocast(self.device):
@@ -441,6 +450,15 @@ class Trainer:
                     config.reconstruction_loss, out.reconstruction.float(), target, keep
                 )
             }
+            if animals and masks.animal_prior > 0:
+                terms["animal_prior"] = (
+                    masks.animal_prior
+                    * 0.5
+                    * (
+                        off_animal_mass(out.keypoints_a.probability.float(), animals[0])
+                        + off_animal_mass(out.keypoints_b.probability.float(), animals[1])
+                    )
+                )
             if late and config.separation_weight > 0:
                 both = torch.cat([out.keypoints_a.mean, out.keypoints_b.mean])
                 terms["separation"] = config.separation_weight * separation_loss(

@@ -100,8 +100,8 @@ def test_masker_keeps_only_the_animal(shadowed):
     labels = masker.labels(frames)
     off_animal = labels != ANIMAL
     assert (labels == SHADOW).any() and (~off_animal).any()
-    filled, keep = masker.apply(frames)
-    assert keep.all()
+    filled, animal = masker.apply(frames)
+    np.testing.assert_array_equal(animal, ~off_animal)
     expected = np.broadcast_to(background, frames.shape)[off_animal]
     np.testing.assert_array_equal(filled[off_animal], expected)  # shadows, rims: all gone
     np.testing.assert_array_equal(filled[~off_animal], frames[~off_animal])
@@ -153,8 +153,8 @@ def test_sample_frames_spreads_over_the_video(shadowed_video):
 def test_training_with_masks_saves_them_and_extraction_uses_them(shadowed_video, tmp_path):
     masks = MaskSettings(use="target")
     trainer = Trainer([shadowed_video], tmp_path / "run", Config(steps=2, masks=masks, **TINY))
-    _, _, keep = trainer.sample_batch()
-    assert keep is not None and keep.shape == (4, 1, 64, 64) and 0 < float(keep.mean()) < 1
+    _, _, (animal, _) = trainer.sample_batch()
+    assert animal.shape == (4, 1, 64, 64) and 0 < float(animal.mean()) < 1
     for _ in trainer.run():
         pass
     state = torch.load(trainer.checkpoint_path, weights_only=True)
@@ -188,3 +188,21 @@ def test_resuming_with_other_masks_is_refused(shadowed_video, tmp_path):
         pass
     with pytest.raises(CheckpointError, match="masks"):
         Trainer([shadowed_video], tmp_path / "run", Config(steps=2, masks=MaskSettings(), **TINY))
+
+
+def test_off_animal_mass_is_the_heatmap_share_off_the_animal():
+    from bkind_model.losses import off_animal_mass
+
+    probability = torch.zeros(1, 2, 4, 4)
+    probability[0, 0, 0, 0] = 1.0  # keypoint 0 on the animal
+    probability[0, 1, 3, 3] = 1.0  # keypoint 1 off it
+    animal = torch.zeros(1, 1, 8, 8)
+    animal[..., :2, :2] = 1.0
+    assert float(off_animal_mass(probability, animal)) == pytest.approx(0.5)
+
+
+def test_the_animal_prior_is_a_training_term(shadowed_video, tmp_path):
+    masks = MaskSettings(animal_prior=0.1)
+    trainer = Trainer([shadowed_video], tmp_path / "run", Config(steps=2, masks=masks, **TINY))
+    losses = [event.losses for event in trainer.run()]
+    assert all(0 < step["animal_prior"] <= 0.1 for step in losses)
