@@ -92,11 +92,15 @@ class MaskSettings:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> MaskSettings:
         """Rebuild settings; unknown keys are an error."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ConfigError(f"Unknown mask settings: {sorted(unknown)}.")
+        _refuse_unknown(cls, values, "mask settings")
         return cls(**values)
+
+
+def _refuse_unknown(cls: type, values: dict[str, Any], what: str) -> None:
+    """Raise ConfigError naming the keys of ``values`` that are not fields of ``cls``."""
+    unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ConfigError(f"Unknown {what}: {sorted(unknown)}.")
 
 
 def _ordered(pair: tuple[float, float]) -> bool:
@@ -249,10 +253,7 @@ class Config:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Config:
         """Rebuild a config; unknown keys are an error so typos do not pass silently."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ConfigError(f"Unknown config keys: {sorted(unknown)}.")
+        _refuse_unknown(cls, values, "config keys")
         masks = values.get("masks")
         if isinstance(masks, dict):
             values = values | {"masks": MaskSettings.from_dict(masks)}
