@@ -7,8 +7,8 @@ On the synthetic generator with a cast shadow (train seed 0, 3000 frames; held-o
 * ``colour``: HSV range on the dark animal (value <= 0.38), others filled with the background;
 * ``background_fill`` / ``background_black`` / ``background_target``: the background
   model's shadows filled with the background, set to black, or dropped from the target;
-* ``*_prior``: the same with the animal prior (weight 0.1) drawing idle keypoints onto
-  the animal.
+* ``*_prior``: the same with the animal prior drawing idle keypoints onto the animal
+  (weight ``--prior``, default 0.01).
 
 For each: ``on_shadow`` (share of all discovered keypoint positions of the held-out video
 that lie on true shadow pixels and not on the animal), ``on_animal`` and the regression
@@ -22,6 +22,7 @@ Usage: ``python bench/shadows.py [--steps N] [--only none,background_fill]``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import tempfile
 import time
@@ -40,12 +41,12 @@ from bkind_model.training import Trainer
 SHARED_VIDEO = Path(__file__).resolve().parents[2] / "shared/data/dlc_openfield/videos/m3v1mp4.mp4"
 MASKINGS = {
     "none": None,
-    "colour": MaskSettings(method="colour", value=(0.0, 0.38)),
-    "background_fill": MaskSettings(use="fill"),
-    "background_black": MaskSettings(use="black"),
-    "background_target": MaskSettings(use="target"),
-    "background_fill_prior": MaskSettings(use="fill", animal_prior=0.1),
-    "background_target_prior": MaskSettings(use="target", animal_prior=0.1),
+    "colour": MaskSettings(method="colour", value=(0.0, 0.38), animal_prior=0.0),
+    "background_fill": MaskSettings(use="fill", animal_prior=0.0),
+    "background_black": MaskSettings(use="black", animal_prior=0.0),
+    "background_target": MaskSettings(use="target", animal_prior=0.0),
+    "background_fill_prior": MaskSettings(use="fill", animal_prior=0.01),
+    "background_target_prior": MaskSettings(use="target", animal_prior=0.01),
 }
 
 
@@ -85,8 +86,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=Config().steps)
     parser.add_argument("--only", default=",".join(MASKINGS))
+    parser.add_argument("--prior", type=float, default=0.01, help="animal prior weight")
     args = parser.parse_args()
-    out: dict = {"steps": args.steps, "background_s": background_seconds()}
+    out: dict = {"steps": args.steps, "prior": args.prior, "background_s": background_seconds()}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         train = folder / "train.mp4"
@@ -94,7 +96,10 @@ def main() -> None:
         test = folder / "test.mp4"
         truth = write_sample(test, SyntheticConfig(n_frames=600, seed=101, shadow=True))
         for name in args.only.split(","):
-            config = Config(steps=args.steps, masks=MASKINGS[name])
+            masks = MASKINGS[name]
+            if masks is not None and name.endswith("_prior"):
+                masks = dataclasses.replace(masks, animal_prior=args.prior)
+            config = Config(steps=args.steps, masks=masks)
             begin = time.perf_counter()
             trainer = Trainer([train], folder / name, config, resume=False)
             for _ in trainer.run():

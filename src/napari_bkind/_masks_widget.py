@@ -239,6 +239,16 @@ class MasksWidget(Container):
             max=50,
             tooltip="Radius of the opening that removes specks, pixels; holes are filled",
         )
+        self.animal_prior = FloatSpinBox(
+            label="Keypoints on animal",
+            value=initial.animal_prior,
+            min=0.0,
+            max=1.0,
+            step=0.005,
+            tooltip="Weight of the loss drawing keypoints onto the animal (0: off). On keeps "
+            "keypoints off shadows; off lets them predict the pose better",
+        )
+        self.animal_prior.native.setDecimals(3)
         self.paint_button = PushButton(text="Paint static mask")
         self.static_file = FileEdit(
             label="Load static mask",
@@ -260,6 +270,7 @@ class MasksWidget(Container):
                 self.colour_controls,
                 self.background_controls,
                 self.cleanup,
+                self.animal_prior,
                 self.paint_button,
                 self.static_file,
                 self.preview,
@@ -303,6 +314,7 @@ class MasksWidget(Container):
             self.ratio_high,
             self.chroma,
             self.cleanup,
+            self.animal_prior,
         ):
             control.changed.connect(self._settings_changed)
         self.video.changed.connect(self._video_changed)
@@ -382,6 +394,7 @@ class MasksWidget(Container):
             shadow_chroma=self.chroma.value,
             cleanup_px=self.cleanup.value,
             static_mask=self._static_path,
+            animal_prior=self.animal_prior.value,
         )
 
     def settings(self) -> MaskSettings | None:
