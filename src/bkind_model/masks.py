@@ -152,7 +152,7 @@ def sample_frames(
     """
     n_frames = source.n_frames
     index = np.unique(np.linspace(0, n_frames - 1, min(n_samples, n_frames)).round().astype(int))
-    if n_frames > 40 * len(index):  # seeking beats decoding everything
+    if n_frames > 20 * len(index):  # seeking beats decoding everything
         frames = []
         for done, t in enumerate(index, 1):
             frames.append(source[int(t)])

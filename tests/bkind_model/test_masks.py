@@ -145,9 +145,11 @@ def test_mask_settings_travel_with_the_config():
 
 def test_sample_frames_spreads_over_the_video(shadowed_video):
     with open_video(shadowed_video) as source:
-        frames = sample_frames(source, 10)
+        frames = sample_frames(source, 10)  # one decoding pass
         assert frames.shape == (10, 128, 128, 3)
         np.testing.assert_array_equal(frames[-1], source[89])
+        few = sample_frames(source, 3)  # a seek each: frames 0, 44 (rounded 44.5), 89
+        np.testing.assert_array_equal(few, source[[0, 44, 89]])
 
 
 def test_training_with_masks_saves_them_and_extraction_uses_them(shadowed_video, tmp_path):
