@@ -5,11 +5,11 @@ import pytest
 import torch
 from scipy import ndimage
 
+from bkind_model import training
 from bkind_model.checkpoint import load_checkpoint
 from bkind_model.config import Config
 from bkind_model.errors import CheckpointError, ConfigError
 from bkind_model.synthetic import load_ground_truth
-from bkind_model import training
 from bkind_model.training import Trainer, TrainingDiverged, train
 
 TINY = dict(image_size=64, batch_size=8, frame_gap=4, n_keypoints=4, width=16, threads=2)
