@@ -26,8 +26,8 @@ def reconstruction_loss(
     prediction, target : Tensor
         ``(B, 1, H, W)`` maps; the target is in [0, 2].
     keep : Tensor, optional
-        ``(B, 1, H, W)`` in [0, 1]: where the reconstruction counts (masked shadows are 0);
-        both maps are multiplied by it.
+        ``(B, 1, H, W)`` in [0, 1]: where the reconstruction counts (0 on masked pixels,
+        off the animal); both maps are multiplied by it.
 
     Returns
     -------

@@ -292,6 +292,30 @@ def load_static_mask(path: str | Path, size: tuple[int, int]) -> np.ndarray:
     return data != 0
 
 
+def selection_problem(mask: np.ndarray, what: str, widen: str, narrow: str) -> str | None:
+    """What is wrong with a selection of ~nothing or ~everything, else None.
+
+    Parameters
+    ----------
+    mask : ndarray
+        Boolean mask of any shape.
+    what : str
+        What the mask selects, for the message ("The colour range").
+    widen, narrow : str
+        What to change when it selects nothing, and when it selects everything.
+
+    Returns
+    -------
+    str or None
+        The message, naming the share of pixels selected and the fix.
+    """
+    fraction = float(np.mean(mask)) if mask.size else 0.0
+    if SELECTION_LIMIT <= fraction <= 1 - SELECTION_LIMIT:
+        return None
+    amount, fix = ("nothing", widen) if fraction < SELECTION_LIMIT else ("everything", narrow)
+    return f"{what} selects {amount} ({fraction:.2%} of the pixels); {fix}"
+
+
 def check_selection(mask: np.ndarray, what: str, hint: str) -> float:
     """Share of pixels selected; a warning naming the fix when it is ~none or ~all.
 
@@ -304,15 +328,10 @@ def check_selection(mask: np.ndarray, what: str, hint: str) -> float:
     hint : str
         What to change.
     """
-    fraction = float(np.mean(mask)) if mask.size else 0.0
-    if fraction < SELECTION_LIMIT or fraction > 1 - SELECTION_LIMIT:
-        amount = "nothing" if fraction < SELECTION_LIMIT else "everything"
-        warnings.warn(
-            f"{what} selects {amount} ({fraction:.2%} of the pixels); {hint}",
-            UserWarning,
-            stacklevel=2,
-        )
-    return fraction
+    problem = selection_problem(mask, what, hint, hint)
+    if problem:
+        warnings.warn(problem, UserWarning, stacklevel=2)
+    return float(np.mean(mask)) if mask.size else 0.0
 
 
 # -- applying them ------------------------------------------------------------------------
@@ -368,13 +387,17 @@ class FrameMasker:
         out[ignored] = np.broadcast_to(self.background, frames.shape)[ignored]
         return out
 
-    def apply(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def apply(
+        self, frames: np.ndarray, ignored: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Frames as training sees them, and where the animal is.
 
         Parameters
         ----------
         frames : ndarray
             ``(N, H, W, 3)`` uint8.
+        ignored : ndarray, optional
+            ``(N, H, W)`` :meth:`ignored` of ``frames``, when already computed.
 
         Returns
         -------
@@ -385,7 +408,7 @@ class FrameMasker:
             ``(N, H, W)`` bool: the pixels not ignored (with "target", the only pixels
             where the reconstruction counts).
         """
-        ignored = self.ignored(frames)
+        ignored = self.ignored(frames) if ignored is None else ignored
         use = self.settings.use
         if use == "target":
             return frames, ~ignored

@@ -147,11 +147,9 @@ class Predictor:
             )
         resized = found_in = self.resize(frames)
         if self.masker is not None:  # as in training: masked inputs, animal found unshadowed
-            resized, _ = self.masker.apply(found_in)
-            if self.masker.settings.use != "fill":
-                found_in = self.masker.filled(found_in)
-            else:
-                found_in = resized
+            ignored = self.masker.ignored(found_in)  # labelled once for both
+            resized, _ = self.masker.apply(found_in, ignored)
+            found_in = self.masker.filled(found_in, ignored)
         centres = None
         if self.letterbox.is_crop:
             centres = self.windows.centres(found_in, self._last_centre)

@@ -50,9 +50,9 @@ from bkind_model.masks import (
     FrameMasker,
     MaskError,
     build_background,
-    check_selection,
     load_static_mask,
     sample_frames,
+    selection_problem,
 )
 from napari_bkind._session import (
     SOURCE_KEY,
@@ -644,7 +644,7 @@ class MasksWidget(Container):
         if not self.preview.value or video is None:
             return
         if self._preview_busy or (self.task is not None and self.task.running):
-            self._preview_pending = True  # also keeps warnings capture out of the build
+            self._preview_pending = True  # shown once the running one (or the build) ends
             return
         try:
             settings = self.mask_settings()
@@ -708,8 +708,7 @@ class MasksWidget(Container):
             f"frame {t}: animal {share[ANIMAL]:.1%}, shadow {share[SHADOW]:.1%}, "
             f"static {share[STATIC]:.1%}"
         )
-        if self.task is None or not self.task.running:  # its worker is catching warnings
-            self._check_selection(labels, settings)
+        self._check_selection(labels, settings)
 
     def _check_selection(self, labels: np.ndarray, settings: MaskSettings) -> None:
         """Warn (once per settings) when the mask selects nothing or everything."""
@@ -718,33 +717,22 @@ class MasksWidget(Container):
             return
         self._selection_checked = key
         if settings.method == "colour":
-            selected = labels == ANIMAL
-            what = "The colour range"
-            if selected.mean() > 0.5:
-                hint = (
-                    "narrow the hue, saturation and value ranges until the preview covers the "
-                    "animal and little of the floor."
-                )
-            else:
-                hint = (
-                    "widen the hue, saturation and value ranges (or move them to the animal's "
-                    "colour) until the preview covers the animal."
-                )
+            problem = selection_problem(
+                labels == ANIMAL,
+                "The colour range",
+                widen="widen the hue, saturation and value ranges (or move them to the "
+                "animal's colour) until the preview covers the animal.",
+                narrow="narrow the hue, saturation and value ranges until the preview covers "
+                "the animal and little of the floor.",
+            )
         else:
-            selected = (labels == ANIMAL) | (labels == SHADOW)
-            what = "The change threshold"
-            if selected.mean() > 0.5:
-                hint = (
-                    "raise the change threshold, or rebuild the background (did the camera "
-                    "or the lighting change?)."
-                )
-            else:
-                hint = (
-                    "lower the change threshold, or use a video where the animal moves "
-                    "around (or the colour method)."
-                )
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            check_selection(selected, what, hint)
-        for warning in caught:
-            show_warning(str(warning.message))
+            problem = selection_problem(
+                (labels == ANIMAL) | (labels == SHADOW),
+                "The change threshold",
+                widen="lower the change threshold, or use a video where the animal moves "
+                "around (or the colour method).",
+                narrow="raise the change threshold, or rebuild the background (did the camera "
+                "or the lighting change?).",
+            )
+        if problem:
+            show_warning(problem)
