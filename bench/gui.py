@@ -73,8 +73,8 @@ def _close(viewer) -> None:
 def make_results(video: Path, folder: Path) -> Path:
     """A results file with heatmaps from a checkpoint trained for two steps."""
     from bkind_model.config import Config
-    from bkind_model.extraction import extract_to_result
-    from bkind_model.training import Trainer
+    from bkind_model.infer.extraction import extract_to_result
+    from bkind_model.train.loop import Trainer
 
     trainer = Trainer([video], folder / "run", Config(steps=2), resume=False)
     for _ in trainer.run():

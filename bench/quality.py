@@ -23,20 +23,20 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from bkind_model.checkpoint import save_checkpoint
 from bkind_model.config import Config
-from bkind_model.evaluation import (
+from bkind_model.evaluate.regression import (
     blob_features_of_video,
     k_folds,
     keypoint_features,
     regression_score,
     split_halves,
 )
+from bkind_model.infer.predictor import Predictor
+from bkind_model.io.checkpoint import save_checkpoint
 from bkind_model.io.labels import load_labels
 from bkind_model.io.video import open_video
-from bkind_model.predictor import Predictor
 from bkind_model.synthetic import SyntheticConfig, load_ground_truth, write_sample
-from bkind_model.training import Trainer
+from bkind_model.train.loop import Trainer
 
 HELD_OUT_SEEDS = (101, 102)
 #: Contiguous folds of each held-out video: the regression is fitted on 80% of its

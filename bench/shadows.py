@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 
 from bkind_model.config import Config, MaskSettings
-from bkind_model.evaluation import evaluate_results
-from bkind_model.extraction import extract_to_result
+from bkind_model.evaluate.regression import evaluate_results
+from bkind_model.frames.masks import build_background, sample_frames
+from bkind_model.infer.extraction import extract_to_result
 from bkind_model.io.video import open_video
-from bkind_model.masks import build_background, sample_frames
 from bkind_model.synthetic import SyntheticConfig, ground_truth_path, write_sample
-from bkind_model.training import Trainer
+from bkind_model.train.loop import Trainer
 
 SHARED_VIDEO = Path(__file__).resolve().parents[2] / "shared/data/dlc_openfield/videos/m3v1mp4.mp4"
 MASKINGS = {

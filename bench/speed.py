@@ -23,8 +23,8 @@ CHILD = """
 import json, resource, sys, time
 from pathlib import Path
 from bkind_model.config import Config
-from bkind_model.training import Trainer
-from bkind_model.extraction import extract
+from bkind_model.train.loop import Trainer
+from bkind_model.infer.extraction import extract
 mode, video, out, overrides = sys.argv[1], sys.argv[2], Path(sys.argv[3]), json.loads(sys.argv[4])
 limit = overrides.pop("extract_frames", None)
 config = Config(**overrides)

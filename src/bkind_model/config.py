@@ -129,7 +129,7 @@ class Config:
         the animal's centre, so the model does not learn to rely on it).
     frame_gap : float or None
         Gap between the two frames of a training pair, in ``gap_unit``; None asks
-        :func:`bkind_model.frame_gap.suggest_frame_gap` for one.
+        :func:`bkind_model.frames.gap.suggest_frame_gap` for one.
     gap_unit : {"frames", "seconds"}
         Unit of ``frame_gap``.
     steps : int
@@ -170,7 +170,7 @@ class Config:
     threads : int or None
         CPU threads for torch; None uses all cores.
     masks : MaskSettings or None
-        Shadow and static masks applied to the frames (:mod:`bkind_model.masks`); None
+        Shadow and static masks applied to the frames (:mod:`bkind_model.frames.masks`); None
         trains on the frames as they are.
     """
 

@@ -15,7 +15,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, PushButton
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_info
 
-from bkind_model.extraction import extract
+from bkind_model.infer.extraction import extract
 from bkind_model.io.results import KeypointResult
 from napari_bkind._layers import result_layers
 from napari_bkind._session import (

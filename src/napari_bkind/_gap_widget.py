@@ -16,10 +16,10 @@ from napari.qt.threading import create_worker
 from napari.utils.notifications import show_warning
 
 from bkind_model.config import Config
-from bkind_model.dissimilarity import structural_dissimilarity
-from bkind_model.frame_gap import suggest_frame_gap
+from bkind_model.frames.dissimilarity import structural_dissimilarity
+from bkind_model.frames.gap import suggest_frame_gap
+from bkind_model.frames.windows import to_tensor
 from bkind_model.io.video import open_video
-from bkind_model.tracking import to_tensor
 from napari_bkind._session import (
     SOURCE_KEY,
     current_frame,

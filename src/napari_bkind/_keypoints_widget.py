@@ -18,8 +18,8 @@ from napari.layers import Points, Tracks
 from napari.layers.utils.string_encoding import ConstantStringEncoding
 from napari.utils.notifications import show_error, show_info
 
+from bkind_model.io.overlay import write_overlay_video
 from bkind_model.io.results import KeypointResult
-from bkind_model.overlay import write_overlay_video
 from napari_bkind._layers import (
     GROUP_KEY,
     PATH_KEY,

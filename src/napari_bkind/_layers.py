@@ -174,7 +174,8 @@ class HeatmapFrames:
 
     def __init__(self, path: str | Path, letterbox: dict) -> None:
         # The geometry module imports torch (~400 MB): only viewers showing heatmaps pay it.
-        from bkind_model.geometry import Letterbox, normalised_grid
+        from bkind_model.frames.letterbox import Letterbox
+        from bkind_model.model.keypoints import normalised_grid
 
         self.path = Path(path)
         self.letterbox = Letterbox.from_dict(letterbox)

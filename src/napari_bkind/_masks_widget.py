@@ -8,16 +8,15 @@ shared training setup, so the *Train* widget uses them and the checkpoint record
 a run can be repeated. A painted static mask is saved as ``<video>.static_mask.npy``
 beside the video and referenced by path.
 
-The engine (:mod:`bkind_model.masks`) does the work; its warnings (a colour range that
+The engine (:mod:`bkind_model.frames.masks`) does the work; its warnings (a colour range that
 selects nothing or everything, a background of a video where the animal never moves) and
 errors (a static mask of the wrong size) are shown as napari notifications.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import napari
@@ -38,22 +37,25 @@ from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
 
-from bkind_model.config import MaskSettings
+from bkind_model.config import Config, MaskSettings
 from bkind_model.errors import ConfigError
-from bkind_model.io.video import open_video
-from bkind_model.masks import (
+from bkind_model.frames.background import Background, median_background
+from bkind_model.frames.letterbox import Letterbox, resize_frames
+from bkind_model.frames.masks import (
     ANIMAL,
     FLOOR,
     SHADOW,
     STATIC,
-    BackgroundModel,
     FrameMasker,
     MaskError,
-    build_background,
     load_static_mask,
-    sample_frames,
+    resize_mask,
     selection_problem,
 )
+from bkind_model.frames.pipeline import letterbox_for, sample_resized
+from bkind_model.frames.windows import measure_crop_size
+from bkind_model.io.atomic import atomic_path
+from bkind_model.io.video import open_video
 from napari_bkind._session import (
     SOURCE_KEY,
     beside_video,
@@ -89,17 +91,10 @@ def static_mask_path(video_path: str | Path) -> Path:
 def save_mask(mask: np.ndarray, path: Path) -> None:
     """Write an ``(H, W)`` mask as ``.npy`` (uint8, 1 where ignored) atomically.
 
-    A temporary file in the same folder replaces ``path`` once complete, so training never
-    reads a half-written mask.
+    Training never reads a half-written mask (:func:`bkind_model.io.atomic.atomic_path`).
     """
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.save(file, mask.astype(np.uint8))
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_path(path, suffix=".npy") as tmp:
+        np.save(tmp, mask.astype(np.uint8))
 
 
 def frame_size(video: Image) -> tuple[int, int]:
@@ -108,30 +103,59 @@ def frame_size(video: Image) -> tuple[int, int]:
     return int(height), int(width)
 
 
-def _build_background(task: Task, source_path: str, change: float) -> tuple:
-    """Sample frames across a video and take their median; warnings are returned as text.
+@dataclass(frozen=True)
+class VideoBackground:
+    """A video's background at the scale training sees it (one pipeline for both).
+
+    Attributes
+    ----------
+    letterbox : Letterbox
+        The model's view of the video (the window crop size measured as training does).
+    background : Background
+        Median of the frames training samples for it, at :attr:`Letterbox.resized_size`.
+    """
+
+    letterbox: Letterbox
+    background: Background
+
+    @property
+    def layer_scale(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """``(scale, translate)`` that lay model-scale pixels over the video's pixels."""
+        (height, width), (h, w) = self.letterbox.source_size, self.letterbox.resized_size
+        scale = (height / h, width / w)
+        return scale, (scale[0] / 2 - 0.5, scale[1] / 2 - 0.5)
+
+
+def _build_background(
+    task: Task, source_path: str, crop_size: float | None, change: float
+) -> tuple:
+    """Sample frames as training does and take their median; warnings are returned as text.
 
     Returns
     -------
     source_path : str
         The video.
-    background : BackgroundModel
-        Its empty arena, ``(H, W, 3)`` uint8.
+    background : VideoBackground
+        Its empty arena at model scale.
     messages : list of str
         The engine's warnings (the animal never moves ...).
     """
-    with open_video(source_path) as source:
-        frames = sample_frames(source, progress=lambda done, total: task.report(done, total))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        background = build_background(frames, change)
-    return source_path, background, [str(w.message) for w in caught]
+        with open_video(source_path) as source:
+            crop = measure_crop_size(source) if crop_size is None else crop_size
+            letterbox = letterbox_for(Config(crop_size=crop), (source.height, source.width))
+            samples = sample_resized(source, letterbox, progress=task.report)
+        background = median_background(samples, change, check=True)
+    return source_path, VideoBackground(letterbox, background), [str(w.message) for w in caught]
 
 
-def _frame_labels(frames, t: int, masker: FrameMasker) -> tuple[int, np.ndarray]:
-    """Frame ``t`` of a video layer's data labelled by ``masker``: ``(H, W)`` uint8."""
-    frame = np.asarray(frames[t])
-    return t, masker.labels(frame[None])[0]
+def _frame_labels(
+    frames, t: int, masker: FrameMasker, size: tuple[int, int]
+) -> tuple[int, np.ndarray]:
+    """Frame ``t`` of a video layer's data at model scale ``size``, labelled: ``(h, w)`` uint8."""
+    frame = resize_frames(np.asarray(frames[t])[None], size)
+    return t, masker.labels(frame)[0]
 
 
 def _spin(
@@ -279,7 +303,7 @@ class MasksWidget(Container):
             ]
         )
         #: Background models by video path.
-        self.backgrounds: dict[str, BackgroundModel] = {}
+        self.backgrounds: dict[str, VideoBackground] = {}
         self.task: Task | None = None
         self._static_path: str | None = None
         self._saved: tuple[str, np.ndarray] | None = None  # last static mask written
@@ -554,6 +578,7 @@ class MasksWidget(Container):
         self.task = Task(
             _build_background,
             video.metadata[SOURCE_KEY],
+            self.setup.crop_size,
             self.change.value,
             desc="Building the background",
             on_return=self._background_built,
@@ -573,17 +598,27 @@ class MasksWidget(Container):
         if video is not None and video.metadata[SOURCE_KEY] == path:
             self._show_background(video, background)
 
-    def _show_background(self, video: Image, background: BackgroundModel) -> None:
+    def _show_background(self, video: Image, built: VideoBackground) -> None:
         """The background model as an Image layer just above its video, and its numbers."""
+        background = built.background
+        height, width = built.letterbox.resized_size
         self.background_info.value = (
-            f"background: median of {background.n_samples} frames; "
-            f"{background.moving_fraction:.1%} of a frame moves"
+            f"background: median of {background.n_samples} frames at {width}x{height} px "
+            f"(as training sees them); {background.moving_fraction:.1%} of a frame moves"
         )
         layers = self.viewer.layers
+        scale, translate = built.layer_scale
         if BACKGROUND_LAYER in layers:
             layers[BACKGROUND_LAYER].data = background.image
+            layers[BACKGROUND_LAYER].scale, layers[BACKGROUND_LAYER].translate = scale, translate
         else:
-            layer = Image(background.image, name=BACKGROUND_LAYER, rgb=True)
+            layer = Image(
+                background.image,
+                name=BACKGROUND_LAYER,
+                rgb=True,
+                scale=scale,
+                translate=translate,
+            )
             index = layers.index(video) + 1 if video in layers else len(layers)
             layers.insert(index, layer)
 
@@ -650,22 +685,19 @@ class MasksWidget(Container):
             settings = self.mask_settings()
         except ConfigError:
             return  # reported by _settings_changed
-        background = self.backgrounds.get(video.metadata[SOURCE_KEY])
-        if background is None:
-            if settings.method == "background":
-                if video.metadata[SOURCE_KEY] not in self._auto_built:  # once, not on failure
-                    self.build_background()
-                else:
-                    self.fractions.value = "preview: press 'Build background' first"
-                return
-            image = np.zeros((*frame_size(video), 3), np.uint8)  # unused by the colour method
-        else:
-            image = background.image
+        built = self.backgrounds.get(video.metadata[SOURCE_KEY])
+        if built is None:
+            if video.metadata[SOURCE_KEY] not in self._auto_built:  # once, not on failure
+                self.build_background()
+            else:
+                self.fractions.value = "preview: press 'Build background' first"
+            return
+        size = built.letterbox.resized_size
         layer = self.static_layer()
         static = None
         if layer is not None and layer.data.shape == frame_size(video):
-            static = np.asarray(layer.data) != 0
-        masker = FrameMasker(settings, image, static)
+            static = resize_mask(np.asarray(layer.data) != 0, size)
+        masker = FrameMasker(settings, built.background.image, static)
         t = min(current_frame(self.viewer), video.data.shape[0] - 1)
         self._preview_busy = True
         self._preview_pending = False
@@ -674,10 +706,11 @@ class MasksWidget(Container):
             video.data,
             t,
             masker,
+            size,
             _start_thread=False,
             _connect={"errored": lambda exc: show_exception("Mask preview", exc)},
         )
-        worker.returned.connect(lambda shown: self._show_preview(shown, settings))
+        worker.returned.connect(lambda shown: self._show_preview(shown, settings, built))
         worker.finished.connect(self._preview_done)
         worker.start()
 
@@ -687,21 +720,27 @@ class MasksWidget(Container):
             self._preview_pending = False
             self._request_preview()
 
-    def _show_preview(self, shown: tuple[int, np.ndarray], settings: MaskSettings) -> None:
+    def _show_preview(
+        self, shown: tuple[int, np.ndarray], settings: MaskSettings, built: VideoBackground
+    ) -> None:
         if self._closed:
             return
         if not self.preview.value:
             return
         t, labels = shown
         layers = self.viewer.layers
+        scale, translate = built.layer_scale  # labels at model scale, over the video
         if PREVIEW_LAYER in layers:
             layers[PREVIEW_LAYER].data = labels
+            layers[PREVIEW_LAYER].scale, layers[PREVIEW_LAYER].translate = scale, translate
         else:
             self.viewer.add_labels(
                 labels,
                 name=PREVIEW_LAYER,
                 opacity=0.5,
                 colormap=DirectLabelColormap(color_dict=PREVIEW_COLOURS),
+                scale=scale,
+                translate=translate,
             )
         share = {label: float(np.mean(labels == label)) for label in (ANIMAL, SHADOW, STATIC)}
         self.fractions.value = (

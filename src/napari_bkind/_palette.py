@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from napari.utils.colormaps import Colormap
 
-from bkind_model.overlay import keypoint_colors
+from bkind_model.io.overlay import keypoint_colors
 
 
 def rgba(n_keypoints: int, alpha: float = 1.0) -> np.ndarray:

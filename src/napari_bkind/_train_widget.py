@@ -10,7 +10,7 @@ being viewed (every few seconds) as one Points layer.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import napari
@@ -20,7 +20,8 @@ from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, Pus
 from napari.utils.notifications import show_error, show_info
 
 from bkind_model.config import Config
-from bkind_model.training import FocusPreview, Trainer, TrainingEvent
+from bkind_model.train.loop import Trainer, TrainingEvent, TrainingStatus
+from napari_bkind._focus import FocusHook, FocusPreview
 from napari_bkind._layers import RESULT_KEY, keypoint_points
 from napari_bkind._loss_plot import LossPlot
 from napari_bkind._session import (
@@ -52,14 +53,26 @@ def _format_seconds(seconds: float) -> str:
 
 
 def _train(
-    task: Task, videos: list[str], out_dir: Path, config: Config, resume: bool
-) -> Iterator[Trainer | TrainingEvent]:
-    """Prepare the data, hand the trainer to the GUI, then yield its events."""
+    task: Task,
+    videos: list[str],
+    out_dir: Path,
+    config: Config,
+    resume: bool,
+    focus: FocusHook,
+    started: Callable[[Callable[[], None]], None],
+) -> Iterator[TrainingStatus | TrainingEvent]:
+    """Prepare the data, then yield the run's status, its events, and its status at the end.
+
+    ``started`` receives the trainer's (thread-safe) cancel function; the GUI never sees
+    the trainer itself, only status snapshots and events.
+    """
     trainer = Trainer(videos, out_dir, config, resume=resume, prepare_progress=task.report)
-    yield trainer
+    started(trainer.cancel)
+    yield trainer.status()
     if task.cancelled.is_set():
         trainer.cancel()
-    yield from trainer.run()
+    yield from trainer.run(hooks=[focus])
+    yield trainer.status()  # after the last step, or after a cancel (checkpoint written)
 
 
 class TrainWidget(Container):
@@ -118,7 +131,10 @@ class TrainWidget(Container):
         self.plot = LossPlot()
         self.native.layout().addWidget(self.plot)
         self.task: Task | None = None
-        self.trainer: Trainer | None = None
+        #: The running (or last) run's status snapshot, and how to cancel it.
+        self.run_status: TrainingStatus | None = None
+        self._cancel_run: Callable[[], None] | None = None
+        self.focus_hook = FocusHook()
         #: Last preview: keypoints ``(N_PREVIEW, K, 2)`` of the engine's preview frames,
         #: and of the viewed frame (of the first training video).
         self._preview: np.ndarray | None = None
@@ -182,7 +198,8 @@ class TrainWidget(Container):
                 f"Starting afresh: the checkpoint in {out_dir} will be replaced at the first "
                 "save. Cancel and press Resume to continue it instead."
             )
-        self.trainer = None
+        self.run_status = self._cancel_run = None
+        self.focus_hook = FocusHook()
         self._preview = self._focus = None
         self.plot.clear()
         self.verdict.value = ""
@@ -193,6 +210,8 @@ class TrainWidget(Container):
             out_dir,
             config,
             resume,
+            self.focus_hook,
+            self._started,
             desc="B-KinD training",
             on_yield=self._on_yield,
             on_cancel=self._cancel_trainer,
@@ -207,14 +226,17 @@ class TrainWidget(Container):
             self.status.value = "cancelling after this step..."
             self.task.cancel()
 
+    def _started(self, cancel: Callable[[], None]) -> None:
+        """Called in the worker once the trainer exists: keep its cancel function."""
+        self._cancel_run = cancel
+
     def _cancel_trainer(self) -> None:
-        if self.trainer is not None:
-            self.trainer.cancel()
+        if self._cancel_run is not None:
+            self._cancel_run()
 
     def _follow_viewed_frame(self, _event=None) -> None:
-        """Ask the trainer for keypoints on the frame now shown."""
-        if self.trainer is not None:
-            self.trainer.focus = (0, current_frame(self.viewer))
+        """Ask the training thread for keypoints on the frame now shown (first video)."""
+        self.focus_hook.focus = (0, current_frame(self.viewer))
 
     def _set_running(self, running: bool) -> None:
         self.start_button.enabled = not running
@@ -223,12 +245,15 @@ class TrainWidget(Container):
 
     # -- worker events ---------------------------------------------------------------------
 
-    def _on_yield(self, item: Trainer | TrainingEvent) -> None:
-        if isinstance(item, Trainer):
-            self.trainer = item
+    def _on_yield(self, item: TrainingStatus | TrainingEvent) -> None:
+        if isinstance(item, TrainingStatus):
+            started = self.run_status is None
+            self.run_status = item
+            if not started:
+                return  # the final status, shown by _finished
             self._follow_viewed_frame()
             self.status.value = (
-                f"training {item.config.n_keypoints} keypoints on {item.device}, gap "
+                f"training {len(item.keypoint_names)} keypoints on {item.device}, gap "
                 f"{item.videos[0].gap} frames, from step {item.step}"
             )
             return
@@ -245,30 +270,33 @@ class TrainWidget(Container):
             self.verdict.value = f"{report.verdict}. {report.hint}".strip()
         if event.preview_keypoints is not None:
             self._preview = event.preview_keypoints
-        if event.focus is not None:
-            self._focus = event.focus
-        if event.preview_keypoints is not None or event.focus is not None:
+        focus = event.extras.get(self.focus_hook.name)
+        if isinstance(focus, FocusPreview):
+            self._focus = focus
+        if event.preview_keypoints is not None or focus is not None:
             self._show_preview()
         if event.checkpoint is not None:
             self.setup.checkpoint = str(event.checkpoint)
 
     def _show_preview(self) -> None:
         """The preview frames and the viewed frame as one Points layer (video 0's frames)."""
-        trainer = self.trainer
+        run = self.run_status
+        if run is None:
+            return
+        names = list(run.keypoint_names)
         frames = np.empty(0, int)
-        keypoints = np.empty((0, trainer.config.n_keypoints, 2), np.float32)
+        keypoints = np.empty((0, len(names), 2), np.float32)
         if self._preview is not None:
-            frames, keypoints = trainer.preview_index, self._preview
+            frames, keypoints = run.preview_frames, self._preview
         if self._focus is not None:
             keep = frames != self._focus.frame
             frames = np.append(frames[keep], self._focus.frame)
             keypoints = np.concatenate([keypoints[keep], self._focus.keypoints[None]])
-        video = trainer.videos[0]
-        names = [f"kp{i}" for i in range(trainer.config.n_keypoints)]
+        video = run.videos[0]
         metadata = {
             RESULT_KEY: {
                 "keypoint_names": names,
-                "n_frames": len(video.frames),
+                "n_frames": video.n_frames,
                 "video_path": str(video.path),
                 "fps": video.fps,
             }
@@ -279,7 +307,7 @@ class TrainWidget(Container):
                 keypoints,
                 names,
                 frames=frames,
-                frame_size=trainer.letterbox.source_size,
+                frame_size=run.source_size,
                 name=PREVIEW_LAYER,
                 metadata=metadata,
             ),
@@ -287,14 +315,13 @@ class TrainWidget(Container):
 
     def _finished(self) -> None:
         self._set_running(False)
-        trainer = self.trainer
-        if trainer is None or not trainer.checkpoint_path.exists():
+        final = self.run_status
+        if final is None or final.checkpoint is None:
             self.status.value = "stopped before a checkpoint was written"
             return
-        self.setup.checkpoint = str(trainer.checkpoint_path)
-        verdict = trainer.monitor.history[-1].verdict if trainer.monitor.history else "unchecked"
+        self.setup.checkpoint = str(final.checkpoint)
         self.status.value = (
-            f"stopped at step {trainer.step}/{trainer.config.steps} ({verdict}); "
-            f"checkpoint {trainer.checkpoint_path}"
+            f"stopped at step {final.step}/{final.total_steps} ({final.verdict}); "
+            f"checkpoint {final.checkpoint}"
         )
         show_info(f"B-KinD training {self.status.value}.")

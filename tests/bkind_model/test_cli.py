@@ -31,7 +31,7 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys):
 
 
 def test_train_with_masks_from_the_command_line(tiny_video, tmp_path, capsys):
-    from bkind_model.checkpoint import checkpoint_config, load_checkpoint
+    from bkind_model.io.checkpoint import checkpoint_config, load_checkpoint
 
     run = tmp_path / "run"
     masks = ["--masks", "colour", "--mask-use", "black", "--mask-settings", '{"value": [0, 0.4]}']

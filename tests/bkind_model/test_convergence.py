@@ -2,7 +2,7 @@
 
 import torch
 
-from bkind_model.convergence import CONVERGED, IMPROVING, STUCK, ConvergenceMonitor
+from bkind_model.train.convergence import CONVERGED, IMPROVING, STUCK, ConvergenceMonitor
 
 
 def _monitor():

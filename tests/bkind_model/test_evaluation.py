@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from bkind_model.evaluation import (
-    blob_features,
+from bkind_model.evaluate.baselines import blob_features
+from bkind_model.evaluate.regression import (
     k_folds,
     keypoint_features,
     regression_score,
@@ -12,7 +12,7 @@ from bkind_model.evaluation import (
     ridge_predict,
     split_halves,
 )
-from bkind_model.tracking import median_background
+from bkind_model.frames.background import median_background
 
 
 def test_ridge_recovers_a_linear_map():
@@ -62,7 +62,7 @@ def test_blob_features_measure_an_ellipse():
     for i, (cx, cy) in enumerate([(40, 50), (80, 30)]):
         inside = ((xs - cx) / 20.0) ** 2 + ((ys - cy) / 6.0) ** 2 <= 1
         frames[i][inside] = 20
-    background = median_background(np.full((3, 100, 120, 3), 200, np.uint8))
+    background = median_background(np.full((3, 100, 120, 3), 200, np.uint8)).gray
     feats = blob_features(frames, background)
     assert np.allclose(feats[:, :2], [[40, 50], [80, 30]], atol=0.5)
     assert abs(feats[0, 2]) > 5 * abs(feats[0, 3])  # major axis along x

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from bkind_model.config import Config
-from bkind_model.extraction import extract, extract_to_result
+from bkind_model.infer.extraction import extract, extract_to_result
 from bkind_model.io.results import KeypointResult, ResultsError
 from bkind_model.io.video import open_video
-from bkind_model.training import Trainer
+from bkind_model.train.loop import Trainer
 
 
 @pytest.fixture(scope="module")

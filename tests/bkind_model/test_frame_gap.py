@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bkind_model.frame_gap import measure_motion, suggest_frame_gap
+from bkind_model.frames.gap import measure_motion, suggest_frame_gap
 from bkind_model.io.video import open_video
 from bkind_model.io.video_writer import write_video
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from bkind_model.geometry import Letterbox, normalised_grid, render_gaussians, soft_argmax
+from bkind_model.frames.letterbox import Letterbox
+from bkind_model.model.keypoints import normalised_grid, render_gaussians, soft_argmax
 
 
 def _gaussian_logits(height, width, centre_xy, std_px):
@@ -74,9 +75,14 @@ def test_letterbox_keeps_aspect_ratio_and_round_trips(source):
     assert all(side % 16 == 0 for side in box.input_size)
     resized = box.resized_size
     assert abs(resized[1] / resized[0] - source[1] / source[0]) < 0.05
-    rng = np.random.default_rng(0)
-    xy = rng.uniform([0, 0], [source[1] - 1, source[0] - 1], size=(50, 2))
-    assert np.allclose(box.to_source(box.to_input(xy)), xy, atol=1e-9)
+    # The input's centre is the frame's centre (padding splits evenly, within a pixel).
+    centre = box.to_source(np.zeros(2))
+    assert np.allclose(centre, [(source[1] - 1) / 2, (source[0] - 1) / 2], atol=1 / box.scale)
+    # The resized frame's corners (inside the padding) are the source's outer edges.
+    size = np.array([box.input_size[1], box.input_size[0]])
+    pad = np.array([box.pad[1], box.pad[0]])
+    corners = (np.stack([pad, pad + resized[::-1]]) * 2.0 / size) - 1.0
+    assert np.allclose(box.to_source(corners), [[-0.5, -0.5], [source[1] - 0.5, source[0] - 0.5]])
 
 
 def test_letterbox_maps_frame_content_to_the_right_input_pixels():

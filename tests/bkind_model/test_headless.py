@@ -5,8 +5,8 @@ import sys
 
 CHECK = """
 import sys
-import bkind_model, bkind_model.cli, bkind_model.training, bkind_model.extraction
-import bkind_model.evaluation, bkind_model.io.video, bkind_model.synthetic, bkind_model.demo
+import bkind_model, bkind_model.cli, bkind_model.train.loop, bkind_model.infer.extraction
+import bkind_model.evaluate.regression, bkind_model.io.video, bkind_model.synthetic, bkind_model.cli.demo
 bad = sorted(m for m in sys.modules
              if m.split('.')[0] in {'napari', 'magicgui', 'qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'superqt'})
 print(','.join(bad))

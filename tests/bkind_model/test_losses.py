@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from bkind_model.dissimilarity import structural_dissimilarity
-from bkind_model.geometry import soft_argmax
-from bkind_model.losses import (
+from bkind_model.frames.dissimilarity import structural_dissimilarity
+from bkind_model.model.keypoints import soft_argmax
+from bkind_model.train.losses import (
     equivariance_loss,
     reconstruction_loss,
     rotate_points,

@@ -8,24 +8,24 @@ import torch
 
 from bkind_model.config import Config, MaskSettings
 from bkind_model.errors import ConfigError
-from bkind_model.extraction import extract_to_result
-from bkind_model.io.video import open_video
-from bkind_model.masks import (
+from bkind_model.frames.background import median_background
+from bkind_model.frames.masks import (
     ANIMAL,
     SHADOW,
     STATIC,
     FrameMasker,
     MaskError,
-    build_background,
     check_selection,
     colour_mask,
     load_static_mask,
     rgb_to_hsv,
-    sample_frames,
     shadow_and_animal,
 )
+from bkind_model.frames.sampling import sample_frames
+from bkind_model.infer.extraction import extract_to_result
+from bkind_model.io.video import open_video
 from bkind_model.synthetic import SyntheticConfig, generate, write_sample
-from bkind_model.training import Trainer
+from bkind_model.train.loop import Trainer
 
 TINY = dict(image_size=64, batch_size=4, frame_gap=3, n_keypoints=4, width=16, threads=2)
 
@@ -71,7 +71,7 @@ def test_background_model_ignores_an_animal_that_rests_a_third_of_the_time():
     video = generate(SyntheticConfig(height=96, width=96, n_frames=600, seed=3, shadow=True))
     frames = video.frames.copy()
     frames[:200] = frames[0]  # the animal rests for the first third
-    model = build_background(frames[::10])
+    model = median_background(frames[::10], check=True)
     error = np.abs(model.image.astype(int) - video.background.astype(int)).mean(-1)
     assert np.percentile(error, 99.9) < 12
     assert 0.002 < model.moving_fraction < 0.2
@@ -80,7 +80,7 @@ def test_background_model_ignores_an_animal_that_rests_a_third_of_the_time():
 def test_a_still_animal_gives_a_warning_about_the_background():
     still = np.repeat(generate(SyntheticConfig(height=64, width=64, n_frames=1)).frames, 10, 0)
     with pytest.warns(UserWarning, match="never moves"):
-        build_background(still)
+        median_background(still, check=True)
 
 
 def test_background_model_finds_the_cast_shadow(shadowed):
@@ -155,7 +155,7 @@ def test_sample_frames_spreads_over_the_video(shadowed_video):
 def test_training_with_masks_saves_them_and_extraction_uses_them(shadowed_video, tmp_path):
     masks = MaskSettings(use="target")
     trainer = Trainer([shadowed_video], tmp_path / "run", Config(steps=2, masks=masks, **TINY))
-    _, _, (animal, _) = trainer.sample_batch()
+    animal, _ = trainer.pairs.sample().animals
     assert animal.shape == (4, 1, 64, 64) and 0 < float(animal.mean()) < 1
     for _ in trainer.run():
         pass
@@ -193,7 +193,7 @@ def test_resuming_with_other_masks_is_refused(shadowed_video, tmp_path):
 
 
 def test_off_animal_mass_is_the_heatmap_share_off_the_animal():
-    from bkind_model.losses import off_animal_mass
+    from bkind_model.train.losses import off_animal_mass
 
     probability = torch.zeros(1, 2, 4, 4)
     probability[0, 0, 0, 0] = 1.0  # keypoint 0 on the animal

@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from bkind_model.geometry import Letterbox
-from bkind_model.tracking import (
+from bkind_model.frames.background import median_background
+from bkind_model.frames.letterbox import Letterbox
+from bkind_model.frames.windows import (
     InputWindows,
     NoForegroundError,
     crop_windows,
     fill_missing,
     foreground_centres,
-    median_background,
     suggest_crop_size,
 )
 
@@ -25,7 +25,7 @@ def _frames_with_blob(centres, size=(60, 80), radius=5):
 
 def test_foreground_centres_find_the_blob_and_report_absence():
     frames = _frames_with_blob([(20, 30), (60, 10)])
-    background = median_background(np.full((3, 60, 80, 3), 200, np.uint8))
+    background = median_background(np.full((3, 60, 80, 3), 200, np.uint8)).gray
     centres = foreground_centres(np.concatenate([frames, frames[:1] * 0 + 200]), background)
     assert np.allclose(centres[:2], [[20, 30], [60, 10]], atol=0.3)
     assert np.isnan(centres[2]).all()
@@ -50,15 +50,19 @@ def test_crop_windows_inside_and_across_the_border():
 def test_crop_coordinates_round_trip_through_windows():
     box = Letterbox.crop((480, 640), crop_px=200, input_side=64)
     offsets = np.array([[[10.0, 20.0]], [[100.0, 3.0]]])  # (B, 1, 2)
-    xy = np.array([[[50.0, 90.0]], [[400.0, 30.0]]])
-    assert np.allclose(box.to_source(box.to_input(xy, offsets), offsets), xy)
+    scales = np.array([205 / 640, 154 / 480])  # resized px per source px, (x, y)
+    # The window's top-left edge sits at its offset; its centre half a window further.
+    edge = box.to_source(np.full((2, 1, 2), -1.0), offsets)
+    assert np.allclose(edge, offsets / scales - 0.5)
+    centre = box.to_source(np.zeros((2, 1, 2)), offsets)
+    assert np.allclose(centre, (offsets + 32) / scales - 0.5)
     assert box.input_size == (64, 64) and box.is_crop
     assert box.resized_size == (154, 205)  # 0.32 resized px per source px
 
 
 def test_input_windows_put_the_animal_in_the_middle():
     frames = _frames_with_blob([(20, 30), (70, 50)])
-    background = median_background(np.full((3, 60, 80, 3), 200, np.uint8))
+    background = median_background(np.full((3, 60, 80, 3), 200, np.uint8)).gray
     box = Letterbox((60, 80), (24, 24), 1.0, (0, 0))
     inputs, _ = InputWindows(box, background).inputs(frames)
     assert inputs.shape == (2, 3, 24, 24)
@@ -71,8 +75,8 @@ def test_input_windows_put_the_animal_in_the_middle():
 def test_suggest_crop_size_from_the_animal_extent():
     centres = [(20 + 5 * i, 30) for i in range(9)]
     frames = _frames_with_blob(centres, radius=6)
-    crop = suggest_crop_size(frames, median_background(frames))
+    crop = suggest_crop_size(frames, median_background(frames).gray)
     assert 1.3 * 10 < crop < 1.3 * 14  # a 13 px disc: 1st-99th percentile extent
     with pytest.raises(NoForegroundError, match="crop_size"):
         still = np.full((4, 60, 80, 3), 200, np.uint8)
-        suggest_crop_size(still, median_background(still))
+        suggest_crop_size(still, median_background(still).gray)

@@ -5,12 +5,11 @@ import pytest
 import torch
 from scipy import ndimage
 
-from bkind_model import training
-from bkind_model.checkpoint import load_checkpoint
 from bkind_model.config import Config
 from bkind_model.errors import CheckpointError, ConfigError
+from bkind_model.io.checkpoint import load_checkpoint
 from bkind_model.synthetic import load_ground_truth
-from bkind_model.training import Trainer, TrainingDiverged, train
+from bkind_model.train.loop import Trainer, TrainingDiverged, train
 
 TINY = dict(image_size=64, batch_size=8, frame_gap=4, n_keypoints=4, width=16, threads=2)
 
@@ -92,7 +91,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_video, tmp_path,
     good = load_checkpoint(tmp_path / "run")
     assert good["step"] == 4
     monkeypatch.setattr(
-        "bkind_model.training.reconstruction_loss", lambda *a: torch.tensor(float("nan"))
+        "bkind_model.train.objective.reconstruction_loss", lambda *a: torch.tensor(float("nan"))
     )
     with pytest.raises(TrainingDiverged, match="lr"):
         next(events)
@@ -117,18 +116,27 @@ def test_train_generator_and_progress_events(tiny_video, tmp_path):
     assert all(e.eta_s >= 0 for e in events)
 
 
-def test_the_focus_frame_is_previewed_when_it_changes(tiny_video, tmp_path, monkeypatch):
-    monkeypatch.setattr(training, "FOCUS_EVERY_S", 1e9)  # no refresh by time in this test
-    trainer = Trainer([tiny_video], tmp_path / "run", Config(steps=4, **TINY))
-    run = trainer.run()
-    assert next(run).focus is None  # nothing asked for
-    trainer.focus = (0, int(trainer.preview_index[3]))
-    focused = next(run).focus
-    assert (focused.video, focused.frame) == trainer.focus
-    assert next(run).focus is None  # same frame, within FOCUS_EVERY_S
-    trainer.focus = (0, 5)
-    assert next(run).focus.frame == 5  # a new frame is previewed at once
-    # the preview of a preview frame is the model's keypoints on it, in source pixels
-    _, on_preview_frames = trainer.check_convergence()
-    np.testing.assert_allclose(trainer.keypoints_on(0, [focused.frame])[0], on_preview_frames[3])
-    assert np.isfinite(focused.keypoints).all() and focused.keypoints.shape == (4, 2)
+def test_step_hooks_ride_on_events_and_status_is_a_snapshot(tiny_video, tmp_path):
+    trainer = Trainer([tiny_video], tmp_path / "run", Config(steps=3, **TINY))
+    seen = []
+
+    class EveryOther:
+        name = "other"
+
+        def __call__(self, trainer, event):
+            seen.append(event.step)
+            return {"step": event.step} if event.step % 2 else None
+
+    events = list(trainer.run(hooks=[EveryOther()]))
+    assert seen == [1, 2, 3]
+    assert [e.extras.get("other") for e in events] == [{"step": 1}, None, {"step": 3}]
+    status = trainer.status()
+    assert (status.step, status.total_steps, status.verdict) == (
+        3,
+        3,
+        events[-1].convergence.verdict,
+    )
+    assert status.checkpoint == trainer.checkpoint_path and status.keypoint_names[0] == "kp0"
+    assert status.videos[0].n_frames == 240 and status.videos[0].gap == 4
+    status.preview_frames[0] = -1  # a copy: the trainer's preview frames are untouched
+    assert trainer.preview_index[0] == 0

@@ -13,9 +13,9 @@ import pytest
 from npe2 import PluginManager
 
 from bkind_model.config import Config
-from bkind_model.extraction import extract_to_result
+from bkind_model.infer.extraction import extract_to_result
 from bkind_model.synthetic import SyntheticConfig, write_sample
-from bkind_model.training import Trainer
+from bkind_model.train.loop import Trainer
 
 
 @pytest.hookimpl(trylast=True)

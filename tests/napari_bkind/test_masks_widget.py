@@ -6,8 +6,9 @@ from conftest import has_opengl
 from napari.layers import Image, Labels
 from PIL import Image as PILImage
 
-from bkind_model.masks import SHADOW, STATIC
+from bkind_model.frames.masks import SHADOW, STATIC
 from bkind_model.synthetic import SyntheticConfig, write_sample
+from bkind_model.train.loop import Trainer
 from napari_bkind import _masks_widget
 from napari_bkind._masks_widget import (
     BACKGROUND_LAYER,
@@ -72,6 +73,19 @@ def test_background_layer_and_shadow_preview(viewer, shadow_video, qtbot, captur
     assert not captured["warning"] and not captured["error"]
     widget.preview.value = False
     assert PREVIEW_LAYER not in viewer.layers
+
+
+def test_the_preview_shows_the_mask_training_applies(viewer, shadow_video, qtbot, captured, tmp_path):
+    widget = _open(viewer, shadow_video, qtbot, frame=30)
+    widget.use_masks.value = True
+    shown = viewer.layers[PREVIEW_LAYER].data.copy()
+    config = TrainWidget(viewer).config()
+    trainer = Trainer([shadow_video], tmp_path / "run", config)
+    prepared = trainer.videos[0]
+    applied = prepared.pipeline.labels(prepared.frames[np.array([30])])[0]
+    assert shown.shape == applied.shape == trainer.letterbox.resized_size
+    np.testing.assert_array_equal(shown, applied)
+    assert (shown == SHADOW).sum() > 20
 
 
 def test_building_the_background_can_be_cancelled(viewer, video, qtbot, captured):
@@ -166,7 +180,9 @@ def test_a_static_mask_of_the_wrong_size_is_refused(viewer, video, qtbot, tmp_pa
 
 def test_a_background_of_a_still_video_is_reported(viewer, still_video, qtbot, captured):
     widget = _open(viewer, still_video, qtbot)
-    assert viewer.layers[BACKGROUND_LAYER].data.shape == (48, 64, 3)
+    # nothing moves, so the whole frame is the model's view: 64x48 px scaled to 96 px wide
+    assert viewer.layers[BACKGROUND_LAYER].data.shape == (72, 96, 3)
+    assert np.allclose(viewer.layers[BACKGROUND_LAYER].scale, [2 / 3, 2 / 3])
     assert any("almost no change" in m and "colour method" in m for m in captured["warning"])
     assert "0.0% of a frame moves" in widget.background_info.value
 

@@ -5,8 +5,9 @@ import shutil
 import numpy as np
 import pandas as pd
 
-from bkind_model.geometry import Letterbox, normalised_grid
+from bkind_model.frames.letterbox import Letterbox
 from bkind_model.io.results import KeypointResult, ResultsWriter
+from bkind_model.model.keypoints import normalised_grid
 from napari_bkind import _reader
 from napari_bkind._layers import HeatmapFrames
 

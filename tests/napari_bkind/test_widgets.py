@@ -9,7 +9,7 @@ import pytest
 from conftest import has_opengl
 from napari.layers import Points, Shapes, Tracks
 
-from bkind_model.checkpoint import load_checkpoint
+from bkind_model.io.checkpoint import load_checkpoint
 from bkind_model.io.results import KeypointResult
 from napari_bkind import _gap_widget
 from napari_bkind import _train_widget as train_module

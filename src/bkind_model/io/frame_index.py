@@ -43,6 +43,7 @@ import numpy as np
 import platformdirs
 
 from bkind_model.errors import EmptyVideoError, TruncatedVideoError
+from bkind_model.io.atomic import atomic_path
 from bkind_model.io.ffmpeg import check_readable, run_ffmpeg
 
 #: Environment variable that overrides the cache directory (tests point it at tmp_path).
@@ -410,18 +411,17 @@ def _digest(text: str) -> str:
 
 def _write_index(index: FrameIndex, directory: Path, stem: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f".{stem}.{os.getpid()}.tmp.npz"
-    np.savez(
-        tmp,
-        pts=index.pts,
-        keyframes=index.keyframes,
-        time_base=np.array([index.time_base.numerator, index.time_base.denominator]),
-        size=np.array([index.width, index.height]),
-        seekable=np.array(index.seekable),
-        decoder_args=np.array(index.decoder_args, dtype=str),
-        nominal_fps=np.array(np.nan if index.nominal_fps is None else index.nominal_fps),
-    )
-    os.replace(tmp, directory / f"{stem}.npz")
+    with atomic_path(directory / f"{stem}.npz", suffix=".npz") as tmp:
+        np.savez(
+            tmp,
+            pts=index.pts,
+            keyframes=index.keyframes,
+            time_base=np.array([index.time_base.numerator, index.time_base.denominator]),
+            size=np.array([index.width, index.height]),
+            seekable=np.array(index.seekable),
+            decoder_args=np.array(index.decoder_args, dtype=str),
+            nominal_fps=np.array(np.nan if index.nominal_fps is None else index.nominal_fps),
+        )
     remove_stale(directory, stem, ".npz")
 
 

@@ -1,4 +1,4 @@
-"""Labelled joints for evaluation: DeepLabCut files and synthetic ground truth."""
+"""Labelled joints for evaluation, read from DeepLabCut labels files."""
 
 from __future__ import annotations
 
@@ -42,16 +42,14 @@ def _median_distance(joints: np.ndarray, a: int, b: int) -> float:
 
 
 def load_labels(path: str | Path, body_axis: tuple[str, str] | None = None) -> Labels:
-    """Read labelled joints.
+    """Read labelled joints from a DeepLabCut labels file.
 
     Parameters
     ----------
     path : str or Path
-        A DeepLabCut ``CollectedData_*.h5`` / ``.csv`` (single animal), or the ground-truth
-        ``.npz`` written beside a synthetic sample (animal 0 is used).
+        A DeepLabCut ``CollectedData_*.h5`` / ``.csv`` (single animal).
     body_axis : tuple of str, optional
-        Two joints whose median distance normalises errors. Default: ``snout`` and
-        ``tailbase``/``tail_base`` when present, else the first and last joint.
+        Two joints whose median distance normalises errors (see :func:`labels_from_joints`).
 
     Raises
     ------
@@ -61,18 +59,32 @@ def load_labels(path: str | Path, body_axis: tuple[str, str] | None = None) -> L
     path = Path(path)
     if not path.is_file():
         raise LabelsError(f"{path}: labels file not found.")
-    suffix = path.suffix.lower()
-    if suffix == ".npz":
-        from bkind_model.synthetic import load_ground_truth
-
-        truth = load_ground_truth(path)
-        joints = truth.joints[:, 0].astype(np.float64)
-        names = list(truth.joint_names)
-        frames = [str(i) for i in range(len(joints))]
-    elif suffix in (".h5", ".csv"):
-        joints, names, frames = _read_deeplabcut(path)
-    else:
+    if path.suffix.lower() not in (".h5", ".csv"):
         raise LabelsError(f"{path}: unknown labels format; use a DeepLabCut .h5/.csv or a .npz.")
+    joints, names, frames = _read_deeplabcut(path)
+    return labels_from_joints(joints, names, frames, body_axis)
+
+
+def labels_from_joints(
+    joints: np.ndarray,
+    names: list[str],
+    frames: list[str],
+    body_axis: tuple[str, str] | None = None,
+) -> Labels:
+    """Labels from joint arrays, with the body length that normalises errors.
+
+    Parameters
+    ----------
+    joints : ndarray
+        ``(N, J, 2)`` (x, y) px; NaN where not labelled.
+    names : list of str
+        The J joint names.
+    frames : list of str
+        One identifier per frame.
+    body_axis : tuple of str, optional
+        Two joints whose median distance is the body length. Default: ``snout`` and
+        ``tailbase``/``tail_base`` when present, else the first and last joint.
+    """
     if body_axis is None:
         first = "snout" if "snout" in names else names[0]
         last = next((n for n in ("tailbase", "tail_base") if n in names), names[-1])

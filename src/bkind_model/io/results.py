@@ -32,8 +32,14 @@ import h5py
 import numpy as np
 
 from bkind_model.errors import BKindError
+from bkind_model.io.atomic import atomic_path
 
 FORMAT = "bkind-results-1"
+
+
+def default_keypoint_names(n_keypoints: int) -> list[str]:
+    """Names of discovered keypoints before anyone names them: ``kp0``, ``kp1`` ..."""
+    return [f"kp{i}" for i in range(n_keypoints)]
 
 
 class ResultsError(BKindError):
@@ -79,27 +85,38 @@ class KeypointResult:
     def keypoint_names(self) -> list[str]:
         """Names of the keypoints (``kp0``, ``kp1`` ... until they are named)."""
         names = self.metadata.get("keypoint_names")
-        return list(names) if names is not None else [f"kp{i}" for i in range(self.n_keypoints)]
+        return list(names) if names is not None else default_keypoint_names(self.n_keypoints)
 
     @property
     def fps(self) -> float:
         """Frames per second of the video."""
         return float(self.metadata.get("fps", 30.0))
 
-    def save(self, path: str | Path) -> Path:
-        """Write the results atomically (a temporary file renamed into place)."""
+    def save(self, path: str | Path, heatmaps_from: str | Path | None = None) -> Path:
+        """Write the results atomically (a temporary file renamed into place).
+
+        Parameters
+        ----------
+        path : str or Path
+            The results file.
+        heatmaps_from : str or Path, optional
+            A results file of the same frames whose stored heatmaps and windows are
+            copied over (streamed, not loaded), so saving edited keypoints over their
+            source keeps its heatmaps. Ignored when it holds none or other frames.
+        """
         path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with h5py.File(tmp, "w") as f:
-            _write_attrs(
-                f, self.metadata | {"n_frames": self.n_frames, "frames_done": self.n_frames}
-            )
-            f.create_dataset("keypoints", data=self.keypoints.astype(np.float32))
-            f.create_dataset("confidence", data=self.confidence.astype(np.float32))
-            f.create_dataset("covariance", data=self.covariance.astype(np.float32))
-            if self.heatmaps is not None:
-                f.create_dataset("heatmaps", data=np.asarray(self.heatmaps, dtype=np.float16))
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            with h5py.File(tmp, "w") as f:
+                _write_attrs(
+                    f, self.metadata | {"n_frames": self.n_frames, "frames_done": self.n_frames}
+                )
+                f.create_dataset("keypoints", data=self.keypoints.astype(np.float32))
+                f.create_dataset("confidence", data=self.confidence.astype(np.float32))
+                f.create_dataset("covariance", data=self.covariance.astype(np.float32))
+                if self.heatmaps is not None:
+                    f.create_dataset("heatmaps", data=np.asarray(self.heatmaps, dtype=np.float16))
+            if heatmaps_from is not None and Path(heatmaps_from).is_file():
+                _copy_heatmaps(Path(heatmaps_from), tmp, self.n_frames)
         return path
 
     @classmethod
@@ -143,6 +160,18 @@ class KeypointResult:
             raise ResultsError(
                 f"{path}: cannot read as HDF5 ({exc}); the file is damaged."
             ) from exc
+
+
+def _copy_heatmaps(source: Path, target: Path, n_frames: int) -> None:
+    """Copy ``heatmaps`` and ``windows`` of ``source`` into ``target`` if they fit."""
+    with h5py.File(source, "r") as src, h5py.File(target, "a") as dst:
+        names = ("heatmaps", "windows")
+        if "letterbox" not in src.attrs or not all(name in src for name in names):
+            return
+        if src["heatmaps"].shape[0] != n_frames or "heatmaps" in dst:
+            return
+        for name in names:
+            src.copy(src[name], dst, name=name)
 
 
 def _write_attrs(f: h5py.File, metadata: dict[str, Any]) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
+
+from bkind_model.io.atomic import atomic_path
 
 
 def write_video(
@@ -48,7 +49,6 @@ def write_video(
         The written file.
     """
     path = Path(path)
-    tmp = path.with_name(f".{path.stem}.part{path.suffix}")
     output_params = ["-crf", str(crf), "-preset", preset]
     if keyframe_interval is not None:
         output_params += ["-g", str(keyframe_interval), "-keyint_min", str(keyframe_interval)]
@@ -56,7 +56,7 @@ def write_video(
     if bframes is not None:
         output_params += ["-bf", str(bframes)]
     writer = None
-    try:
+    with atomic_path(path, suffix=path.suffix) as tmp:
         for frame in frames:
             frame = np.ascontiguousarray(frame, dtype=np.uint8)
             if writer is None:
@@ -81,9 +81,4 @@ def write_video(
         if writer is None:
             raise ValueError(f"{path}: no frames to write.")
         writer.close()
-        os.replace(tmp, path)
-    finally:
-        if writer is not None:
-            writer.close()
-        tmp.unlink(missing_ok=True)
     return path

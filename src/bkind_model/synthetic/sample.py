@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from bkind_model.io.atomic import atomic_path
 from bkind_model.io.video_writer import write_video
 from bkind_model.synthetic.generator import Scene, SyntheticConfig, SyntheticVideo
 
@@ -115,13 +115,8 @@ def save_ground_truth(video: SyntheticVideo, path: str | Path) -> Path:
     if video.animal_labels is not None and video.shadow_mask is not None:
         arrays["animal_labels"] = video.animal_labels
         arrays["shadow_mask_bits"] = np.packbits(video.shadow_mask, axis=-1)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        with open(tmp, "wb") as file:
-            np.savez_compressed(file, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        np.savez_compressed(file, **arrays)
     return path
 
 

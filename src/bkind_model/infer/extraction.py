@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bkind_model import __version__
-from bkind_model.io.results import KeypointResult, ResultsWriter
+from bkind_model.infer.predictor import Predictor
+from bkind_model.io.results import KeypointResult, ResultsWriter, default_keypoint_names
 from bkind_model.io.video import VideoSource, open_video
-from bkind_model.predictor import Predictor
 
 
 @dataclass
@@ -75,7 +75,7 @@ def extract(
         "checkpoint_sha256": predictor.sha256,
         "checkpoint_step": predictor.step,
         "version": __version__,
-        "keypoint_names": [f"kp{i}" for i in range(config.n_keypoints)],
+        "keypoint_names": default_keypoint_names(config.n_keypoints),
     }
     heatmap_size = None
     if heatmaps:

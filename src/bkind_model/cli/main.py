@@ -1,4 +1,4 @@
-"""The ``bkind`` command line: train, extract, evaluate, demo.
+"""The ``bkind`` command line: train, extract, evaluate, export, demo.
 
 Thin by design: it parses arguments, calls the same API as the napari plugin and shows
 progress bars. Errors the user can fix are printed as one line, without a traceback.
@@ -11,8 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
-
+from bkind_model.cli.progress import run_extraction, run_training
 from bkind_model.config import ENCODERS, RECONSTRUCTION_LOSSES, Config, MaskSettings
 from bkind_model.errors import BKindError, ConfigError
 
@@ -98,51 +97,6 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run_training(videos, out_dir: Path, config: Config, resume: bool = True) -> Path:
-    """Train with a progress bar and a convergence line; returns the checkpoint path."""
-    from bkind_model.training import Trainer
-
-    def prepared(done: int, total: int, message: str) -> None:
-        print(f"\r{message}: {done}/{total} frames", end="", file=sys.stderr)
-
-    trainer = Trainer(videos, out_dir, config, resume=resume, prepare_progress=prepared)
-    print(
-        f"\nTraining {config.n_keypoints} keypoints at {trainer.letterbox.input_size[1]}x"
-        f"{trainer.letterbox.input_size[0]} px, gap {trainer.videos[0].gap} frames, "
-        f"on {trainer.device} (from step {trainer.step}).",
-        file=sys.stderr,
-    )
-    bar = tqdm(total=config.steps, initial=trainer.step, unit="step", file=sys.stderr)
-    verdict = ""
-    for event in trainer.run():
-        bar.update(1)
-        if event.convergence is not None:
-            verdict = event.convergence.verdict
-        bar.set_postfix(loss=f"{event.losses['total']:.4f}", state=verdict)
-    bar.close()
-    if trainer.monitor.history:
-        last = trainer.monitor.history[-1]
-        print(f"Convergence: {last.verdict}. {last.hint}".strip(), file=sys.stderr)
-    return trainer.checkpoint_path
-
-
-def run_extraction(checkpoint, video, out: Path, heatmaps: bool = False) -> Path:
-    """Extract with a progress bar; returns the results path."""
-    from bkind_model.extraction import extract
-
-    bar = None
-    path = None
-    for progress in extract(checkpoint, video, out, heatmaps=heatmaps):
-        if bar is None:
-            bar = tqdm(total=progress.n_frames, unit="frame", file=sys.stderr)
-        bar.n = progress.frames_done
-        bar.refresh()
-        path = progress.path
-    if bar is not None:
-        bar.close()
-    return path
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
     config = _config_from_args(args)
     path = run_training(args.videos, Path(args.out), config, resume=not args.restart)
@@ -157,14 +111,21 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from bkind_model.evaluation import evaluate_results
+    from bkind_model.evaluate.regression import evaluate_results
 
     print(json.dumps(evaluate_results(args.results, args.labels, folds=args.folds), indent=2))
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from bkind_model.io.export import export_results
+
+    print(export_results(args.results, to=args.to, out=args.out))
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from bkind_model.demo import run_demo
+    from bkind_model.cli.demo import run_demo
 
     summary = run_demo(Path(args.out), steps=args.steps, seed=args.seed)
     print(json.dumps(summary, indent=2))
@@ -199,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--folds", type=int, default=2, help="2: halves (default), k: k-fold")
     evaluate.set_defaults(func=_cmd_evaluate)
+
+    export = sub.add_parser("export", help="write results in another tool's format")
+    export.add_argument("results", help="results .h5 from `bkind extract`")
+    export.add_argument("--to", default="dlc", choices=("dlc",), help="format (default dlc)")
+    export.add_argument(
+        "--out", help="output file, .h5 or .csv (default: <video>DLC_bkind.h5 beside it)"
+    )
+    export.set_defaults(func=_cmd_export)
 
     demo = sub.add_parser("demo", help="the whole job on the bundled synthetic sample")
     demo.add_argument("--out", default="bkind-demo", help="output folder")

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
-from bkind_model.io.labels import Labels, LabelsError, load_labels
+from bkind_model.evaluate.baselines import blob_features_of_video
+from bkind_model.io.labels import Labels, LabelsError, labels_from_joints, load_labels
 from bkind_model.io.results import KeypointResult
 from bkind_model.io.video import open_video
-from bkind_model.tracking import FOREGROUND_THRESHOLD, median_background, to_gray
+from bkind_model.synthetic import load_ground_truth
 
 
 def keypoint_features(
@@ -156,67 +156,25 @@ def k_folds(n: int, k: int = 5) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(np.setdiff1d(index, part), part) for part in np.array_split(index, k)]
 
 
-def blob_features(
-    frames: np.ndarray, background: np.ndarray, threshold: float = FOREGROUND_THRESHOLD
-) -> np.ndarray:
-    """Position, orientation, length and width of the largest foreground blob per frame.
+def load_truth(path: str | Path) -> Labels:
+    """Labelled joints from a DeepLabCut labels file or a synthetic ground-truth ``.npz``.
 
     Parameters
     ----------
-    frames : ndarray
-        ``(N, H, W, 3)`` uint8.
-    background : ndarray
-        ``(H, W)`` gray background in [0, 1] (:func:`median_background`).
-    threshold : float
-        Absolute gray difference that counts as foreground.
-
-    Returns
-    -------
-    ndarray
-        ``(N, 8)``: centroid x, y (px), the major axis scaled by the length (2 values), the
-        major axis scaled by the width (2), length and width (px, 2 standard deviations).
-        A frame without foreground repeats the previous frame's features.
+    path : str or Path
+        A DeepLabCut ``CollectedData_*.h5`` / ``.csv``, or the ``.npz`` written beside a
+        synthetic sample (animal 0 is used).
     """
-    features = np.zeros((len(frames), 8))
-    previous = np.zeros(8)
-    for i, frame in enumerate(frames):
-        mask = np.abs(to_gray(frame) - background) > threshold
-        labels, count = ndimage.label(ndimage.binary_opening(mask))
-        if count == 0:
-            features[i] = previous
-            continue
-        sizes = ndimage.sum_labels(np.ones_like(labels), labels, np.arange(1, count + 1))
-        ys, xs = np.nonzero(labels == 1 + int(np.argmax(sizes)))
-        points = np.column_stack([xs, ys]).astype(np.float64)
-        centre = points.mean(0)
-        values, vectors = np.linalg.eigh(np.cov((points - centre).T) + 1e-6 * np.eye(2))
-        axis = vectors[:, 1] * np.sign(vectors[0, 1] or 1.0)
-        length, width = 2 * np.sqrt(values[1]), 2 * np.sqrt(values[0])
-        previous = features[i] = [*centre, *(axis * length), *(axis * width), length, width]
-    return features
-
-
-def blob_features_of_video(source, n_background: int = 100, chunk: int = 64) -> np.ndarray:
-    """:func:`blob_features` over a whole video, streaming.
-
-    Parameters
-    ----------
-    source : VideoSource
-        The video (or image folder).
-    n_background : int
-        Frames sampled evenly across the video for the median background.
-    chunk : int
-        Frames decoded per batch.
-
-    Returns
-    -------
-    ndarray
-        ``(T, 8)`` blob features.
-    """
-    sample = np.unique(np.linspace(0, source.n_frames - 1, n_background).round().astype(int))
-    background = median_background(source[sample])
-    parts = [blob_features(frames, background) for _, frames in source.iter_chunks(chunk)]
-    return np.concatenate(parts)
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        return load_labels(path)
+    if not path.is_file():
+        raise LabelsError(f"{path}: labels file not found.")
+    truth = load_ground_truth(path)
+    joints = truth.joints[:, 0].astype(np.float64)
+    return labels_from_joints(
+        joints, list(truth.joint_names), [str(i) for i in range(len(joints))]
+    )
 
 
 def evaluate_results(
@@ -247,7 +205,7 @@ def evaluate_results(
         :class:`RegressionScore`), ``ratio_to_blob``, ``body_length_px``, ``n_frames``.
     """
     result = results if isinstance(results, KeypointResult) else KeypointResult.load(results)
-    truth = labels if isinstance(labels, Labels) else load_labels(labels)
+    truth = labels if isinstance(labels, Labels) else load_truth(labels)
     n = len(truth.joints)
     if result.n_frames != n:
         raise LabelsError(

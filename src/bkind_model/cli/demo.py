@@ -13,11 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
+from bkind_model.cli.progress import run_extraction, run_training
 from bkind_model.config import Config
-from bkind_model.evaluation import evaluate_results
+from bkind_model.evaluate.regression import evaluate_results
+from bkind_model.frames.sampling import evenly_spaced
+from bkind_model.io.atomic import atomic_path
+from bkind_model.io.overlay import draw_keypoints, write_overlay_video
 from bkind_model.io.results import KeypointResult
 from bkind_model.io.video import open_video
-from bkind_model.overlay import draw_keypoints, write_overlay_video
 from bkind_model.synthetic import SyntheticConfig, ground_truth_path, write_sample
 
 TRAIN_FRAMES = 3000  # 100 s at 30 fps
@@ -29,11 +32,10 @@ def write_montage(result: KeypointResult, path: Path, n: int = 4) -> Path:
     from PIL import Image
 
     source = open_video(result.metadata["video_path"])
-    index = np.linspace(0, source.n_frames - 1, n + 2)[1:-1].round().astype(int)
+    index = evenly_spaced(source.n_frames, n + 2)[1:-1]
     tiles = [draw_keypoints(source[int(i)], result.keypoints[i]) for i in index]
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    Image.fromarray(np.concatenate(tiles, axis=1)).save(tmp)
-    tmp.replace(path)
+    with atomic_path(path, suffix=".png") as tmp:
+        Image.fromarray(np.concatenate(tiles, axis=1)).save(tmp)
     return path
 
 
@@ -49,8 +51,6 @@ def run_demo(out: Path, steps: int | None = None, seed: int = 0) -> dict:
     seed : int
         Seed of the sample videos and of training.
     """
-    from bkind_model.cli import run_extraction, run_training
-
     out.mkdir(parents=True, exist_ok=True)
     train_video, test_video = out / "synthetic_train.mp4", out / "synthetic_test.mp4"
     for path, n_frames, video_seed in (

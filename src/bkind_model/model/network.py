@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from bkind_model.config import Config
 from bkind_model.errors import CheckpointError
-from bkind_model.geometry import Keypoints, render_gaussians, soft_argmax
+from bkind_model.model.keypoints import Keypoints, render_gaussians, soft_argmax
 
 # Standard deviation of the Gaussians per decoder level, coarse to fine (normalised units).
 _GAUSSIAN_STD = (0.2, 0.1, 0.06, 0.04, 0.03, 0.02)

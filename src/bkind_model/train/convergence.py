@@ -17,8 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from bkind_model.dissimilarity import to_gray
-from bkind_model.tracking import FOREGROUND_THRESHOLD
+from bkind_model.frames.dissimilarity import to_gray
+from bkind_model.frames.windows import FOREGROUND_THRESHOLD
 
 CONVERGED = "converged"
 IMPROVING = "still improving"

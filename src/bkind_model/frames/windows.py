@@ -17,7 +17,10 @@ import torch
 from scipy import ndimage
 
 from bkind_model.errors import BKindError
-from bkind_model.geometry import Letterbox
+from bkind_model.frames.background import median_background, to_gray
+from bkind_model.frames.letterbox import Letterbox, resize_frames
+from bkind_model.frames.sampling import evenly_spaced
+from bkind_model.io.video import VideoSource
 
 #: Gray-level difference (0-1) from the background that counts as foreground.
 FOREGROUND_THRESHOLD = 0.1
@@ -28,21 +31,6 @@ _EIGHT_CONNECTED = np.ones((3, 3), bool)
 
 class NoForegroundError(BKindError):
     """Nothing in the sampled frames differs from the background."""
-
-
-def to_gray(frames: np.ndarray) -> np.ndarray:
-    """``(..., 3)`` uint8 RGB -> ``(...)`` float32 gray in [0, 1]."""
-    weights = np.array([0.299, 0.587, 0.114], np.float32) / 255.0
-    return frames.astype(np.float32) @ weights
-
-
-def median_background(frames: np.ndarray) -> np.ndarray:
-    """Per-pixel median of ``(N, H, W, 3)`` uint8 frames -> ``(H, W)`` float32 gray.
-
-    With frames sampled across the video, an animal that moves around is absent from
-    most samples at any pixel, so the median is the empty arena.
-    """
-    return np.median(to_gray(frames), axis=0).astype(np.float32)
 
 
 def foreground_weights(frames: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -305,7 +293,7 @@ class InputWindows:
         return torch.from_numpy(crops).permute(0, 3, 1, 2)
 
 
-def measure_crop_size(source, n_samples: int = 60, long_side: int = 256) -> float:
+def measure_crop_size(source: VideoSource, n_samples: int = 60, long_side: int = 256) -> float:
     """Crop side for a video, in source pixels; 0 when the whole frame should be used.
 
     Samples frames across the video, subtracts their median and measures the animal
@@ -321,13 +309,11 @@ def measure_crop_size(source, n_samples: int = 60, long_side: int = 256) -> floa
     long_side : int
         Frames are measured at this long side, pixels.
     """
-    index = np.unique(np.linspace(0, source.n_frames - 1, n_samples).round().astype(int))
     scale = min(1.0, long_side / max(source.height, source.width))
     box = Letterbox((source.height, source.width), (source.height, source.width), scale, (0, 0))
-    frames = source[index]
-    small = box.resize(to_tensor(frames)).mul(255).round().byte().permute(0, 2, 3, 1).numpy()
+    small = resize_frames(source[evenly_spaced(source.n_frames, n_samples)], box.resized_size)
     try:
-        crop = suggest_crop_size(small, median_background(small), scale)
+        crop = suggest_crop_size(small, median_background(small).gray, scale)
     except NoForegroundError as exc:
         warnings.warn(f"{source.path}: {exc} Using the whole frame.", stacklevel=2)
         return 0.0

@@ -13,8 +13,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bkind_model.dissimilarity import structural_dissimilarity
-from bkind_model.geometry import Letterbox
+from bkind_model.frames.dissimilarity import structural_dissimilarity
+from bkind_model.frames.letterbox import Letterbox
+from bkind_model.frames.sampling import evenly_spaced
 from bkind_model.io.video import VideoSource
 
 SATURATION_FRACTION = 0.65
@@ -49,10 +50,10 @@ def measure_motion(
     """
     usable = np.array([g for g in gaps if g <= max(1, source.n_frames // 3)])
     span = int(usable.max()) + 1
-    starts = np.linspace(0, source.n_frames - span, n_windows).round().astype(int)
+    starts = evenly_spaced(source.n_frames - span + 1, n_windows)
     box = Letterbox.fit((source.height, source.width), long_side, multiple=1)
     totals = np.zeros(len(usable))
-    for start in np.unique(starts):
+    for start in starts:
         window = torch.from_numpy(source.read(int(start), int(start) + span))
         frames = box.apply(window.permute(0, 3, 1, 2).float() / 255.0)
         for i, gap in enumerate(usable):
@@ -62,7 +63,7 @@ def measure_motion(
             flat = d.flatten(1)
             top = flat.topk(max(1, flat.shape[1] // 50), dim=1).values
             totals[i] += float(top.mean())
-    return usable, totals / len(np.unique(starts))
+    return usable, totals / len(starts)
 
 
 def suggest_frame_gap(source: VideoSource) -> int:

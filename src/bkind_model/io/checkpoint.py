@@ -9,7 +9,6 @@ containers are loaded.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import torch
 from bkind_model import __version__
 from bkind_model.config import Config
 from bkind_model.errors import CheckpointError, ConfigError
+from bkind_model.io.atomic import atomic_path
 
 FORMAT = "bkind-checkpoint-1"
 REQUIRED_KEYS = ("format", "config", "model", "step")
@@ -41,12 +41,8 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "version": __version__, **state}
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as handle:
-        torch.save(payload, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 

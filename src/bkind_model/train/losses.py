@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bkind_model.geometry import Keypoints
+from bkind_model.model.keypoints import Keypoints
 
 
 def reconstruction_loss(
@@ -132,35 +132,6 @@ def separation_loss(mean: Tensor, sigma: float) -> Tensor:
     d2 = torch.cdist(mean, mean).pow(2)
     off_diagonal = ~torch.eye(k, dtype=torch.bool, device=mean.device)
     return torch.exp(-d2[:, off_diagonal] / (2 * sigma**2)).mean()
-
-
-def motion_prior_loss(probability: Tensor, dissimilarity: Tensor, floor: float = 0.2) -> Tensor:
-    """Heatmap mass outside the region that moved between the two frames.
-
-    Where the animal moves, the structural dissimilarity of the pair is high; the
-    background never moves. Pulling heatmap mass onto the moving region keeps keypoints
-    off the static arena. Pairs in which nothing moved (the animal rests) are ignored.
-
-    Parameters
-    ----------
-    probability : Tensor
-        ``(B, K, h, w)`` softmaxed heatmaps of either frame of the pairs.
-    dissimilarity : Tensor
-        ``(B, 1, H, W)`` structural dissimilarity of the pairs (the reconstruction target).
-    floor : float
-        Pairs whose peak dissimilarity is below this count as still.
-
-    Returns
-    -------
-    Tensor
-        Scalar: mean over moving pairs and keypoints of the mass off the moving region.
-    """
-    moving = F.adaptive_max_pool2d(dissimilarity, probability.shape[-2:])
-    peak = moving.amax(dim=(2, 3), keepdim=True)
-    region = (moving / peak.clamp_min(1e-6)).clamp(0, 1)
-    off = (probability * (1 - region)).sum(dim=(2, 3))  # (B, K)
-    active = (peak.flatten() > floor).to(off.dtype)
-    return (off.mean(1) * active).sum() / active.sum().clamp_min(1)
 
 
 def off_animal_mass(probability: Tensor, animal: Tensor) -> Tensor:

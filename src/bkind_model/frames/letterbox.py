@@ -1,9 +1,9 @@
-"""Keypoint geometry: heatmaps to keypoints, keypoints to Gaussians, letterboxing.
+"""How frames are scaled (aspect ratio kept) and windowed into the model's input.
 
-Coordinates inside the model are normalised: ``u = 2 * (x + 0.5) / W - 1`` so that
-``-1`` and ``+1`` are the outer edges of the first and last pixel (the same convention as
-``torch.nn.functional.grid_sample`` with ``align_corners=False``). Pixel coordinates
-``(x, y)`` put the centre of the top-left pixel at ``(0, 0)``.
+One geometry for every path: the frame cache, the predictor and crop measurement resize
+with :func:`resize_frames`, and :class:`Letterbox` maps model coordinates back to source
+pixels. Pixel coordinates ``(x, y)`` put the centre of the top-left pixel at ``(0, 0)``;
+normalised model coordinates are described in :mod:`bkind_model.model.keypoints`.
 """
 
 from __future__ import annotations
@@ -16,96 +16,30 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def normalised_grid(height: int, width: int, device=None, dtype=None) -> tuple[Tensor, Tensor]:
-    """Pixel-centre coordinates of an ``(height, width)`` map in [-1, 1] units.
+@torch.no_grad()
+def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize uint8 frames with antialiasing, keeping them uint8.
 
-    Returns
-    -------
-    xs : Tensor
-        ``(width,)`` x coordinate of each column.
-    ys : Tensor
-        ``(height,)`` y coordinate of each row.
-    """
-    xs = (torch.arange(width, device=device, dtype=dtype) + 0.5) * (2.0 / width) - 1.0
-    ys = (torch.arange(height, device=device, dtype=dtype) + 0.5) * (2.0 / height) - 1.0
-    return xs, ys
-
-
-@dataclass
-class Keypoints:
-    """Keypoints read off heatmaps, in normalised units.
-
-    Attributes
-    ----------
-    mean : Tensor
-        ``(B, K, 2)`` keypoint positions ``(u, v)`` in [-1, 1] (x first).
-    covariance : Tensor
-        ``(B, K, 2, 2)`` spatial covariance of each softmaxed heatmap, in normalised
-        units squared.
-    confidence : Tensor
-        ``(B, K)`` peak of each softmaxed heatmap times its number of pixels: 1 for a
-        uniform map, larger for sharper maps.
-    probability : Tensor
-        ``(B, K, H, W)`` the softmaxed heatmaps (each sums to 1).
-    """
-
-    mean: Tensor
-    covariance: Tensor
-    confidence: Tensor
-    probability: Tensor
-
-
-def soft_argmax(logits: Tensor) -> Keypoints:
-    """Turn heatmap logits into keypoints with covariance and confidence.
+    Uses torch's uint8 antialiased bilinear path on the CPU, about three times faster
+    than resizing floats.
 
     Parameters
     ----------
-    logits : Tensor
-        ``(B, K, H, W)`` unnormalised heatmaps.
+    frames : ndarray
+        ``(B, H, W, 3)`` uint8 RGB frames.
+    size : tuple of int
+        ``(h, w)`` target size, pixels.
 
     Returns
     -------
-    Keypoints
-        Means, covariances and confidences in normalised units.
+    ndarray
+        ``(B, h, w, 3)`` uint8.
     """
-    batch, k, height, width = logits.shape
-    prob = torch.softmax(logits.flatten(2).float(), dim=-1).view(batch, k, height, width)
-    xs, ys = normalised_grid(height, width, logits.device, prob.dtype)
-    px = prob.sum(dim=2)  # (B, K, W) marginal over rows
-    py = prob.sum(dim=3)  # (B, K, H)
-    mx = (px * xs).sum(-1)
-    my = (py * ys).sum(-1)
-    dx = xs.view(1, 1, width) - mx.unsqueeze(-1)
-    dy = ys.view(1, 1, height) - my.unsqueeze(-1)
-    vxx = (px * dx * dx).sum(-1)
-    vyy = (py * dy * dy).sum(-1)
-    vxy = torch.einsum("bkhw,bkh,bkw->bk", prob, dy, dx)
-    cov = torch.stack([torch.stack([vxx, vxy], -1), torch.stack([vxy, vyy], -1)], -2)
-    confidence = prob.flatten(2).amax(-1) * (height * width)
-    return Keypoints(torch.stack([mx, my], -1), cov, confidence, prob)
-
-
-def render_gaussians(mean: Tensor, std: float, height: int, width: int) -> Tensor:
-    """Render one isotropic Gaussian per keypoint.
-
-    Parameters
-    ----------
-    mean : Tensor
-        ``(B, K, 2)`` centres ``(u, v)`` in normalised units.
-    std : float
-        Standard deviation in normalised units (1.0 = half the image width).
-    height, width : int
-        Size of the output maps in pixels.
-
-    Returns
-    -------
-    Tensor
-        ``(B, K, height, width)`` maps with peak 1 at each centre.
-    """
-    xs, ys = normalised_grid(height, width, mean.device, mean.dtype)
-    gx = torch.exp(-((xs.view(1, 1, width) - mean[..., 0:1]) ** 2) / (2 * std**2))
-    gy = torch.exp(-((ys.view(1, 1, height) - mean[..., 1:2]) ** 2) / (2 * std**2))
-    return gy.unsqueeze(-1) * gx.unsqueeze(-2)
+    if tuple(frames.shape[1:3]) == tuple(size):
+        return np.ascontiguousarray(frames)
+    tensor = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+    resized = F.interpolate(tensor, size=tuple(size), mode="bilinear", antialias=True)
+    return resized.permute(0, 2, 3, 1).contiguous().numpy()
 
 
 @dataclass(frozen=True)
@@ -253,14 +187,6 @@ class Letterbox:
         size = np.array([self.input_size[1], self.input_size[0]], dtype=np.float64)
         edge = (np.asarray(uv, dtype=np.float64) + 1.0) * size / 2.0  # from the window's edge
         return (edge + self._offsets(offsets)) / self._axis_scales() - 0.5
-
-    def to_input(self, xy: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
-        """Source pixels -> normalised input coordinates (inverse of :meth:`to_source`)."""
-        size = np.array([self.input_size[1], self.input_size[0]], dtype=np.float64)
-        edge = (np.asarray(xy, dtype=np.float64) + 0.5) * self._axis_scales() - self._offsets(
-            offsets
-        )
-        return edge * 2.0 / size - 1.0
 
     def covariance_to_source(self, cov: np.ndarray) -> np.ndarray:
         """Covariances in normalised input units squared -> source pixels squared.

@@ -7,17 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from bkind_model.checkpoint import checkpoint_config, file_hash, load_checkpoint
 from bkind_model.config import Config
 from bkind_model.devices import autocast, resolve_device
 from bkind_model.errors import CheckpointError
-from bkind_model.geometry import Letterbox
+from bkind_model.frames.background import Background
+from bkind_model.frames.letterbox import Letterbox
+from bkind_model.frames.masks import FrameMasker
+from bkind_model.frames.pipeline import FramePipeline, pipeline_from_samples
+from bkind_model.frames.sampling import evenly_spaced
+from bkind_model.frames.windows import InputWindows
+from bkind_model.io.checkpoint import checkpoint_config, file_hash, load_checkpoint
 from bkind_model.io.video import VideoSource
-from bkind_model.masks import FrameMasker, build_background
-from bkind_model.model import BKinD
-from bkind_model.tracking import InputWindows, median_background
+from bkind_model.model.network import BKinD
 
 
 @dataclass
@@ -64,15 +66,22 @@ class Predictor:
         self.config: Config = checkpoint_config(state, self.path)
         if "letterbox" not in state or "background" not in state:
             raise CheckpointError(f"{self.path}: checkpoint lacks its geometry; it is damaged.")
-        self.letterbox = Letterbox.from_dict(state["letterbox"])
-        self.windows = InputWindows(self.letterbox, state["background"].numpy())
-        self.masker: FrameMasker | None = None
+        letterbox = Letterbox.from_dict(state["letterbox"])
+        gray = state["background"].numpy()
+        masker = None
         if self.config.masks is not None:
             if "mask_background" not in state:
                 raise CheckpointError(f"{self.path}: checkpoint lacks its mask background.")
             static = state["static_mask"].numpy() if "static_mask" in state else None
-            masker_background = state["mask_background"].numpy()
-            self.masker = FrameMasker(self.config.masks, masker_background, static)
+            masker = FrameMasker(self.config.masks, state["mask_background"].numpy(), static)
+        image = masker.background if masker is not None else np.zeros((*gray.shape, 3), np.uint8)
+        self.pipeline = FramePipeline(
+            letterbox,
+            Background(image, gray, float("nan"), 0),
+            InputWindows(letterbox, gray),
+            masker,
+        )
+        self._static = masker.static if masker is not None else None
         self._last_centre: np.ndarray | None = None
         self.device = resolve_device(device)
         self.model = BKinD(self.config)
@@ -85,6 +94,11 @@ class Predictor:
         self.model.to(self.device).eval()
         self.step = int(state["step"])
         self.sha256 = file_hash(self.path)
+
+    @property
+    def letterbox(self) -> Letterbox:
+        """The model's view of frames (scaling and window)."""
+        return self.pipeline.letterbox
 
     @property
     def source_size(self) -> tuple[int, int]:
@@ -101,26 +115,11 @@ class Predictor:
         n_samples : int
             Frames sampled evenly across it (each a seek: about 0.1 s on long-GOP H.264).
         """
-        index = np.unique(np.linspace(0, source.n_frames - 1, n_samples).round().astype(int))
-        resized = self.resize(source[index])
-        self.windows = InputWindows(self.letterbox, median_background(resized))
-        if self.masker is not None:
-            background = build_background(resized, self.masker.settings.change).image
-            self.masker = FrameMasker(self.masker.settings, background, self.masker.static)
-        self._last_centre = None
-
-    @torch.no_grad()
-    def resize(self, frames: np.ndarray) -> np.ndarray:
-        """``(B, H, W, 3)`` uint8 source frames -> ``(B, h, w, 3)`` uint8 at model scale.
-
-        Uses torch's uint8 antialiased bilinear path on the CPU: the same resizing as the
-        training frame cache, and about three times faster than resizing floats.
-        """
-        tensor = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
-        resized = F.interpolate(
-            tensor, size=self.letterbox.resized_size, mode="bilinear", antialias=True
+        samples = self.pipeline.resize(source[evenly_spaced(source.n_frames, n_samples)])
+        self.pipeline = pipeline_from_samples(
+            self.letterbox, samples, self.config.masks, static=self._static
         )
-        return resized.permute(0, 2, 3, 1).numpy()
+        self._last_centre = None
 
     @torch.no_grad()
     def predict(self, frames: np.ndarray, heatmaps: bool = False) -> Prediction:
@@ -145,18 +144,14 @@ class Predictor:
                 f"frames are {frames.shape[2]}x{frames.shape[1]} px but the model was trained on "
                 f"{self.source_size[1]}x{self.source_size[0]} px videos."
             )
-        resized = found_in = self.resize(frames)
-        if self.masker is not None:  # as in training: masked inputs, animal found unshadowed
-            ignored = self.masker.ignored(found_in)  # labelled once for both
-            resized, _ = self.masker.apply(found_in, ignored)
-            found_in = self.masker.filled(found_in, ignored)
-        centres = None
-        if self.letterbox.is_crop:
-            centres = self.windows.centres(found_in, self._last_centre)
-            self._last_centre = centres[-1]
-        inputs, offsets = self.windows.inputs(resized, centres, device=self.device)
+        inputs = self.pipeline.inputs(
+            self.pipeline.resize(frames), device=self.device, previous=self._last_centre
+        )
+        if inputs.centres is not None:
+            self._last_centre = inputs.centres[-1]
+        offsets = inputs.offsets
         with autocast(self.device):
-            kp = self.model.keypoints(inputs)
+            kp = self.model.keypoints(inputs.images)
         mean = kp.mean.float().cpu().numpy()
         cov = kp.covariance.float().cpu().numpy()
         return Prediction(

@@ -24,8 +24,6 @@ the frames given.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,17 +31,10 @@ from scipy import ndimage
 
 from bkind_model.config import MaskSettings
 from bkind_model.errors import BKindError
-from bkind_model.io.video import VideoSource
+from bkind_model.frames.background import SELECTION_LIMIT, Background, changed
 
 #: Labels of :meth:`FrameMasker.labels`.
 FLOOR, ANIMAL, SHADOW, STATIC = 0, 1, 2, 3
-LABEL_NAMES = {FLOOR: "floor", ANIMAL: "animal", SHADOW: "shadow", STATIC: "static mask"}
-
-#: A selection covering less than this share of a frame, or more than 1 minus it, is
-#: almost surely a mistake (nothing or everything selected).
-SELECTION_LIMIT = 0.002
-#: Frames sampled across the video for the background model.
-BACKGROUND_SAMPLES = 60
 
 
 class MaskError(BKindError):
@@ -117,94 +108,6 @@ def clean_up(masks: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
-# -- background ---------------------------------------------------------------------------
-
-
-@dataclass
-class BackgroundModel:
-    """The empty arena: a per-pixel median of frames sampled across a video.
-
-    Attributes
-    ----------
-    image : ndarray
-        ``(H, W, 3)`` uint8 RGB.
-    moving_fraction : float
-        Mean share of a sampled frame that differs from the median (the animal, roughly).
-    n_samples : int
-        Frames the median was taken over.
-    """
-
-    image: np.ndarray
-    moving_fraction: float
-    n_samples: int
-
-
-def sample_frames(
-    source: VideoSource,
-    n_samples: int = BACKGROUND_SAMPLES,
-    chunk: int = 64,
-    progress: Callable[[int, int], None] | None = None,
-) -> np.ndarray:
-    """Frames spread evenly across a video, ``(n, H, W, 3)`` uint8.
-
-    Short videos are decoded in chunks from start to end (no seeks); long ones are read
-    frame by frame at the sampled positions (a seek each).
-    """
-    n_frames = source.n_frames
-    index = np.unique(np.linspace(0, n_frames - 1, min(n_samples, n_frames)).round().astype(int))
-    if n_frames > 20 * len(index):  # seeking beats decoding everything
-        frames = []
-        for done, t in enumerate(index, 1):
-            frames.append(source[int(t)])
-            if progress:
-                progress(done, len(index))
-        return np.stack(frames)
-    wanted = set(index.tolist())
-    kept = []
-    for start, block in source.iter_chunks(chunk):
-        kept += [block[t - start] for t in range(start, start + len(block)) if t in wanted]
-        if progress:
-            progress(min(start + len(block), n_frames), n_frames)
-    return np.stack(kept)
-
-
-def build_background(frames: np.ndarray, change: float = 0.1) -> BackgroundModel:
-    """The per-pixel median of frames sampled across a video, checked.
-
-    An animal that rests for a while is absent from most samples at any pixel and so from
-    the median; one that rests for most of the video stays in it.
-
-    Parameters
-    ----------
-    frames : ndarray
-        ``(N, H, W, 3)`` uint8, sampled across the video (:func:`sample_frames`).
-    change : float
-        Difference (fraction of 255) counted as change for ``moving_fraction``.
-
-    Warns
-    -----
-    UserWarning
-        When nothing moves (the animal never leaves its place, or the video is still).
-    """
-    image = np.median(frames, axis=0).astype(np.uint8)
-    moved = _changed(frames, image, change)
-    fraction = float(moved.mean())
-    if fraction < SELECTION_LIMIT:
-        warnings.warn(
-            f"The background model sees almost no change ({fraction:.2%} of each sampled "
-            "frame): the animal never moves, so it is part of the background. Use the "
-            "colour method, or a video where the animal moves around.",
-            UserWarning,
-            stacklevel=2,
-        )
-    return BackgroundModel(image, fraction, len(frames))
-
-
-def _changed(frames: np.ndarray, background: np.ndarray, change: float) -> np.ndarray:
-    diff = np.abs(frames.astype(np.int16) - background.astype(np.int16)).mean(axis=-1)
-    return diff > change * 255.0
-
-
 def shadow_and_animal(
     frames: np.ndarray, background: np.ndarray, settings: MaskSettings
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -229,10 +132,10 @@ def shadow_and_animal(
     brightness, floor_brightness = pixels.sum(-1), floor.sum(-1)
     ratio = brightness / floor_brightness
     chroma = np.abs(pixels / brightness[..., None] - floor / floor_brightness[..., None]).max(-1)
-    changed = _changed(frames, background, settings.change)
+    moved = changed(frames, background, settings.change)
     low, high = settings.shadow_ratio
-    shadow = changed & (ratio >= low) & (ratio <= high) & (chroma <= settings.shadow_chroma)
-    animal = _grow_back(clean_up(changed & ~shadow, settings.cleanup_px), changed & ~shadow)
+    shadow = moved & (ratio >= low) & (ratio <= high) & (chroma <= settings.shadow_chroma)
+    animal = _grow_back(clean_up(moved & ~shadow, settings.cleanup_px), moved & ~shadow)
     return shadow & ~animal, animal
 
 
@@ -429,7 +332,11 @@ def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def masker_for(
-    settings: MaskSettings, samples: np.ndarray, source_size: tuple[int, int]
+    settings: MaskSettings,
+    background: Background,
+    samples: np.ndarray,
+    source_size: tuple[int, int],
+    static: np.ndarray | None = None,
 ) -> FrameMasker:
     """A masker for frames of the samples' size, from frames sampled across one video.
 
@@ -437,23 +344,26 @@ def masker_for(
     ----------
     settings : MaskSettings
         The mask settings (the static mask file is read at the video's size).
+    background : Background
+        The median of ``samples``.
     samples : ndarray
         ``(N, h, w, 3)`` uint8 frames sampled across the video, at the size to mask.
     source_size : tuple of int
         ``(H, W)`` of the video, pixels.
+    static : ndarray, optional
+        ``(h, w)`` bool static mask at the samples' size, used instead of reading
+        ``settings.static_mask``.
 
     Raises
     ------
     MaskError
         A static mask that cannot be read or does not fit the video.
     """
-    background = build_background(samples, settings.change).image
-    static = None
-    if settings.static_mask:
+    if static is None and settings.static_mask:
         static = resize_mask(
             load_static_mask(settings.static_mask, source_size), samples.shape[1:3]
         )
-    masker = FrameMasker(settings, background, static)
+    masker = FrameMasker(settings, background.image, static)
     if settings.method == "colour":
         check_selection(
             masker.labels(samples) == ANIMAL,

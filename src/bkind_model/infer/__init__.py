@@ -1,0 +1,1 @@
+"""Inference: a trained model as a predictor, and extraction over whole videos."""

@@ -1,0 +1,1 @@
+"""The network: encoder, keypoint head, decoder, and the keypoint geometry they share."""

@@ -1,0 +1,1 @@
+"""Training: the objective (loss terms), the loop and its schedule, convergence signals."""
