@@ -40,7 +40,7 @@ FPS = 30
 
 
 def resident_mb() -> float:
-    """This process's resident memory (VmRSS) in MiB."""
+    """Resident memory (VmRSS) of the current process, MiB."""
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024

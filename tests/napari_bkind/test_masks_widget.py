@@ -75,7 +75,9 @@ def test_background_layer_and_shadow_preview(viewer, shadow_video, qtbot, captur
     assert PREVIEW_LAYER not in viewer.layers
 
 
-def test_the_preview_shows_the_mask_training_applies(viewer, shadow_video, qtbot, captured, tmp_path):
+def test_the_preview_shows_the_mask_training_applies(
+    viewer, shadow_video, qtbot, captured, tmp_path
+):
     widget = _open(viewer, shadow_video, qtbot, frame=30)
     widget.use_masks.value = True
     shown = viewer.layers[PREVIEW_LAYER].data.copy()

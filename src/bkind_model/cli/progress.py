@@ -52,4 +52,6 @@ def run_extraction(checkpoint, video, out: Path, heatmaps: bool = False) -> Path
         path = progress.path
     if bar is not None:
         bar.close()
+    if path is None:  # extract always ends with the finished file
+        raise RuntimeError("extraction ended without a results file")
     return path

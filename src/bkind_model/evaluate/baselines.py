@@ -52,7 +52,8 @@ def blob_features(
         values, vectors = np.linalg.eigh(np.cov((points - centre).T) + 1e-6 * np.eye(2))
         axis = vectors[:, 1] * np.sign(vectors[0, 1] or 1.0)
         length, width = 2 * np.sqrt(values[1]), 2 * np.sqrt(values[0])
-        previous = features[i] = [*centre, *(axis * length), *(axis * width), length, width]
+        previous = np.array([*centre, *(axis * length), *(axis * width), length, width])
+        features[i] = previous
     return features
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -133,12 +134,12 @@ def regression_score(
     """
     n, n_joints, _ = joints.shape
     targets = joints.reshape(n, -1)
-    errors = []
+    per_fold = []
     for train, test in folds:
         weights = ridge_fit(features[train], targets[train], alpha)
         predicted = ridge_predict(weights, features[test]).reshape(-1, n_joints, 2)
-        errors.append(np.linalg.norm(predicted - joints[test], axis=-1))
-    errors = np.concatenate(errors)
+        per_fold.append(np.linalg.norm(predicted - joints[test], axis=-1))
+    errors = np.concatenate(per_fold)
     mean = float(errors.mean())
     return RegressionScore(mean, errors.mean(0), mean / body_length if body_length else None)
 
@@ -226,7 +227,7 @@ def evaluate_results(
         name: regression_score(x, truth.joints, split, truth.body_length)
         for name, x in candidates.items()
     }
-    summary = {name: score.to_dict() for name, score in scores.items()}
+    summary: dict[str, Any] = {name: score.to_dict() for name, score in scores.items()}
     summary["ratio_to_blob"] = scores["keypoints"].error_px / scores["blob"].error_px
     summary["body_length_px"] = truth.body_length
     summary["n_frames"] = n

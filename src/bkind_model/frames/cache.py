@@ -127,7 +127,7 @@ def _write_frames(
 ) -> None:
     """Stream, resize and append every frame to a ``.npy`` file, then rename it."""
     shape = (source.n_frames, *size, 3)
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8))}
+    header: dict[str, object] = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8))}
     header |= {"fortran_order": False, "shape": shape}
     with atomic_path(path, suffix=".npy") as tmp, tmp.open("wb") as file:
         np.lib.format.write_array_header_2_0(file, header)

@@ -86,7 +86,7 @@ class Letterbox:
         height, width = source_size
         scale = long_side / max(height, width)
         resized = (round(height * scale), round(width * scale))
-        padded = tuple(-(-side // multiple) * multiple for side in resized)
+        padded = (-(-resized[0] // multiple) * multiple, -(-resized[1] // multiple) * multiple)
         pad = ((padded[0] - resized[0]) // 2, (padded[1] - resized[1]) // 2)
         return cls((height, width), padded, scale, pad)
 
@@ -104,7 +104,9 @@ class Letterbox:
             Side of the model input in pixels.
         """
         scale = min(1.0, input_side / crop_px)
-        return cls(tuple(source_size), (input_side, input_side), scale, (0, 0))
+        return cls(
+            (int(source_size[0]), int(source_size[1])), (input_side, input_side), scale, (0, 0)
+        )
 
     @property
     def is_crop(self) -> bool:

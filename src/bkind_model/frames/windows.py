@@ -235,6 +235,8 @@ class InputWindows:
         previous : ndarray, optional
             ``(2,)`` centre before this batch (for a batch starting without an animal).
         """
+        if self.background is None:
+            raise ValueError("finding the animal needs a background")
         height, width = frames.shape[1:3]
         found = foreground_centres(frames, self.background)
         default = previous if previous is not None else np.array([width / 2, height / 2])

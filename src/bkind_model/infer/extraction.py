@@ -80,7 +80,8 @@ def extract(
     heatmap_size = None
     if heatmaps:
         stride = config.heatmap_stride
-        heatmap_size = tuple(side // stride for side in predictor.letterbox.input_size)
+        height, width = predictor.letterbox.input_size
+        heatmap_size = (height // stride, width // stride)
         box = predictor.letterbox
         metadata["letterbox"] = box.to_dict()
     writer = ResultsWriter(out_path, source.n_frames, config.n_keypoints, metadata, heatmap_size)

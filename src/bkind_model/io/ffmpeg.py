@@ -187,7 +187,7 @@ class FFmpegProcess:
                     "to a local disk and try again (or raise "
                     "bkind_model.io.ffmpeg.TIMEOUT_S).",
                 )
-            got = stdout.readinto(buffer[filled:])
+            got = stdout.readinto(buffer[filled:])  # type: ignore[attr-defined]  # a BufferedReader
             if not got:
                 break
             filled += got

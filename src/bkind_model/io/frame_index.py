@@ -304,11 +304,11 @@ def build_frame_index(path: str | Path) -> FrameIndex:
         raise EmptyVideoError(
             path, "the video stream holds no frames.", "Check that the recording worked."
         )
-    width, height = (int(v) for v in _DIMENSIONS_RE.search(header).groups())
+    width, height = (int(v) for v in _search(_DIMENSIONS_RE, header, path).groups())
     rotation = _ROTATION_RE.search(stderr)
     if rotation and round(float(rotation.group(1))) % 180 == 90:
         width, height = height, width
-    num, den = (int(v) for v in _TB_RE.search(header).groups())
+    num, den = (int(v) for v in _search(_TB_RE, header, path).groups())
     fps = _FPS_RE.search(stderr)
     return FrameIndex(
         pts=pts,
@@ -336,7 +336,7 @@ def _parse_framecrc(text: str) -> tuple[str, np.ndarray, np.ndarray]:
 
 
 def _decoded_pts(path: Path, decoder_args: tuple[str, ...]) -> tuple[str, np.ndarray]:
-    """framecrc header and presentation times of the decoded frames (the decoding pass)."""
+    """Framecrc header and presentation times of the decoded frames (the decoding pass)."""
     stdout, _ = run_ffmpeg(
         [
             *decoder_args,
@@ -403,6 +403,16 @@ def _check_isobmff_complete(path: Path) -> None:
 def _match(pattern: re.Pattern[str], text: str) -> str | None:
     found = pattern.search(text)
     return found.group(1) if found else None
+
+
+def _search(pattern: re.Pattern[str], text: str, path: Path) -> re.Match[str]:
+    """``pattern`` in ffprobe's output, or an error naming the file."""
+    match = pattern.search(text)
+    if match is None:
+        raise TruncatedVideoError(
+            path, "ffmpeg reports no video size or time base.", "Re-encode or re-export the file."
+        )
+    return match
 
 
 def _digest(text: str) -> str:

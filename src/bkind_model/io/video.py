@@ -463,7 +463,7 @@ class _Decoder:
         if len(self._planar) < n:
             self._planar = np.empty((n, 3, *self._frame_shape), np.uint8)
         planar = self._planar[:n]
-        got = self._process.readinto(memoryview(planar).cast("B"))
+        got = self._process.readinto(memoryview(planar).cast("B"))  # type: ignore[arg-type]  # numpy buffers
         if got < planar.nbytes:
             self._raise_short(self.position + got // planar[0].nbytes)
         self.position += n

@@ -257,6 +257,7 @@ class BKinD(nn.Module):
 
     def __init__(self, config: Config) -> None:
         super().__init__()
+        self.encoder: SmallEncoder | ResNetEncoder
         if config.encoder == "small":
             self.encoder = SmallEncoder(config.width)
         else:

@@ -395,7 +395,7 @@ class FrameRenderer:
         if self.shadow is not None:
             for parts, animal_lift in zip(drawn, lift, strict=True):
                 if parts:
-                    self._cast_shadow(parts, float(animal_lift), shadow_mask)
+                    self._cast_shadow(self.shadow, parts, float(animal_lift), shadow_mask)
         for index, parts in enumerate(drawn):
             self._paint(parts, gain, index + 1, labels)
         if shadow_mask is not None and labels is not None:
@@ -435,7 +435,11 @@ class FrameRenderer:
                 labels[y0:y1, x0:x1][alpha >= 0.5] = label
 
     def _cast_shadow(
-        self, drawn: list[_Drawn], lift: float, shadow_mask: np.ndarray | None
+        self,
+        shadow: ShadowSpec,
+        drawn: list[_Drawn],
+        lift: float,
+        shadow_mask: np.ndarray | None,
     ) -> None:
         """Darken the canvas under one animal's silhouette, shifted away from the light."""
         y0, y1, x0, x1 = _union([d.box for d in drawn])
@@ -446,7 +450,7 @@ class FrameRenderer:
             sub = silhouette[by0 - y0 : by1 - y0, bx0 - x0 : bx1 - x0]
             np.maximum(sub, d.alpha, out=sub)
         silhouette = ndimage.uniform_filter(silhouette, 3, mode="constant")
-        dx, dy = (round(v * (1 + lift)) for v in self.shadow.offset)
+        dx, dy = (round(v * (1 + lift)) for v in shadow.offset)
         box = _pixel_box(
             np.array([x0 + dx, y0 + dy]), np.array([x1 + dx, y1 + dy]), self.height, self.width
         )
@@ -454,6 +458,6 @@ class FrameRenderer:
             return
         ty0, ty1, tx0, tx1 = box
         cover = silhouette[ty0 - dy - y0 : ty1 - dy - y0, tx0 - dx - x0 : tx1 - dx - x0]
-        self._canvas[ty0:ty1, tx0:tx1] *= (1 - (1 - self.shadow.gain) * cover)[..., None]
+        self._canvas[ty0:ty1, tx0:tx1] *= (1 - (1 - shadow.gain) * cover)[..., None]
         if shadow_mask is not None:
             shadow_mask[ty0:ty1, tx0:tx1] |= cover >= 0.5

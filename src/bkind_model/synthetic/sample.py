@@ -75,6 +75,7 @@ def write_sample(
             if kept is not None:
                 kept[window] = part.frames
             if labels is not None and shadow_mask is not None:
+                assert part.animal_labels is not None and part.shadow_mask is not None
                 labels[window] = part.animal_labels
                 shadow_mask[window] = part.shadow_mask
             yield from part.frames
@@ -116,7 +117,7 @@ def save_ground_truth(video: SyntheticVideo, path: str | Path) -> Path:
         arrays["animal_labels"] = video.animal_labels
         arrays["shadow_mask_bits"] = np.packbits(video.shadow_mask, axis=-1)
     with atomic_path(path) as tmp, open(tmp, "wb") as file:
-        np.savez_compressed(file, **arrays)
+        np.savez_compressed(file, **arrays)  # type: ignore[arg-type]  # numpy's stub
     return path
 
 

@@ -63,7 +63,7 @@ def _random_feature_net(device: str) -> nn.ModuleList:
     for cout in (16, 32, 64):
         conv = nn.Conv2d(cin, cout, 3, stride=2, padding=1)
         nn.init.kaiming_normal_(conv.weight, generator=generator)
-        nn.init.zeros_(conv.bias)
+        nn.init.zeros_(conv.bias)  # type: ignore[arg-type]  # bias=True by default
         layers.append(nn.Sequential(conv, nn.ReLU()))
         cin = cout
     return layers.requires_grad_(False).to(device)
@@ -150,5 +150,6 @@ def off_animal_mass(probability: Tensor, animal: Tensor) -> Tensor:
     Tensor
         Scalar in [0, 1].
     """
-    on = F.adaptive_avg_pool2d(animal.float(), probability.shape[-2:])
+    height, width = probability.shape[-2:]
+    on = F.adaptive_avg_pool2d(animal.float(), (height, width))
     return (probability * (1 - on)).sum(dim=(2, 3)).mean()
