@@ -24,8 +24,8 @@ import numpy as np
 from scipy import ndimage
 
 from bkind_model.config import Config
+from bkind_model.evaluate.baselines import blob_features_of_video
 from bkind_model.evaluate.regression import (
-    blob_features_of_video,
     k_folds,
     keypoint_features,
     regression_score,
@@ -194,7 +194,12 @@ def ablation(args) -> dict:
     train_video, tests = synthetic_videos(work)
     scorer = SyntheticScorer(tests)
     rows = []
-    for name, change in ABLATIONS.items():
+    chosen = {
+        name: change
+        for name, change in ABLATIONS.items()
+        if not args.variant or any(name.startswith(prefix) for prefix in args.variant)
+    }
+    for name, change in chosen.items():
         config = Config(seed=args.seed, steps=args.steps).replace(**change)
         out = work / f"ablation{len(rows)}"
         trainer = Trainer([train_video], out, config, resume=False)
@@ -289,6 +294,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=None, help="training minutes")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=300, help="training steps (ablation)")
+    parser.add_argument(
+        "--variant", action="append", help="ablation: only variants whose name starts so"
+    )
     parser.add_argument("--work", help="folder for videos and snapshots (temporary by default)")
     parser.add_argument("--plot", help="PNG of the curve (synthetic)")
     parser.add_argument(

@@ -32,7 +32,8 @@ import numpy as np
 
 from bkind_model.config import Config, MaskSettings
 from bkind_model.evaluate.regression import evaluate_results
-from bkind_model.frames.masks import build_background, sample_frames
+from bkind_model.frames.background import median_background
+from bkind_model.frames.sampling import sample_frames
 from bkind_model.infer.extraction import extract_to_result
 from bkind_model.io.video import open_video
 from bkind_model.synthetic import SyntheticConfig, ground_truth_path, write_sample
@@ -77,7 +78,7 @@ def background_seconds(repeats: int = 3) -> float | None:
     for _ in range(repeats):
         begin = time.perf_counter()
         with open_video(SHARED_VIDEO) as source:
-            build_background(sample_frames(source))
+            median_background(sample_frames(source, 60))
         times.append(time.perf_counter() - begin)
     return round(float(np.median(times)), 2)
 

@@ -7,7 +7,6 @@ made. Everything a run depends on is here; nothing is read from elsewhere.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -247,10 +246,6 @@ class Config:
         """Plain dict of JSON types (saved in checkpoints and results)."""
         return dataclasses.asdict(self)
 
-    def to_json(self) -> str:
-        """The config as a JSON string."""
-        return json.dumps(self.to_dict(), sort_keys=True)
-
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Config:
         """Rebuild a config; unknown keys are an error so typos do not pass silently."""
@@ -259,11 +254,6 @@ class Config:
         if isinstance(masks, dict):
             values = values | {"masks": MaskSettings.from_dict(masks)}
         return cls(**values)
-
-    @classmethod
-    def from_json(cls, text: str) -> Config:
-        """Rebuild a config from :meth:`to_json`."""
-        return cls.from_dict(json.loads(text))
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some values changed (validated)."""

@@ -1,6 +1,7 @@
 """The Train widget's step hook: keypoints on the viewed frame, from the training thread."""
 
 import numpy as np
+import pytest
 
 from bkind_model.config import Config
 from bkind_model.synthetic import SyntheticConfig, write_sample
@@ -10,6 +11,7 @@ from napari_bkind._focus import FocusHook
 TINY = dict(image_size=64, batch_size=4, frame_gap=4, n_keypoints=4, width=16, threads=2)
 
 
+@pytest.mark.slow
 def test_the_focus_frame_is_previewed_when_it_changes(tmp_path):
     video = tmp_path / "tiny.mp4"
     write_sample(video, SyntheticConfig(height=96, width=96, n_frames=60, seed=2))
@@ -29,6 +31,7 @@ def test_the_focus_frame_is_previewed_when_it_changes(tmp_path):
     assert np.isfinite(focused.keypoints).all() and focused.keypoints.shape == (4, 2)
 
 
+@pytest.mark.slow
 def test_an_unchanged_frame_is_refreshed_after_every_s(tmp_path):
     video = tmp_path / "tiny.mp4"
     write_sample(video, SyntheticConfig(height=96, width=96, n_frames=60, seed=2))

@@ -75,6 +75,7 @@ def test_background_layer_and_shadow_preview(viewer, shadow_video, qtbot, captur
     assert PREVIEW_LAYER not in viewer.layers
 
 
+@pytest.mark.slow
 def test_the_preview_shows_the_mask_training_applies(
     viewer, shadow_video, qtbot, captured, tmp_path
 ):

@@ -4,6 +4,7 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from bkind_model.frames.letterbox import Letterbox
 from bkind_model.io.results import KeypointResult, ResultsWriter
@@ -21,6 +22,7 @@ def test_video_opens_as_a_lazy_rgb_layer_time_first(video):
     assert np.asarray(data[7]).std() > 0
 
 
+@pytest.mark.slow
 def test_results_open_with_their_video_keypoints_trajectories_and_heatmaps(results):
     reader = _reader.get_reader(str(results))
     layers = reader(str(results))
@@ -39,6 +41,7 @@ def test_results_open_with_their_video_keypoints_trajectories_and_heatmaps(resul
     np.testing.assert_allclose(points[:4, [2, 1]], result.keypoints[0], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_results_whose_video_is_missing_show_keypoints_with_a_warning(
     results, tmp_path, monkeypatch
 ):

@@ -67,6 +67,7 @@ def test_a_gap_longer_than_the_video_is_reported(viewer, video, monkeypatch):
     assert warnings and "not shorter than the video" in warnings[0]
 
 
+@pytest.mark.slow
 def test_training_without_a_video_is_refused_clearly(viewer, monkeypatch, tmp_path, tiny):
     errors = []
     monkeypatch.setattr(train_module, "show_error", errors.append)
@@ -74,6 +75,7 @@ def test_training_without_a_video_is_refused_clearly(viewer, monkeypatch, tmp_pa
     assert errors and "No video" in errors[0]
 
 
+@pytest.mark.slow
 def test_training_runs_in_a_worker_and_shows_keypoints(viewer, video, qtbot, tmp_path, tiny):
     viewer.open(str(video), plugin="napari-bkind")
     viewer.dims.set_current_step(0, 7)  # not one of the 16 preview frames
@@ -91,6 +93,7 @@ def test_training_runs_in_a_worker_and_shows_keypoints(viewer, video, qtbot, tmp
     assert load_checkpoint(widget.setup.checkpoint)["step"] == 3
 
 
+@pytest.mark.slow
 def test_cancel_leaves_a_checkpoint_that_resumes(viewer, video, qtbot, tmp_path, tiny):
     viewer.open(str(video), plugin="napari-bkind")
     widget = _make_train_widget(viewer, tmp_path, 500, tiny)
@@ -107,6 +110,7 @@ def test_cancel_leaves_a_checkpoint_that_resumes(viewer, video, qtbot, tmp_path,
     assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"] == stopped + 2
 
 
+@pytest.mark.slow
 def test_discover_adds_keypoints_and_display_controls_work(
     viewer, video, checkpoint, qtbot, tmp_path
 ):
@@ -142,6 +146,7 @@ def test_discover_adds_keypoints_and_display_controls_work(
     assert (tmp_path / "overlay.mp4").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_keypoint_colours_are_visible_on_the_canvas(
     make_napari_viewer, plugins, results, qtbot, tmp_path
 ):
@@ -173,6 +178,7 @@ def test_keypoint_colours_are_visible_on_the_canvas(
         assert (np.abs(shot - colour).sum(-1) < 30).sum() > 20, colour
 
 
+@pytest.mark.slow
 def test_cancel_while_preparing_stops_cleanly(viewer, video, qtbot, tmp_path, tiny):
     viewer.open(str(video), plugin="napari-bkind")
     widget = _make_train_widget(viewer, tmp_path, 3, tiny)

@@ -20,6 +20,7 @@ def _expected(results) -> np.ndarray:
     return KeypointResult.load(results).keypoints
 
 
+@pytest.mark.slow
 def test_dlc_h5_reads_back_with_pandas_as_deeplabcut_does(keypoints, results, tmp_path):
     path = tmp_path / "mouse_predictions.h5"
     keypoints.save(str(path), plugin="napari-bkind")
@@ -39,6 +40,7 @@ def test_dlc_h5_reads_back_with_pandas_as_deeplabcut_does(keypoints, results, tm
     assert ((likelihood >= 0) & (likelihood <= 1)).all()
 
 
+@pytest.mark.slow
 def test_dlc_csv_reads_back_with_three_header_rows(keypoints, results, tmp_path):
     path = tmp_path / "mouse_predictions.csv"
     keypoints.save(str(path), plugin="napari-bkind")
@@ -61,6 +63,7 @@ def test_saving_over_an_existing_file_replaces_it_whole(keypoints, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mouse_predictions.h5"]
 
 
+@pytest.mark.slow
 def test_results_round_trip_keeps_keypoints_and_heatmaps(keypoints, results, tmp_path):
     path = tmp_path / "edited.bkind.h5"
     keypoints.save(str(path), plugin="napari-bkind")

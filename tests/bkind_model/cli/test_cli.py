@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from bkind_model.cli import main
 from bkind_model.io.results import KeypointResult
 from bkind_model.synthetic import ground_truth_path
@@ -9,6 +11,7 @@ from bkind_model.synthetic import ground_truth_path
 TRAIN = ["--steps", "3", "--image-size", "64", "--batch", "4", "--keypoints", "4", "--gap", "3"]
 
 
+@pytest.mark.slow
 def test_train_extract_evaluate(tiny_video, tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", str(tiny_video), "--out", str(run), *TRAIN]) == 0
@@ -23,6 +26,7 @@ def test_train_extract_evaluate(tiny_video, tmp_path, capsys):
     assert scores["mean_pose"]["error_px"] > 0
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_clear_line(tmp_path, capsys):
     missing = tmp_path / "nope.mp4"
     assert main(["train", str(missing), "--out", str(tmp_path / "run"), *TRAIN]) == 2
@@ -30,6 +34,7 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys):
     assert "nope.mp4" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_train_with_masks_from_the_command_line(tiny_video, tmp_path, capsys):
     from bkind_model.io.checkpoint import checkpoint_config, load_checkpoint
 

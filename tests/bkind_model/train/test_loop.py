@@ -14,6 +14,7 @@ from bkind_model.train.loop import Trainer, TrainingDiverged, train
 TINY = dict(image_size=64, batch_size=8, frame_gap=4, n_keypoints=4, width=16, threads=2)
 
 
+@pytest.mark.slow
 def test_short_training_lowers_the_loss_and_puts_sharp_keypoints_on_the_animal(
     tiny_video, tmp_path
 ):
@@ -56,6 +57,7 @@ def test_resume_gives_the_same_state_as_uninterrupted_training(tiny_video, tmp_p
     assert interrupted.step == 5
 
 
+@pytest.mark.slow
 def test_resume_refuses_an_incompatible_checkpoint(tiny_video, tmp_path):
     _run(tiny_video, tmp_path / "run", steps=3)
     other = Config(steps=6, **(TINY | {"n_keypoints": 6}))
@@ -63,6 +65,7 @@ def test_resume_refuses_an_incompatible_checkpoint(tiny_video, tmp_path):
         Trainer([tiny_video], tmp_path / "run", other)
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoint_gives_a_clear_error(tiny_video, tmp_path):
     run = tmp_path / "run"
     run.mkdir()
@@ -82,6 +85,7 @@ def test_checkpoint_that_would_run_code_is_refused(tmp_path):
         load_checkpoint(path)
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_video, tmp_path, monkeypatch):
     config = Config(steps=10, checkpoint_every=2, **TINY)
     trainer = Trainer([tiny_video], tmp_path / "run", config)
@@ -101,11 +105,13 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_video, tmp_path,
         assert torch.equal(value, after["model"][key])
 
 
+@pytest.mark.slow
 def test_gap_longer_than_the_video_is_refused(tiny_video, tmp_path):
     with pytest.raises(ConfigError, match="gap"):
         Trainer([tiny_video], tmp_path / "run", Config(**(TINY | {"frame_gap": 500})))
 
 
+@pytest.mark.slow
 def test_train_generator_and_progress_events(tiny_video, tmp_path):
     config = Config(steps=4, checkpoint_every=2, **TINY)
     events = list(train([tiny_video], tmp_path / "run", config))
@@ -116,6 +122,7 @@ def test_train_generator_and_progress_events(tiny_video, tmp_path):
     assert all(e.eta_s >= 0 for e in events)
 
 
+@pytest.mark.slow
 def test_step_hooks_ride_on_events_and_status_is_a_snapshot(tiny_video, tmp_path):
     trainer = Trainer([tiny_video], tmp_path / "run", Config(steps=3, **TINY))
     seen = []

@@ -1,6 +1,7 @@
 """Masks against shadows and clutter: colour, background model, static masks, in training."""
 
 import colorsys
+import json
 
 import numpy as np
 import pytest
@@ -135,7 +136,7 @@ def test_a_selection_of_nothing_or_everything_is_reported():
 
 def test_mask_settings_travel_with_the_config():
     config = Config(masks=MaskSettings(method="colour", hue=(350, 10), use="target"))
-    again = Config.from_json(config.to_json())
+    again = Config.from_dict(json.loads(json.dumps(config.to_dict())))  # as checkpoints store it
     assert again == config and again.masks.hue == (350.0, 10.0)
     with pytest.raises(ConfigError, match="shadow_ratio"):
         MaskSettings(shadow_ratio=(0.9, 0.5))
@@ -152,6 +153,7 @@ def test_sample_frames_spreads_over_the_video(shadowed_video):
         np.testing.assert_array_equal(few, source[[0, 44, 89]])
 
 
+@pytest.mark.slow
 def test_training_with_masks_saves_them_and_extraction_uses_them(shadowed_video, tmp_path):
     masks = MaskSettings(use="target")
     trainer = Trainer([shadowed_video], tmp_path / "run", Config(steps=2, masks=masks, **TINY))
@@ -166,6 +168,7 @@ def test_training_with_masks_saves_them_and_extraction_uses_them(shadowed_video,
     assert np.isfinite(result.keypoints).all()
 
 
+@pytest.mark.slow
 def test_a_static_mask_of_the_wrong_size_stops_training_clearly(shadowed_video, tmp_path):
     np.save(tmp_path / "static.npy", np.ones((10, 10), bool))
     masks = MaskSettings(static_mask=str(tmp_path / "static.npy"))
@@ -182,6 +185,7 @@ def test_static_mask_labels_pixels_on_every_frame(shadowed, tmp_path):
     assert (labels == ANIMAL).any()
 
 
+@pytest.mark.slow
 def test_resuming_with_other_masks_is_refused(shadowed_video, tmp_path):
     from bkind_model.errors import CheckpointError
 
@@ -203,6 +207,7 @@ def test_off_animal_mass_is_the_heatmap_share_off_the_animal():
     assert float(off_animal_mass(probability, animal)) == pytest.approx(0.5)
 
 
+@pytest.mark.slow
 def test_the_animal_prior_is_a_training_term(shadowed_video, tmp_path):
     masks = MaskSettings(animal_prior=0.1)
     trainer = Trainer([shadowed_video], tmp_path / "run", Config(steps=2, masks=masks, **TINY))

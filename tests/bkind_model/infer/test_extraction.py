@@ -21,6 +21,7 @@ def checkpoint(tiny_video, tmp_path_factory):
     return trainer.checkpoint_path
 
 
+@pytest.mark.slow
 def test_extraction_shapes_and_metadata(checkpoint, tiny_video, tmp_path):
     result = extract_to_result(
         checkpoint, tiny_video, tmp_path / "r.h5", batch_size=50, heatmaps=True
@@ -44,6 +45,7 @@ def test_extraction_shapes_and_metadata(checkpoint, tiny_video, tmp_path):
     assert np.allclose(with_maps.heatmaps.astype(np.float32).sum((-1, -2)), 1, atol=0.02)
 
 
+@pytest.mark.slow
 def test_batch_size_does_not_change_results(checkpoint, tiny_video, tmp_path):
     # eval-mode BatchNorm: a frame's keypoints do not depend on its batch
     a = extract_to_result(checkpoint, tiny_video, tmp_path / "a.h5", batch_size=7)
@@ -51,6 +53,7 @@ def test_batch_size_does_not_change_results(checkpoint, tiny_video, tmp_path):
     assert np.allclose(a.keypoints, b.keypoints, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_interrupted_extraction_resumes(checkpoint, tiny_video, tmp_path):
     out = tmp_path / "r.h5"
     steps = extract(checkpoint, tiny_video, out, batch_size=32)
