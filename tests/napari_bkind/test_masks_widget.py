@@ -81,6 +81,7 @@ def test_the_preview_shows_the_mask_training_applies(
 ):
     widget = _open(viewer, shadow_video, qtbot, frame=30)
     widget.use_masks.value = True
+    qtbot.waitUntil(lambda: widget.idle, timeout=WAIT_MS)  # the preview of these settings
     shown = viewer.layers[PREVIEW_LAYER].data.copy()
     config = TrainWidget(viewer).config()
     trainer = Trainer([shadow_video], tmp_path / "run", config)
