@@ -7,6 +7,7 @@ made. Everything a run depends on is here; nothing is read from elsewhere.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -68,7 +69,12 @@ class MaskSettings:
 
     def __post_init__(self) -> None:
         for name in ("hue", "saturation", "value", "shadow_ratio"):
-            setattr(self, name, tuple(float(v) for v in getattr(self, name)))
+            setattr(self, name, _pair(getattr(self, name), f"mask setting {name}"))
+        for name in ("change", "shadow_chroma", "animal_prior"):
+            _number(getattr(self, name), f"mask setting {name}")
+        _number(self.cleanup_px, "mask setting cleanup_px", integer=True)
+        if self.static_mask is not None and not isinstance(self.static_mask, str):
+            raise ConfigError("Invalid mask settings: static_mask must be a file path.")
         checks = [
             (self.method in ("background", "colour"), "method must be 'background' or 'colour'"),
             (self.use in ("fill", "black", "target"), "use must be 'fill', 'black' or 'target'"),
@@ -78,8 +84,8 @@ class MaskSettings:
             (_ordered(self.shadow_ratio), "shadow_ratio must be (low, high) within 0-1"),
             (0 < self.change < 1, "change must be between 0 and 1"),
             (0 <= self.shadow_chroma < 1, "shadow_chroma must be between 0 and 1"),
-            (self.cleanup_px >= 0, "cleanup_px must be >= 0"),
-            (self.animal_prior >= 0, "animal_prior must be >= 0"),
+            (0 <= self.cleanup_px <= 50, "cleanup_px must be a whole number of pixels, 0-50"),
+            (0 <= self.animal_prior <= 100, "animal_prior must be between 0 and 100"),
         ]
         for ok, message in checks:
             if not ok:
@@ -101,6 +107,24 @@ def _refuse_unknown(cls: type, values: dict[str, Any], what: str) -> None:
     unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
     if unknown:
         raise ConfigError(f"Unknown {what}: {sorted(unknown)}.")
+
+
+def _number(value: Any, what: str, integer: bool = False) -> float:
+    """``value`` as a finite number (a whole one with ``integer``), else ConfigError."""
+    kind = "a whole number" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"Invalid {what}: must be {kind}, got {value!r}.")
+    if not math.isfinite(value) or (integer and value != int(value)):
+        raise ConfigError(f"Invalid {what}: must be {kind}, got {value!r}.")
+    return float(value)
+
+
+def _pair(value: Any, what: str) -> tuple[float, float]:
+    """``value`` as a ``(low, high)`` pair of numbers, else ConfigError."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ConfigError(f"Invalid {what}: must be a pair [low, high], got {value!r}.")
+    low, high = (_number(v, what) for v in value)
+    return (low, high)
 
 
 def _ordered(pair: tuple[float, float]) -> bool:
@@ -162,6 +186,9 @@ class Config:
         Step at which equivariance and separation switch on.
     checkpoint_every : int
         Steps between checkpoints.
+    checkpoint_minutes : float
+        Minutes of training between checkpoints, whatever the step count (so a slow run
+        never loses more than this).
     device : str
         ``"auto"`` (cuda > mps > cpu), or a torch device string.
     seed : int
@@ -194,6 +221,7 @@ class Config:
     separation_sigma: float = 0.08
     curriculum_steps: int = 400
     checkpoint_every: int = 200
+    checkpoint_minutes: float = 5.0
     device: str = "auto"
     seed: int = 0
     threads: int | None = None
@@ -203,28 +231,61 @@ class Config:
         self.validate()
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for a value no run can use."""
+        """Raise :class:`ConfigError` for a value no run can use, naming the valid range."""
+        integers = {
+            "n_keypoints": (1, 100),
+            "image_size": (32, 1024),
+            "crop_jitter": (0, 64),
+            "steps": (0, 10**9),
+            "batch_size": (1, 4096),
+            "width": (4, 512),
+            "heatmap_stride": (2, 4),
+            "curriculum_steps": (0, 10**9),
+            "checkpoint_every": (1, 10**9),
+            "seed": (-(2**63), 2**63 - 1),
+        }
+        for name, (low, high) in integers.items():
+            value = _number(getattr(self, name), f"config: {name}", integer=True)
+            if not low <= value <= high:
+                raise ConfigError(
+                    f"Invalid config: {name} must be between {low} and {high}, got "
+                    f"{getattr(self, name)!r}."
+                )
+        positive = ("lr", "heatmap_scale", "separation_sigma", "checkpoint_minutes")
+        for name in positive:
+            if _number(getattr(self, name), f"config: {name}") <= 0:
+                raise ConfigError(f"Invalid config: {name} must be positive.")
+        for name in ("weight_decay", "equivariance_weight", "separation_weight"):
+            if _number(getattr(self, name), f"config: {name}") < 0:
+                raise ConfigError(f"Invalid config: {name} must be >= 0.")
+        if self.threads is not None:
+            threads = _number(self.threads, "config: threads", integer=True)
+            if not 1 <= threads <= 1024:
+                raise ConfigError("Invalid config: threads must be between 1 and 1024.")
+        if self.crop_size is not None and _number(self.crop_size, "config: crop_size") < 0:
+            raise ConfigError("Invalid config: crop_size must be >= 0 (0: the whole frame).")
+        if self.frame_gap is not None and _number(self.frame_gap, "config: frame_gap") <= 0:
+            raise ConfigError("Invalid config: frame_gap must be a positive number.")
+        if self.frame_gap is not None and self.gap_unit == "frames" and self.frame_gap > 10**6:
+            raise ConfigError("Invalid config: frame_gap must be at most 1000000 frames.")
+        if not isinstance(self.device, str) or not self.device:
+            raise ConfigError("Invalid config: device must be 'auto', 'cpu', 'cuda' or 'mps'.")
         checks = [
-            (self.n_keypoints >= 1, "n_keypoints must be at least 1"),
-            (self.image_size >= 32, "image_size must be at least 32 pixels"),
             (
                 self.image_size % (8 if self.encoder == "small" else 32) == 0,
                 "image_size must be a multiple of 8 (32 for ResNet encoders)",
             ),
-            (self.crop_size is None or self.crop_size >= 0, "crop_size must be >= 0"),
-            (self.crop_jitter >= 0, "crop_jitter must be >= 0"),
-            (self.steps >= 0, "steps must be >= 0"),
-            (self.batch_size >= 1, "batch_size must be at least 1"),
-            (self.lr > 0, "lr must be positive"),
             (self.encoder in ENCODERS, f"encoder must be one of {ENCODERS}"),
             (
                 self.reconstruction_loss in RECONSTRUCTION_LOSSES,
                 f"reconstruction_loss must be one of {RECONSTRUCTION_LOSSES}",
             ),
             (self.gap_unit in ("frames", "seconds"), "gap_unit must be 'frames' or 'seconds'"),
-            (self.frame_gap is None or self.frame_gap > 0, "frame_gap must be positive"),
             (self.heatmap_stride in (2, 4), "heatmap_stride must be 2 or 4"),
-            (self.checkpoint_every >= 1, "checkpoint_every must be at least 1"),
+            (
+                self.masks is None or isinstance(self.masks, MaskSettings),
+                "masks must be mask settings",
+            ),
         ]
         for ok, message in checks:
             if not ok:

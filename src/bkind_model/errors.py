@@ -67,3 +67,29 @@ class CheckpointError(BKindError):
 
 class ConfigError(BKindError, ValueError):
     """A configuration value is invalid."""
+
+
+class WriteError(BKindError, OSError):
+    """A file could not be written; the previous file at that path is intact.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file that was being written.
+    problem : str
+        What went wrong, in one sentence.
+    fix : str
+        What the user can do about it.
+    """
+
+    def __init__(self, path: str | Path, problem: str, fix: str) -> None:
+        self.path = Path(path)
+        super().__init__(f"{problem} at {self.path}: {fix}")
+
+
+class DiskFullError(WriteError):
+    """The disk (or quota) ran out while writing; nothing was replaced."""
+
+
+class RunLockedError(BKindError):
+    """Another process is using the run folder."""

@@ -13,7 +13,7 @@ ROOT = Path(bkind_model.__file__).parent
 ALLOWED = {
     "errors": set(),
     "config": {"errors"},
-    "devices": {"errors"},
+    "devices": {"errors", "config"},
     "io": {"errors", "config"},
     "frames": {"errors", "config", "io"},
     "model": {"errors", "config"},

@@ -31,7 +31,7 @@ def write_montage(result: KeypointResult, path: Path, n: int = 4) -> Path:
     """Save ``n`` frames with their keypoints side by side as a PNG."""
     from PIL import Image
 
-    source = open_video(result.metadata["video_path"])
+    source = open_video(result.require_video())
     index = evenly_spaced(source.n_frames, n + 2)[1:-1]
     tiles = [draw_keypoints(source[int(i)], result.keypoints[i]) for i in index]
     with atomic_path(path, suffix=".png") as tmp:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 
-from bkind_model.cli.progress import run_extraction, run_training
+from bkind_model.cli.progress import TrainingStopped, run_extraction, run_training
 from bkind_model.config import ENCODERS, RECONSTRUCTION_LOSSES, Config, MaskSettings
 from bkind_model.errors import BKindError, ConfigError
 
@@ -35,8 +36,30 @@ def _config_from_args(args: argparse.Namespace) -> Config:
         values["frame_gap"] = args.gap
         values["gap_unit"] = "seconds" if args.gap_seconds else "frames"
     values["masks"] = _masks_from_args(args)
-    defaults = Config()
-    return Config(**{k: (getattr(defaults, k) if v is None else v) for k, v in values.items()})
+    values["checkpoint_every"] = args.checkpoint_every
+    values["checkpoint_minutes"] = args.checkpoint_minutes
+    base = _resumed_config(args) or Config()
+    given = {k: v for k, v in values.items() if v is not None}
+    if args.masks is None and args.static_mask is None and args.mask_settings is None:
+        given.pop("masks", None)  # no mask option given: keep the base's masks
+    return Config.from_dict(base.to_dict() | {k: _plain(v) for k, v in given.items()})
+
+
+def _plain(value: object) -> object:
+    """Mask settings as the dict :meth:`Config.from_dict` takes; other values unchanged."""
+    return value.to_dict() if isinstance(value, MaskSettings) else value
+
+
+def _resumed_config(args: argparse.Namespace) -> Config | None:
+    """The settings of the checkpoint a `bkind train` resumes, so options not given keep them."""
+    if args.restart:
+        return None
+    path = Path(args.out) / "checkpoint.pt"
+    if not path.is_file():
+        return None
+    from bkind_model.io.checkpoint import checkpoint_config, load_checkpoint
+
+    return checkpoint_config(load_checkpoint(path), path)
 
 
 def _masks_from_args(args: argparse.Namespace) -> MaskSettings | None:
@@ -76,6 +99,14 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", help="auto (default), cpu, cuda, mps")
     group.add_argument("--seed", type=int, help="random seed")
     group.add_argument("--threads", type=int, help="CPU threads for torch")
+    group.add_argument(
+        "--checkpoint-every", type=int, help="steps between checkpoints (default 200)"
+    )
+    group.add_argument(
+        "--checkpoint-minutes",
+        type=float,
+        help="minutes of training between checkpoints (default 5)",
+    )
     masks = parser.add_argument_group("shadows and masks")
     masks.add_argument(
         "--masks",
@@ -113,7 +144,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from bkind_model.evaluate.regression import evaluate_results
 
-    print(json.dumps(evaluate_results(args.results, args.labels, folds=args.folds), indent=2))
+    scores = evaluate_results(args.results, args.labels, folds=args.folds, video=args.video)
+    print(json.dumps(scores, indent=2, allow_nan=False))
     return 0
 
 
@@ -159,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
         "labels", help="DeepLabCut CollectedData .h5/.csv, or a synthetic ground-truth .npz"
     )
     evaluate.add_argument("--folds", type=int, default=2, help="2: halves (default), k: k-fold")
+    evaluate.add_argument(
+        "--video", help="the labelled frames (default: the video recorded in the results)"
+    )
     evaluate.set_defaults(func=_cmd_evaluate)
 
     export = sub.add_parser("export", help="write results in another tool's format")
@@ -185,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     except BKindError as exc:
         print(f"bkind: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingStopped as exc:
+        print(f"bkind: {exc}", file=sys.stderr)
+        return 128 + int(getattr(signal, exc.signal))
     except KeyboardInterrupt:
         print(
             "bkind: interrupted; the last checkpoint is kept, run again to resume.",

@@ -10,6 +10,27 @@ from tqdm import tqdm
 from bkind_model.config import Config
 
 
+class TrainingStopped(Exception):
+    """Training stopped at a step boundary on a signal; its checkpoint is saved.
+
+    Attributes
+    ----------
+    signal : str
+        ``"SIGINT"``, ``"SIGTERM"`` or ``"SIGHUP"``.
+    step : int
+        The step saved.
+    checkpoint : Path
+        The checkpoint written.
+    """
+
+    def __init__(self, signal: str, step: int, checkpoint: Path) -> None:
+        self.signal, self.step, self.checkpoint = signal, step, checkpoint
+        super().__init__(
+            f"stopped by {signal} at step {step}; the checkpoint {checkpoint} is saved: run "
+            "the same command again to resume."
+        )
+
+
 def run_training(videos, out_dir: Path, config: Config, resume: bool = True) -> Path:
     """Train with a progress bar and a convergence line; returns the checkpoint path."""
     from bkind_model.train.loop import Trainer
@@ -18,6 +39,14 @@ def run_training(videos, out_dir: Path, config: Config, resume: bool = True) -> 
         print(f"\r{message}: {done}/{total} frames", end="", file=sys.stderr)
 
     trainer = Trainer(videos, out_dir, config, resume=resume, prepare_progress=prepared)
+    try:
+        return _train_with_bar(trainer, config)
+    finally:
+        trainer.close()
+
+
+def _train_with_bar(trainer, config: Config) -> Path:
+    """Run a prepared trainer with a tqdm bar and a convergence line."""
     print(
         f"\nTraining {config.n_keypoints} keypoints at {trainer.letterbox.input_size[1]}x"
         f"{trainer.letterbox.input_size[0]} px, gap {trainer.videos[0].gap} frames, "
@@ -32,9 +61,11 @@ def run_training(videos, out_dir: Path, config: Config, resume: bool = True) -> 
             verdict = event.convergence.verdict
         bar.set_postfix(loss=f"{event.losses['total']:.4f}", state=verdict)
     bar.close()
-    if trainer.monitor.history:
-        last = trainer.monitor.history[-1]
-        print(f"Convergence: {last.verdict}. {last.hint}".strip(), file=sys.stderr)
+    status = trainer.status()
+    if status.verdict != "unchecked":
+        print(f"Convergence: {status.verdict}. {status.hint}".strip(), file=sys.stderr)
+    if trainer.stopped_by is not None:
+        raise TrainingStopped(trainer.stopped_by, trainer.step, trainer.checkpoint_path)
     return trainer.checkpoint_path
 
 

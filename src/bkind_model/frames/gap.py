@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from bkind_model.errors import ConfigError
 from bkind_model.frames.dissimilarity import structural_dissimilarity
 from bkind_model.frames.letterbox import Letterbox
 from bkind_model.frames.sampling import evenly_spaced
@@ -78,7 +79,17 @@ def suggest_frame_gap(source: VideoSource) -> int:
     -------
     int
         Suggested gap in frames (at least 1).
+
+    Raises
+    ------
+    ConfigError
+        For a video of one frame (no pair to measure).
     """
+    if source.n_frames < 2:
+        raise ConfigError(
+            f"{source.path}: the video has {source.n_frames} frame; training needs pairs of "
+            "frames, so use a longer video (or more videos)."
+        )
     gaps, motion = measure_motion(source)
     if len(gaps) == 1 or motion.max() <= 0:
         return int(gaps[0])

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from bkind_model import __version__
+from bkind_model.errors import CheckpointError, ConfigError, DiskFullError
 from bkind_model.infer.predictor import Predictor
+from bkind_model.io.atomic import ensure_folder, free_mb, remove_orphans
 from bkind_model.io.results import KeypointResult, ResultsWriter, default_keypoint_names
 from bkind_model.io.video import VideoSource, open_video
 
@@ -58,16 +63,29 @@ def extract(
     """
     predictor = checkpoint if isinstance(checkpoint, Predictor) else Predictor(checkpoint, device)
     source = video if isinstance(video, VideoSource) else open_video(video)
+    out_path = Path(out_path)
     if (source.height, source.width) != predictor.source_size:
-        raise ValueError(
+        raise ConfigError(
             f"{source.path}: frames are {source.width}x{source.height} px but {predictor.path} "
             f"was trained on {predictor.source_size[1]}x{predictor.source_size[0]} px videos. "
             "Train on this video size, or resize the video."
         )
-    predictor.use_background_of(source)
+    ensure_folder(out_path.parent)
+    remove_orphans(out_path.parent)
     config = predictor.config
+    needed_mb = _results_mb(source.n_frames, config.n_keypoints, heatmaps, predictor)
+    if free_mb(out_path.parent) < needed_mb:
+        raise DiskFullError(
+            out_path,
+            "disk full",
+            f"free {needed_mb - free_mb(out_path.parent):.0f} MB (the results need about "
+            f"{needed_mb:.0f} MB) and rerun; the previous file is intact.",
+        )
+    predictor.use_background_of(source)
+    video_path = Path(source.path).resolve()
     metadata = {
-        "video_path": str(source.path),
+        "video_path": str(video_path),
+        "video_relpath": os.path.relpath(video_path, out_path.parent.resolve()),
         "fps": float(source.fps),
         "frame_size": [source.height, source.width],
         "config": config.to_dict(),
@@ -88,6 +106,12 @@ def extract(
     try:
         for start, frames in source.iter_chunks(batch_size, start=writer.frames_done):
             out = predictor.predict(frames, heatmaps=heatmaps)
+            if not np.isfinite(out.keypoints).all():
+                raise CheckpointError(
+                    f"{predictor.path}: the model gives NaN keypoints on frames {start}-"
+                    f"{start + len(frames) - 1} of {source.path}; the checkpoint is broken. "
+                    "Train again (a lower lr) or use another checkpoint."
+                )
             writer.write(
                 start, out.keypoints, out.confidence, out.covariance, out.heatmaps, out.offsets
             )
@@ -96,6 +120,16 @@ def extract(
     finally:
         writer.close()
     yield ExtractionProgress(source.n_frames, source.n_frames, path)
+
+
+def _results_mb(n_frames: int, n_keypoints: int, heatmaps: bool, predictor: Predictor) -> float:
+    """Size of a results file, MiB (heatmaps counted at half their raw float16 size)."""
+    per_frame = n_keypoints * (2 + 1 + 4) * 4
+    if heatmaps:
+        height, width = predictor.letterbox.input_size
+        stride = predictor.config.heatmap_stride
+        per_frame += n_keypoints * (height // stride) * (width // stride) * 2 // 2 + 8
+    return (n_frames * per_frame) / 2**20 + 1.0
 
 
 def extract_to_result(checkpoint, video, out_path, **kwargs) -> KeypointResult:

@@ -10,14 +10,18 @@ import torch
 
 from bkind_model.config import Config
 from bkind_model.devices import autocast, resolve_device
-from bkind_model.errors import CheckpointError
+from bkind_model.errors import CheckpointError, ConfigError
 from bkind_model.frames.background import Background
 from bkind_model.frames.letterbox import Letterbox
 from bkind_model.frames.masks import FrameMasker
 from bkind_model.frames.pipeline import FramePipeline, pipeline_from_samples
 from bkind_model.frames.sampling import evenly_spaced
 from bkind_model.frames.windows import InputWindows
-from bkind_model.io.checkpoint import checkpoint_config, file_hash, load_checkpoint
+from bkind_model.io.checkpoint import (
+    check_finite_weights,
+    checkpoint_config,
+    load_checkpoint_and_hash,
+)
 from bkind_model.io.video import VideoSource
 from bkind_model.model.network import BKinD
 
@@ -62,7 +66,8 @@ class Predictor:
     def __init__(self, checkpoint: str | Path, device: str = "auto") -> None:
         path = Path(checkpoint)
         self.path = path / "checkpoint.pt" if path.is_dir() else path
-        state = load_checkpoint(self.path)
+        state, self.sha256 = load_checkpoint_and_hash(self.path)
+        check_finite_weights(state, self.path)
         self.config: Config = checkpoint_config(state, self.path)
         if "letterbox" not in state or "background" not in state:
             raise CheckpointError(f"{self.path}: checkpoint lacks its geometry; it is damaged.")
@@ -88,12 +93,14 @@ class Predictor:
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError as exc:
+            first = str(exc).splitlines()[:3]
             raise CheckpointError(
-                f"{self.path}: the weights do not fit the stored config ({exc})."
+                f"{self.path}: the weights do not fit the stored config "
+                f"({' '.join(line.strip() for line in first)[:300]} ...); the file is damaged "
+                "or was edited. Use another checkpoint or train again."
             ) from exc
         self.model.to(self.device).eval()
         self.step = int(state["step"])
-        self.sha256 = file_hash(self.path)
 
     @property
     def letterbox(self) -> Letterbox:
@@ -140,7 +147,7 @@ class Predictor:
         Prediction
         """
         if frames.shape[1:3] != self.source_size:
-            raise ValueError(
+            raise ConfigError(
                 f"frames are {frames.shape[2]}x{frames.shape[1]} px but the model was trained on "
                 f"{self.source_size[1]}x{self.source_size[0]} px videos."
             )

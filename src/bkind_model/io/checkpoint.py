@@ -9,6 +9,7 @@ containers are loaded.
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,8 @@ import torch
 
 from bkind_model import __version__
 from bkind_model.config import Config
-from bkind_model.errors import CheckpointError, ConfigError
-from bkind_model.io.atomic import atomic_path
+from bkind_model.errors import CheckpointError, ConfigError, DiskFullError
+from bkind_model.io.atomic import atomic_path, free_mb, write_failed
 
 FORMAT = "bkind-checkpoint-1"
 REQUIRED_KEYS = ("format", "config", "model", "step")
@@ -39,15 +40,51 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
         The written file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": FORMAT, "version": __version__, **state}
+    payload = {**state, "format": FORMAT, "version": __version__}
+    buffer = io.BytesIO()  # serialised first, so the space it needs is known exactly
+    torch.save(payload, buffer)
+    data = buffer.getbuffer()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_failed(path, exc) from exc
+    needed = len(data) / 2**20
+    if free_mb(path.parent) < needed + 1:
+        raise DiskFullError(
+            path,
+            "disk full",
+            f"free {needed + 1 - free_mb(path.parent):.0f} MB and rerun (the checkpoint "
+            f"needs {needed:.1f} MB); the previous file is intact.",
+        )
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(data)
     return path
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing, corrupt, not ours, or would need to run code to load.
+    """
+    state, _ = load_checkpoint_and_hash(path)
+    return state
+
+
+def load_checkpoint_and_hash(path: str | Path) -> tuple[dict[str, Any], str]:
+    """Read a checkpoint and the SHA-256 of exactly the bytes that were loaded.
+
+    The file is read once into memory, so a run that replaces the checkpoint meanwhile
+    cannot make the recorded hash name other weights than the ones loaded.
+
+    Returns
+    -------
+    state : dict
+        The checkpoint's content.
+    sha256 : str
+        Hex digest of the bytes loaded.
 
     Raises
     ------
@@ -60,7 +97,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found. Train first, or check the path.")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"{path}: cannot read the checkpoint ({exc.strerror}).") from exc
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or unsafe files
         raise CheckpointError(
             f"{path}: not a readable bkind checkpoint ({type(exc).__name__}). The file is "
@@ -74,7 +115,23 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     missing = [key for key in REQUIRED_KEYS if key not in state]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {missing}; it is damaged.")
-    return state
+    return state, hashlib.sha256(data).hexdigest()
+
+
+def check_finite_weights(state: dict[str, Any], path: str | Path) -> None:
+    """Refuse weights holding NaN or infinity (a run that diverged).
+
+    Raises
+    ------
+    CheckpointError
+        Naming the first bad tensor and what to do.
+    """
+    for name, tensor in state["model"].items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(
+                f"{path}: the weights hold NaN or infinite values ({name}); the training "
+                "diverged. Train again with a lower lr (or resume from an earlier copy)."
+            )
 
 
 def checkpoint_config(state: dict[str, Any], path: str | Path) -> Config:
@@ -85,27 +142,28 @@ def checkpoint_config(state: dict[str, Any], path: str | Path) -> Config:
         raise CheckpointError(f"{path}: the stored config is invalid ({exc}).") from exc
 
 
+#: Settings a resumed run may change; they are recorded in its next checkpoint.
+RESUMABLE_CHANGES = frozenset(
+    {"steps", "device", "threads", "checkpoint_every", "checkpoint_minutes"}
+)
+
+
 def ensure_compatible(saved: Config, wanted: Config, path: str | Path) -> None:
-    """Refuse to resume a run whose model shapes or data settings differ.
+    """Refuse to resume a run with settings other than those it was trained with.
+
+    Only :data:`RESUMABLE_CHANGES` may differ (more steps, another device ...); anything
+    else (the model, the data, the learning rate ...) would silently make a different run.
 
     Raises
     ------
     CheckpointError
-        Naming each setting that differs and what to do.
+        Naming each setting that differs, both values, and what to do.
     """
-    keys = (
-        *saved.architecture(),
-        "image_size",
-        "crop_size",
-        "frame_gap",
-        "gap_unit",
-        "batch_size",
-        "masks",
-    )
+    old, new = saved.to_dict(), wanted.to_dict()
     differ = {
-        key: (getattr(saved, key), getattr(wanted, key))
-        for key in keys
-        if getattr(saved, key) != getattr(wanted, key)
+        key: (old[key], new[key])
+        for key in old
+        if key not in RESUMABLE_CHANGES and old[key] != new.get(key)
     }
     if differ:
         listed = ", ".join(
@@ -113,7 +171,36 @@ def ensure_compatible(saved: Config, wanted: Config, path: str | Path) -> None:
         )
         raise CheckpointError(
             f"{path}: cannot resume, the checkpoint was trained with other settings ({listed}). "
-            "Use the checkpoint's settings, or start a new run in another folder."
+            "Resume with the checkpoint's settings (only steps, device, threads and the "
+            "checkpoint interval may change), or start a new run in another folder (or "
+            "--restart)."
+        )
+
+
+def ensure_same_videos(state: dict[str, Any], videos: list[Path], path: str | Path) -> None:
+    """Refuse to resume a run on other videos than it was trained on.
+
+    Parameters
+    ----------
+    state : dict
+        The loaded checkpoint (its ``videos``).
+    videos : list of Path
+        The videos asked for now.
+    path : str or Path
+        The checkpoint, for the message.
+
+    Raises
+    ------
+    CheckpointError
+        Showing the videos of the checkpoint and those asked for.
+    """
+    recorded = [str(Path(v).resolve()) for v in state.get("videos", [])]
+    asked = [str(Path(v).resolve()) for v in videos]
+    if recorded and recorded != asked:
+        raise CheckpointError(
+            f"{path}: cannot resume on other videos: the checkpoint was trained on "
+            f"{recorded}, now asked for {asked}. Resume with the same videos, or start a new "
+            "run in another folder (or --restart)."
         )
 
 

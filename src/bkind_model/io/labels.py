@@ -1,7 +1,17 @@
-"""Labelled joints for evaluation, read from DeepLabCut labels files."""
+"""Labelled joints for evaluation, read from DeepLabCut labels files.
+
+Every layout DeepLabCut writes is read: single-animal ``CollectedData_*.h5`` / ``.csv``
+(image paths as one index column, or as the three columns ``labeled-data``, video, image
+of DeepLabCut >= 2.2), multi-animal files holding one animal, and prediction files (their
+``likelihood`` columns are ignored). Anything else is refused with one
+:class:`LabelsError` line naming the file and what to do, never a traceback.
+Missing labels stay NaN.
+"""
 
 from __future__ import annotations
 
+import csv
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +19,38 @@ import numpy as np
 import pandas as pd
 
 from bkind_model.errors import BKindError
+
+logger = logging.getLogger(__name__)
+
+#: Column levels of a single-animal and of a multi-animal DeepLabCut file.
+SINGLE_ANIMAL_LEVELS = ("scorer", "bodyparts", "coords")
+MULTI_ANIMAL_LEVELS = ("scorer", "individuals", "bodyparts", "coords")
+#: The "individual" under which multi-animal DeepLabCut files keep unique bodyparts.
+UNIQUE_BODYPARTS = "single"
+#: File suffixes read as HDF5 / CSV.
+HDF_SUFFIXES = (".h5", ".hdf5")
+CSV_SUFFIXES = (".csv",)
+#: Preferred tables of an HDF5 file holding several (DeepLabCut, napari-deeplabcut).
+PREFERRED_KEYS = ("/df_with_missing", "/keypoints")
+
+_EXPORT_HINT = "export the labels again from DeepLabCut (CollectedData_<scorer>.h5 or .csv)"
+
+# What pandas, PyTables, HDF5 and the csv module raise on files they cannot read
+# (HDF5ExtError is a RuntimeError; pandas' ParserError/EmptyDataError are ValueErrors).
+_READ_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    AttributeError,
+    RuntimeError,
+    ImportError,
+    UnicodeDecodeError,
+    csv.Error,
+    pd.errors.ParserError,
+    pd.errors.EmptyDataError,
+)
 
 
 class LabelsError(BKindError):
@@ -22,13 +64,14 @@ class Labels:
     Attributes
     ----------
     joints : ndarray
-        ``(N, J, 2)`` (x, y) px; NaN where a joint is not labelled.
+        ``(N, J, 2)`` (x, y) px; NaN where a joint is not labelled (x and y together).
     names : list of str
         The J joint names.
     frames : list of str
         One identifier per labelled frame (an image path, or a frame number).
     body_length : float
-        Median distance between the first and the last joint of ``body_axis``, px.
+        Median distance between the two joints of ``body_axis``, over the frames that
+        label both, px.
     """
 
     joints: np.ndarray
@@ -36,9 +79,34 @@ class Labels:
     frames: list[str]
     body_length: float
 
+    @property
+    def labelled(self) -> np.ndarray:
+        """``(N, J)`` bool: True where the joint is labelled in the frame."""
+        return np.asarray(np.isfinite(self.joints).all(axis=-1), dtype=bool)
 
-def _median_distance(joints: np.ndarray, a: int, b: int) -> float:
-    return float(np.nanmedian(np.linalg.norm(joints[:, a] - joints[:, b], axis=-1)))
+    @property
+    def missing_per_joint(self) -> dict[str, int]:
+        """Number of frames in which each joint is not labelled, by joint name."""
+        counts = (~self.labelled).sum(axis=0)
+        return {name: int(c) for name, c in zip(self.names, counts, strict=True)}
+
+    @property
+    def unlabelled(self) -> list[str]:
+        """Joints without a single label (kept, all NaN)."""
+        return [self.names[j] for j in np.flatnonzero(~self.labelled.any(axis=0))]
+
+
+def _one_line(exc: BaseException, limit: int = 160) -> str:
+    """The gist of an exception message on one line (HDF5 errors span many)."""
+    lines = [" ".join(line.split()) for line in str(exc).splitlines() if line.strip()]
+    text = lines[-1] if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _listing(items: list[str], limit: int = 8) -> str:
+    """``a, b, c`` with at most ``limit`` items, then ``(+N more)``."""
+    shown = ", ".join(items[:limit])
+    return shown if len(items) <= limit else f"{shown} (+{len(items) - limit} more)"
 
 
 def load_labels(path: str | Path, body_axis: tuple[str, str] | None = None) -> Labels:
@@ -47,22 +115,51 @@ def load_labels(path: str | Path, body_axis: tuple[str, str] | None = None) -> L
     Parameters
     ----------
     path : str or Path
-        A DeepLabCut ``CollectedData_*.h5`` / ``.csv`` (single animal).
+        A DeepLabCut ``CollectedData_*.h5`` / ``.csv`` or prediction file: single animal,
+        or multi-animal with exactly one animal (unique bodyparts, DeepLabCut's
+        ``single`` individual, are left out). In HDF5, any one pandas table with
+        DeepLabCut columns (``df_with_missing`` or ``keypoints`` preferred).
     body_axis : tuple of str, optional
         Two joints whose median distance normalises errors (see :func:`labels_from_joints`).
+
+    Returns
+    -------
+    Labels
+        Joints in px, NaN where not labelled; frame identifiers ``labeled-data/vid/img.png``.
 
     Raises
     ------
     LabelsError
-        For a missing file or an unknown layout.
+        For a missing file, an unknown suffix, a file that is not a DeepLabCut labels file,
+        several animals, no bodyparts, or ``body_axis`` joints that are not in the file.
+        The message is one line naming the file and the fix.
     """
     path = Path(path)
+    if not path.exists():
+        raise LabelsError(f"{path}: labels file not found; check the path.")
     if not path.is_file():
-        raise LabelsError(f"{path}: labels file not found.")
-    if path.suffix.lower() not in (".h5", ".csv"):
-        raise LabelsError(f"{path}: unknown labels format; use a DeepLabCut .h5/.csv or a .npz.")
-    joints, names, frames = _read_deeplabcut(path)
-    return labels_from_joints(joints, names, frames, body_axis)
+        raise LabelsError(
+            f"{path}: a folder, not a labels file; pass the CollectedData_*.h5 or .csv in it."
+        )
+    suffix = path.suffix.lower()
+    if suffix not in HDF_SUFFIXES + CSV_SUFFIXES:
+        raise LabelsError(
+            f"{path}: unknown labels format '{path.suffix}'; use a DeepLabCut .h5/.csv "
+            "or a synthetic .groundtruth.npz."
+        )
+    try:
+        frame = _read_hdf(path) if suffix in HDF_SUFFIXES else _read_csv(path)
+        joints, names, frames = _frame_to_joints(frame, path)
+    except _READ_ERRORS as exc:
+        raise LabelsError(
+            f"{path}: not a readable DeepLabCut labels file ({_one_line(exc)}); {_EXPORT_HINT}."
+        ) from exc
+    labels = labels_from_joints(joints, names, frames, body_axis, source=path)
+    if labels.unlabelled:
+        logger.warning(
+            "%s: bodyparts without any label (kept as NaN): %s", path, ", ".join(labels.unlabelled)
+        )
+    return labels
 
 
 def labels_from_joints(
@@ -70,46 +167,259 @@ def labels_from_joints(
     names: list[str],
     frames: list[str],
     body_axis: tuple[str, str] | None = None,
+    *,
+    source: str | Path | None = None,
 ) -> Labels:
     """Labels from joint arrays, with the body length that normalises errors.
 
     Parameters
     ----------
     joints : ndarray
-        ``(N, J, 2)`` (x, y) px; NaN where not labelled.
+        ``(N, J, 2)`` (x, y) px; NaN where not labelled. Copied; a joint with x or y
+        missing is missing as a whole.
     names : list of str
         The J joint names.
     frames : list of str
         One identifier per frame.
     body_axis : tuple of str, optional
-        Two joints whose median distance is the body length. Default: ``snout`` and
-        ``tailbase``/``tail_base`` when present, else the first and last joint.
+        Two joints whose median distance (over frames labelling both) is the body length.
+        Default: ``snout`` and ``tailbase``/``tail_base`` when labelled, else the first
+        and the last labelled joint.
+    source : str or Path, optional
+        The file the joints come from, named in error messages.
+
+    Raises
+    ------
+    LabelsError
+        If the arrays disagree in shape, nothing is labelled, a ``body_axis`` joint is not
+        among ``names``, or no frame labels both ``body_axis`` joints.
     """
+    where = f"{source}: " if source is not None else ""
+    joints = np.array(joints, dtype=np.float64)
+    names = [str(name) for name in names]
+    frames = [str(frame) for frame in frames]
+    if joints.ndim != 3 or joints.shape[-1] != 2 or joints.shape[1] != len(names):
+        raise LabelsError(
+            f"{where}joints of shape {joints.shape} do not match {len(names)} joint names; "
+            "expected (frames, joints, 2)."
+        )
+    if len(frames) != len(joints):
+        raise LabelsError(
+            f"{where}{len(frames)} frame identifiers for {len(joints)} frames of joints."
+        )
+    labelled = np.asarray(np.isfinite(joints).all(axis=-1), dtype=bool)  # (N, J)
+    joints[~labelled] = np.nan
+    labelled_names = [names[j] for j in np.flatnonzero(labelled.any(axis=0))]
+    if len(labelled_names) < 2:
+        raise LabelsError(
+            f"{where}{len(labelled_names)} of {len(names)} bodyparts have labels "
+            f"({_listing(labelled_names) or 'none'}); label at least two to evaluate."
+        )
     if body_axis is None:
-        first = "snout" if "snout" in names else names[0]
-        last = next((n for n in ("tailbase", "tail_base") if n in names), names[-1])
+        first = "snout" if "snout" in labelled_names else labelled_names[0]
+        tails = [n for n in ("tailbase", "tail_base") if n in labelled_names]
+        last: str | None = tails[0] if tails else None
+        if last is None or last == first:
+            last = next(n for n in reversed(labelled_names) if n != first)
         body_axis = (first, last)
-    length = _median_distance(joints, names.index(body_axis[0]), names.index(body_axis[1]))
-    return Labels(joints, names, frames, length)
+    unknown = [n for n in body_axis if n not in names]
+    if unknown:
+        raise LabelsError(
+            f"{where}body_axis joint(s) {', '.join(map(repr, unknown))} not in the labels; "
+            f"available bodyparts: {', '.join(names)}."
+        )
+    a, b = names.index(body_axis[0]), names.index(body_axis[1])
+    both = labelled[:, a] & labelled[:, b]
+    if a == b or not both.any():
+        raise LabelsError(
+            f"{where}no frame labels both '{body_axis[0]}' and '{body_axis[1]}', so the body "
+            f"length is unknown; pass body_axis=({_best_axis(labelled, names)}), two "
+            "bodyparts labelled in the same frames."
+        )
+    distance = np.linalg.norm(joints[both, a] - joints[both, b], axis=-1)
+    return Labels(joints, names, frames, float(np.median(distance)))
 
 
-def _read_deeplabcut(path: Path) -> tuple[np.ndarray, list[str], list[str]]:
+def _best_axis(labelled: np.ndarray, names: list[str]) -> str:
+    """The two joints labelled together in the most frames, as ``'a', 'b'``."""
+    together = labelled.T.astype(np.int64) @ labelled.astype(np.int64)
+    np.fill_diagonal(together, -1)
+    a, b = np.unravel_index(int(np.argmax(together)), together.shape)
+    return f"'{names[min(a, b)]}', '{names[max(a, b)]}'"
+
+
+def _read_hdf(path: Path) -> pd.DataFrame:
+    """The DeepLabCut table of a pandas HDF5 file (any key)."""
     try:
-        if path.suffix.lower() == ".h5":
-            frame = pd.read_hdf(path)
-        else:
-            frame = pd.read_csv(path, header=[0, 1, 2], index_col=0)
-    except (OSError, ValueError, KeyError, IndexError) as exc:
-        raise LabelsError(f"{path}: not a readable DeepLabCut labels file ({exc}).") from exc
+        store = pd.HDFStore(path, mode="r")
+    except ImportError as exc:
+        raise LabelsError(
+            f"{path}: reading DeepLabCut .h5 labels needs PyTables ({_one_line(exc)}); "
+            "install it with `pip install tables`, or pass the .csv."
+        ) from exc
+    except _READ_ERRORS as exc:
+        raise LabelsError(
+            f"{path}: not an HDF5 file, or a damaged one (HDF5 cannot open it); {_EXPORT_HINT}."
+        ) from exc
+    with store:
+        keys = list(store.keys())
+        if not keys:
+            raise LabelsError(
+                f"{path}: an HDF5 file without any pandas table, so not DeepLabCut labels; "
+                f"{_EXPORT_HINT}."
+            )
+        found = {key: store.get(key) for key in keys}
+    tables = {
+        key: obj
+        for key, obj in found.items()
+        if isinstance(obj, pd.DataFrame) and obj.columns.nlevels in (3, 4)
+    }
+    if not tables:
+        raise LabelsError(
+            f"{path}: no table with DeepLabCut columns (scorer/bodyparts/coords) in keys "
+            f"{_listing(keys)}; {_EXPORT_HINT}."
+        )
+    if len(tables) == 1:
+        return next(iter(tables.values()))
+    for key in PREFERRED_KEYS:
+        if key in tables:
+            return tables[key]
+    raise LabelsError(
+        f"{path}: several DeepLabCut tables ({_listing(list(tables))}); keep one per file "
+        "or name it 'df_with_missing'."
+    )
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A DeepLabCut CSV: 3 (4 with individuals) header rows, 1 or 3 index columns."""
+    rows: list[tuple[int, list[str]]] = []  # (line number, cells) of non-blank rows
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows.append((reader.line_num, row))
+    if not rows:
+        raise LabelsError(f"{path}: empty file; {_EXPORT_HINT}.")
+    known = set(MULTI_ANIMAL_LEVELS)
+    levels: list[str] = []
+    for _, row in rows[: len(MULTI_ANIMAL_LEVELS)]:
+        if row[0].strip() not in known:
+            break
+        levels.append(row[0].strip())
+    if tuple(levels) not in (SINGLE_ANIMAL_LEVELS, MULTI_ANIMAL_LEVELS):
+        found = f"header rows {', '.join(levels)}" if levels else "no DeepLabCut header rows"
+        raise LabelsError(
+            f"{path}: {found}; a DeepLabCut CSV starts with the rows scorer, bodyparts, "
+            f"coords (individuals before bodyparts for multi-animal); {_EXPORT_HINT}."
+        )
+    header = [row for _, row in rows[: len(levels)]]
+    width = len(header[0])
+    if any(len(row) != width for row in header):
+        raise LabelsError(f"{path}: header rows of different lengths; {_EXPORT_HINT}.")
+    coords = header[-1]
+    n_index = 1
+    while n_index < width and not coords[n_index].strip():
+        n_index += 1
+    if n_index == width:
+        raise LabelsError(f"{path}: no bodyparts (no data columns); {_EXPORT_HINT}.")
+    body = rows[len(levels) :]
+    if body and _is_index_names(body[0][1], n_index):
+        body = body[1:]
+    values = np.full((len(body), width - n_index), np.nan)
+    index = []
+    for i, (line, row) in enumerate(body):
+        if len(row) != width:
+            raise LabelsError(
+                f"{path}: line {line} has {len(row)} cells but the header {width}; "
+                f"the file is cut or edited by hand; {_EXPORT_HINT}."
+            )
+        index.append("/".join(cell.strip() for cell in row[:n_index]))
+        for j, cell in enumerate(row[n_index:]):
+            text = cell.strip()
+            if text:
+                try:
+                    values[i, j] = float(text)
+                except ValueError:
+                    raise LabelsError(
+                        f"{path}: line {line}, column {n_index + j + 1}: '{text[:40]}' is not "
+                        f"a coordinate; fix the cell or {_EXPORT_HINT}."
+                    ) from None
+    columns = pd.MultiIndex.from_arrays(
+        [[cell.strip() for cell in row[n_index:]] for row in header], names=levels
+    )
+    return pd.DataFrame(values, index=pd.Index(index, dtype=object), columns=columns)
+
+
+def _is_index_names(row: list[str], n_index: int) -> bool:
+    """Whether a CSV row is pandas' row of index names (``frame,,,``), not a frame.
+
+    pandas writes it after the header when the index is named. Unlike a frame without
+    any label, its index cells are plain names, not image paths or frame numbers.
+    """
+    if any(cell.strip() for cell in row[n_index:]):
+        return False
+    cells = [cell.strip() for cell in row[:n_index]]
+    plain = all(cell and not any(c in cell for c in "./\\") for cell in cells)
+    return plain and not any(cell.isdigit() for cell in cells)
+
+
+def _frame_to_joints(frame: pd.DataFrame, path: Path) -> tuple[np.ndarray, list[str], list[str]]:
+    """``(N, J, 2)`` joints, J names, N frame identifiers of a DeepLabCut table."""
     columns = frame.columns
-    if columns.nlevels == 4:
-        raise LabelsError(f"{path}: multi-animal labels are not supported yet; use one animal.")
-    if columns.nlevels != 3 or "bodyparts" not in columns.names:
-        raise LabelsError(f"{path}: expected DeepLabCut columns scorer/bodyparts/coords.")
-    names = list(dict.fromkeys(columns.get_level_values("bodyparts")))
-    flat = frame.droplevel("scorer", axis=1)
-    x = flat[[(name, "x") for name in names]].to_numpy(np.float64)
-    y = flat[[(name, "y") for name in names]].to_numpy(np.float64)
+    if len(columns) == 0:
+        raise LabelsError(f"{path}: no bodyparts in the file; {_EXPORT_HINT}.")
+    levels = {3: SINGLE_ANIMAL_LEVELS, 4: MULTI_ANIMAL_LEVELS}.get(columns.nlevels)
+    given = tuple(columns.names)
+    if levels is None or (given != levels and any(name is not None for name in given)):
+        raise LabelsError(
+            f"{path}: columns {'/'.join(map(str, given))} are not DeepLabCut's "
+            f"scorer/bodyparts/coords (or scorer/individuals/bodyparts/coords); {_EXPORT_HINT}."
+        )
+    frame = frame.set_axis(columns.set_names(list(levels)), axis=1)
+    scorers = list(dict.fromkeys(frame.columns.get_level_values("scorer")))
+    if len(scorers) > 1:
+        raise LabelsError(
+            f"{path}: labels of {len(scorers)} scorers ({_listing(scorers)}); keep one scorer "
+            "per file."
+        )
+    frame = frame.droplevel("scorer", axis=1)
+    if "individuals" in levels:
+        individuals = list(dict.fromkeys(frame.columns.get_level_values("individuals")))
+        animals = [i for i in individuals if i != UNIQUE_BODYPARTS] or individuals
+        if len(animals) != 1:
+            raise LabelsError(
+                f"{path}: {len(animals)} animals labelled ({_listing(animals)}) but this "
+                "evaluation takes one animal; export one individual (e.g. "
+                f"df.xs('{animals[0] if animals else 'mouse1'}', level='individuals', axis=1)) "
+                "and evaluate that."
+            )
+        frame = frame.xs(animals[0], level="individuals", axis=1)
+    if frame.columns.duplicated().any():
+        raise LabelsError(f"{path}: a bodypart has duplicated columns; {_EXPORT_HINT}.")
+    names = [str(n) for n in dict.fromkeys(frame.columns.get_level_values("bodyparts"))]
+    if not names:
+        raise LabelsError(f"{path}: no bodyparts in the file; {_EXPORT_HINT}.")
+    if len(frame) == 0:
+        raise LabelsError(f"{path}: no labelled frames in the file; {_EXPORT_HINT}.")
+    present = set(frame.columns)
+    lacking = [n for n in names if (n, "x") not in present or (n, "y") not in present]
+    if lacking:
+        raise LabelsError(
+            f"{path}: bodyparts without x/y columns: {_listing(lacking)}; {_EXPORT_HINT}."
+        )
+    try:
+        x = frame[[(name, "x") for name in names]].to_numpy(np.float64)
+        y = frame[[(name, "y") for name in names]].to_numpy(np.float64)
+    except (ValueError, TypeError) as exc:
+        raise LabelsError(
+            f"{path}: coordinates that are not numbers ({_one_line(exc)}); {_EXPORT_HINT}."
+        ) from exc
     joints = np.stack([x, y], axis=-1)
-    index = ["/".join(i) if isinstance(i, tuple) else str(i) for i in frame.index]
+    if np.isinf(joints).any():
+        frame_i, joint_i, _ = np.argwhere(np.isinf(joints))[0]
+        raise LabelsError(
+            f"{path}: {int(np.isinf(joints).sum())} infinite coordinates (first: bodypart "
+            f"'{names[joint_i]}', row {frame_i}); blank or fix them."
+        )
+    index = ["/".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in frame.index]
     return joints, names, index

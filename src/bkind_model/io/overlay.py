@@ -112,9 +112,7 @@ def write_overlay_video(
         ``f(frames_done, n_frames)``.
     """
     source = (
-        video
-        if isinstance(video, VideoSource)
-        else open_video(video or result.metadata["video_path"])
+        video if isinstance(video, VideoSource) else open_video(video or result.require_video())
     )
     n = min(source.n_frames, result.n_frames)
 

@@ -22,8 +22,12 @@ Attributes: ``format``, ``video_path``, ``fps``, ``frame_size`` (H, W), ``n_fram
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +36,7 @@ import h5py
 import numpy as np
 
 from bkind_model.errors import BKindError
-from bkind_model.io.atomic import atomic_path
+from bkind_model.io.atomic import atomic_path, write_failed
 
 FORMAT = "bkind-results-1"
 
@@ -63,6 +67,8 @@ class KeypointResult:
         ``checkpoint_sha256``, ``version``, ``keypoint_names`` ...
     heatmaps : ndarray or h5py.Dataset or None
         ``(T, K, h, w)`` low-resolution heatmaps when stored (lazy when loaded).
+    path : Path or None
+        The file these results were loaded from (not stored).
     """
 
     keypoints: np.ndarray
@@ -70,6 +76,35 @@ class KeypointResult:
     covariance: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
     heatmaps: Any = None
+    path: Path | None = None
+
+    @property
+    def video_path(self) -> Path | None:
+        """The video these keypoints belong to, found again if both were moved.
+
+        The absolute path recorded at extraction when it still exists; else the path
+        recorded relative to the results file (a folder moved or copied whole); else the
+        recorded absolute path (for the error message), or None when none is recorded.
+        """
+        recorded = self.metadata.get("video_path")
+        if recorded is None:
+            return None
+        relative = self.metadata.get("video_relpath")
+        if not Path(recorded).exists() and relative and self.path is not None:
+            beside = (self.path.parent / relative).resolve()
+            if beside.exists():
+                return beside
+        return Path(recorded)
+
+    def require_video(self) -> Path:
+        """:attr:`video_path`, or a :class:`ResultsError` saying to pass the video."""
+        video = self.video_path
+        if video is None:
+            raise ResultsError(
+                f"{self.path or 'these results'}: no video is recorded; give the video "
+                "explicitly (e.g. `--video`)."
+            )
+        return video
 
     @property
     def n_frames(self) -> int:
@@ -155,10 +190,13 @@ class KeypointResult:
                     f["covariance"][()],
                     metadata,
                     maps,
+                    path,
                 )
-        except OSError as exc:
+        except (OSError, KeyError, ValueError, TypeError) as exc:
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             raise ResultsError(
-                f"{path}: cannot read as HDF5 ({exc}); the file is damaged."
+                f"{path}: cannot read as a results file (HDF5: {reason}); the file is damaged or "
+                "not from `bkind extract`. Extract again."
             ) from exc
 
 
@@ -179,7 +217,9 @@ def _write_attrs(f: h5py.File, metadata: dict[str, Any]) -> None:
     for key, value in metadata.items():
         if value is None or key == "format":
             continue
-        if isinstance(value, dict):
+        if isinstance(value, Path):
+            f.attrs[key] = str(value)
+        elif isinstance(value, dict):
             f.attrs[key] = json.dumps(value)
         elif isinstance(value, list | tuple) and value and isinstance(value[0], str):
             f.attrs[key] = np.array(value, dtype=h5py.string_dtype())
@@ -198,6 +238,36 @@ def _read_attrs(f: h5py.File) -> dict[str, Any]:
             value = json.loads(value)
         metadata[key] = value
     return metadata
+
+
+@contextlib.contextmanager
+def _quiet_h5py_failures() -> Iterator[None]:
+    """Silence h5py's reports of writes it could not flush while its objects are freed.
+
+    When a disk fills, h5py objects freed while the error propagates report their failed
+    flushes (``ObjectID._dealloc``, through :func:`sys.excepthook` and
+    :func:`sys.unraisablehook`); the error that matters
+    is raised anyway. On an error, objects are collected inside, so no report comes later
+    (at exit).
+    """
+    hook, unraisable = sys.excepthook, sys.unraisablehook
+
+    def quiet(kind: type[BaseException], value: BaseException, tb: object) -> None:
+        if not isinstance(value, OSError | RuntimeError):
+            hook(kind, value, tb)  # type: ignore[arg-type]
+
+    def quiet_unraisable(report: sys.UnraisableHookArgs) -> None:
+        if not isinstance(report.exc_value, OSError | RuntimeError):
+            unraisable(report)
+
+    sys.excepthook, sys.unraisablehook = quiet, quiet_unraisable
+    try:
+        yield
+    except BaseException:
+        gc.collect()  # free the failed objects now, while their reports are silenced
+        raise
+    finally:
+        sys.excepthook, sys.unraisablehook = hook, unraisable
 
 
 class ResultsWriter:
@@ -229,7 +299,12 @@ class ResultsWriter:
     ) -> None:
         self.path = Path(path)
         self.part = self.path.with_name(f".{self.path.name}.part")
-        self.file = self._open_or_create(n_frames, n_keypoints, metadata, heatmap_size)
+        self.n_frames = n_frames
+        try:
+            self.file = self._open_or_create(n_frames, n_keypoints, metadata, heatmap_size)
+        except (OSError, RuntimeError) as exc:
+            self.part.unlink(missing_ok=True)
+            raise write_failed(self.path, exc) from exc
         self.frames_done = int(self.file.attrs["frames_done"])
 
     def _open_or_create(self, n_frames, n_keypoints, metadata, heatmap_size) -> h5py.File:
@@ -280,23 +355,62 @@ class ResultsWriter:
     ) -> None:
         """Store a batch of frames starting at frame ``start`` (arrays shaped as above)."""
         stop = start + len(keypoints)
-        self.file["keypoints"][start:stop] = keypoints
-        self.file["confidence"][start:stop] = confidence
-        self.file["covariance"][start:stop] = covariance
-        if heatmaps is not None:
-            self.file["heatmaps"][start:stop] = heatmaps
-            self.file["windows"][start:stop] = windows
+        try:
+            with _quiet_h5py_failures():
+                self.file["keypoints"][start:stop] = keypoints
+                self.file["confidence"][start:stop] = confidence
+                self.file["covariance"][start:stop] = covariance
+                if heatmaps is not None:
+                    self.file["heatmaps"][start:stop] = heatmaps
+                    self.file["windows"][start:stop] = windows
+                self.file.flush()
+                self.file.attrs["frames_done"] = stop
+                self.file.flush()
+        except (OSError, RuntimeError) as exc:
+            self._abandon()
+            raise write_failed(self.path, exc) from exc
         self.frames_done = stop
-        self.file.attrs["frames_done"] = stop
-        self.file.flush()
 
     def finish(self) -> Path:
-        """Close and move the complete file into place."""
-        self.file.close()
-        os.replace(self.part, self.path)
+        """Close, check and sync the complete file, then move it into place.
+
+        Raises
+        ------
+        WriteError
+            When the file could not be completed (a full disk ...); the previous file at
+            :attr:`path` is intact.
+        """
+        try:
+            with _quiet_h5py_failures():
+                self.file.close()
+            with h5py.File(self.part, "r") as check:  # what reached the disk is complete
+                done = int(check.attrs["frames_done"])
+            if done != self.n_frames:
+                raise OSError(f"only {done} of {self.n_frames} frames were stored")
+            with open(self.part, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(self.part, self.path)
+        except (OSError, RuntimeError, KeyError) as exc:
+            self._abandon()
+            raise write_failed(self.path, exc) from exc
         return self.path
 
-    def close(self) -> None:
-        """Close without finishing (the ``.part`` file stays for a later resume)."""
-        if self.file.id.valid:
+    def _abandon(self) -> None:
+        """Drop a partial file that could not be written (a full disk): it frees space.
+
+        h5py reports the writes it could not flush while its objects are freed ("Exception
+        ignored ..."); they are closed here with those reports silenced, not at exit.
+        """
+        with _quiet_h5py_failures(), contextlib.suppress(Exception):
             self.file.close()
+        self.part.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Close without finishing (the ``.part`` file stays for a later resume).
+
+        Errors are not raised here (this runs while another error is on its way); a
+        damaged ``.part`` file is detected and rebuilt by the next run.
+        """
+        if self.file.id.valid:
+            with contextlib.suppress(OSError, RuntimeError):
+                self.file.close()

@@ -12,7 +12,10 @@ steps, at the end, and when cancelled; a run resumes exactly.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,19 +26,22 @@ import numpy as np
 import torch
 
 from bkind_model.config import Config
-from bkind_model.devices import autocast, resolve_device
+from bkind_model.devices import autocast, check_memory, resolve_device
 from bkind_model.errors import BKindError, ConfigError
 from bkind_model.frames.gap import suggest_frame_gap
 from bkind_model.frames.pairs import PairSampler
 from bkind_model.frames.pipeline import PreparedVideo, letterbox_for, prepare_video
 from bkind_model.frames.sampling import evenly_spaced
 from bkind_model.frames.windows import measure_crop_size
+from bkind_model.io.atomic import ensure_folder, remove_orphans
 from bkind_model.io.checkpoint import (
     checkpoint_config,
     ensure_compatible,
+    ensure_same_videos,
     load_checkpoint,
     save_checkpoint,
 )
+from bkind_model.io.lock import RunLock
 from bkind_model.io.results import default_keypoint_names
 from bkind_model.io.video import VideoSource, open_video
 from bkind_model.model.network import BKinD
@@ -209,9 +215,13 @@ class Trainer:
     ) -> None:
         if not videos:
             raise ConfigError("No training video given: pass at least one video file.")
-        self.out_dir = Path(out_dir)
+        self.out_dir = ensure_folder(out_dir, "run folder")  # before any work
+        self.lock = RunLock(self.out_dir)
+        remove_orphans(self.out_dir)
         self.checkpoint_path = self.out_dir / "checkpoint.pt"
         config = config or Config()
+        self.device = resolve_device(config.device)
+        check_memory(config, self.device)
         sources = [v if isinstance(v, VideoSource) else open_video(v) for v in videos]
         sizes = {(s.height, s.width) for s in sources}
         if len(sizes) > 1:
@@ -227,6 +237,7 @@ class Trainer:
             ensure_compatible(
                 checkpoint_config(saved, self.checkpoint_path), config, self.checkpoint_path
             )
+            ensure_same_videos(saved, [s.path for s in sources], self.checkpoint_path)
         self.config = config
         self.letterbox = letterbox_for(config, sizes.pop())
         self.videos: list[PreparedVideo] = [
@@ -235,7 +246,6 @@ class Trainer:
             )
             for s in sources
         ]
-        self.device = resolve_device(config.device)
         if config.threads:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
@@ -250,6 +260,8 @@ class Trainer:
         self.step = 0
         self.history = _History()
         self._cancel = False
+        #: The signal that stopped :meth:`run` (``"SIGTERM"`` ...), or None.
+        self.stopped_by: str | None = None
         video = self.videos[0]
         self.preview_index = evenly_spaced(len(video.frames), N_PREVIEW)
         preview = video.inputs(self.preview_index)
@@ -303,7 +315,7 @@ class Trainer:
             "letterbox": self.letterbox.to_dict(),
             "background": torch.from_numpy(pipeline.background.gray),
             **self._mask_state(),
-            "videos": [str(v.path) for v in self.videos],
+            "videos": [str(Path(v.path).resolve()) for v in self.videos],
             "history": {
                 "steps": self.history.steps,
                 "losses": self.history.losses,
@@ -346,6 +358,37 @@ class Trainer:
         """
         self._cancel = True
 
+    def close(self) -> None:
+        """Release the run folder for other processes (also when the process ends)."""
+        self.lock.release()
+
+    @contextlib.contextmanager
+    def _stop_on_signals(self) -> Iterator[None]:
+        """SIGINT, SIGTERM and SIGHUP stop training at the next step boundary.
+
+        The step under way finishes and a checkpoint is written, so a resume continues
+        bit-exactly. A second SIGINT (Ctrl-C twice) stops at once without saving the
+        unfinished step; the last checkpoint stays. Only in the main thread (Python's
+        rule for signal handlers); elsewhere the caller cancels with :meth:`cancel`.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        names = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
+
+        def stop(signum: int, _frame: object) -> None:
+            if self._cancel and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.stopped_by = names[signal.Signals(signum)]
+            self._cancel = True
+
+        previous = {sig: signal.signal(sig, stop) for sig in names}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
     def status(self) -> TrainingStatus:
         """A snapshot of the run for display (safe to pass to another thread)."""
         last = self.monitor.history[-1] if self.monitor.history else None
@@ -376,10 +419,15 @@ class Trainer:
             )
         loss = torch.stack(list(terms.values())).sum()
         if not torch.isfinite(loss):
+            kept = (
+                "the last good checkpoint is kept"
+                if self.checkpoint_path.exists()
+                else "no checkpoint had been written yet"
+            )
             raise TrainingDiverged(
                 f"{self.checkpoint_path}: the loss became {loss.item()} at step {self.step + 1}; "
-                "training stopped and the last good checkpoint is kept. Lower the learning "
-                "rate (lr) and resume."
+                f"training stopped and {kept}. Lower the learning rate (lr) and "
+                "resume (or start again)."
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -437,8 +485,10 @@ class Trainer:
     def run(self, hooks: Sequence[StepHook] = ()) -> Iterator[TrainingEvent]:
         """Train until ``config.steps``, yielding an event after every step.
 
-        Stops early, with a checkpoint, after :meth:`cancel` or when the consumer closes
-        the generator.
+        Checkpoints are written every ``checkpoint_every`` steps, every
+        ``checkpoint_minutes`` of training, at the end, and when the run stops early: after
+        :meth:`cancel`, a SIGINT, SIGTERM or SIGHUP (:attr:`stopped_by`), or when the
+        consumer closes the generator. A step is never saved half done.
 
         Parameters
         ----------
@@ -447,34 +497,42 @@ class Trainer:
         """
         total = self.config.steps
         start, done_at_start = time.perf_counter(), self.step
-        diverged = False
+        saved_at, saved_step = start, self.step
+        diverged = in_step = False
         try:
-            while self.step < total and not self._cancel:
-                losses = self.train_step()
-                elapsed = time.perf_counter() - start
-                rate = (self.step - done_at_start) / max(elapsed, 1e-9)
-                event = TrainingEvent(
-                    self.step, total, losses, elapsed, (total - self.step) / rate
-                )
-                self.history.steps.append(self.step)
-                self.history.losses.append(losses)
-                if self.step % CHECK_EVERY == 0 or self.step == total:
-                    event.convergence, event.preview_keypoints = self.check_convergence()
-                    self.history.convergence.append(event.convergence.to_dict())
-                for hook in hooks:
-                    result = hook(self, event)
-                    if result is not None:
-                        event.extras[hook.name] = result
-                if self.step % self.config.checkpoint_every == 0 or self.step == total:
-                    event.checkpoint = self.save()
-                yield event
+            with self._stop_on_signals():
+                while self.step < total and not self._cancel:
+                    in_step = True
+                    losses = self.train_step()
+                    in_step = False
+                    now = time.perf_counter()
+                    elapsed = now - start
+                    rate = (self.step - done_at_start) / max(elapsed, 1e-9)
+                    event = TrainingEvent(
+                        self.step, total, losses, elapsed, (total - self.step) / rate
+                    )
+                    self.history.steps.append(self.step)
+                    self.history.losses.append(losses)
+                    if self.step % CHECK_EVERY == 0 or self.step == total:
+                        event.convergence, event.preview_keypoints = self.check_convergence()
+                        self.history.convergence.append(event.convergence.to_dict())
+                    for hook in hooks:
+                        result = hook(self, event)
+                        if result is not None:
+                            event.extras[hook.name] = result
+                    due = now - saved_at >= 60 * self.config.checkpoint_minutes
+                    if self.step % self.config.checkpoint_every == 0 or self.step == total or due:
+                        event.checkpoint = self.save()
+                        saved_at, saved_step = time.perf_counter(), self.step
+                    yield event
         except TrainingDiverged:
             diverged = True  # the weights are bad now: keep the last good checkpoint
             raise
         finally:
-            unsaved = self.step % self.config.checkpoint_every and self.step != total
-            if self.step > 0 and unsaved and not diverged:
-                self.save()  # cancelled or closed between checkpoints: keep the work
+            # Cancelled, stopped by a signal or closed between checkpoints: keep the work,
+            # unless a step was cut short (its state is half updated) or the loss diverged.
+            if self.step > saved_step and not in_step and not diverged:
+                self.save()
 
 
 def train(

@@ -1,18 +1,27 @@
 """Regression evaluation and its baselines."""
 
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
 
+from bkind_model.errors import ConfigError
 from bkind_model.evaluate.baselines import blob_features
 from bkind_model.evaluate.regression import (
+    evaluate_results,
     k_folds,
     keypoint_features,
+    make_folds,
     regression_score,
     ridge_fit,
     ridge_predict,
     split_halves,
 )
 from bkind_model.frames.background import median_background
+from bkind_model.io.labels import LabelsError, labels_from_joints
+from bkind_model.io.results import KeypointResult
+from bkind_model.synthetic import ground_truth_path, load_ground_truth
 
 
 def test_ridge_recovers_a_linear_map():
@@ -67,3 +76,176 @@ def test_blob_features_measure_an_ellipse():
     assert np.allclose(feats[:, :2], [[40, 50], [80, 30]], atol=0.5)
     assert abs(feats[0, 2]) > 5 * abs(feats[0, 3])  # major axis along x
     assert feats[0, 6] > 2.5 * feats[0, 7]  # length > width
+
+
+# --- missing labels, folds, JSON-valid results --------------------------------------------
+
+
+def _linear_problem(n=200, n_features=6, n_joints=5, seed=2):
+    """Features and joints that are an exact affine function of them, px."""
+    rng = np.random.default_rng(seed)
+    features = rng.normal(size=(n, n_features)) * 20 + 100
+    weights = rng.normal(size=(n_features, n_joints * 2))
+    joints = (features @ weights + 50.0).reshape(n, n_joints, 2)
+    return features, joints
+
+
+def test_nan_aware_regression_recovers_a_linear_map_with_30_percent_missing():
+    features, joints = _linear_problem()
+    rng = np.random.default_rng(3)
+    missing = rng.random(joints.shape[:2]) < 0.3
+    holes = joints.copy()
+    holes[missing] = np.nan
+    holes[0, 0, 0] = 1.0  # only y missing: the joint is missing as a whole
+    holes[0, 0, 1] = np.nan
+    missing[0, 0] = True
+    score = regression_score(features, holes, split_halves(len(holes)), 40.0, alpha=1e-9)
+    assert score.error_px < 1e-3
+    assert np.isfinite(score.per_joint_px).all() and (score.per_joint_px < 1e-3).all()
+    assert score.skipped_per_joint.tolist() == missing.sum(axis=0).tolist()
+    assert score.skipped_total == int(missing.sum())
+    assert score.n_scored == int((~missing).sum())
+    as_dict = score.to_dict()
+    assert as_dict["skipped_total"] == int(missing.sum())
+    assert set(as_dict) >= {"error_px", "per_joint_px", "normalised"}
+    json.dumps(as_dict, allow_nan=False)
+
+
+def test_missing_labels_do_not_pull_the_fit():
+    """A wrong fit would be dragged by NaN-as-zero; the NaN-aware one keeps the truth."""
+    features, joints = _linear_problem(n=120)
+    holes = joints.copy()
+    holes[::3, 2] = np.nan
+    folds = k_folds(len(holes), 4)
+    score = regression_score(features, holes, folds, alpha=1e-9)
+    assert score.per_joint_px[2] < 1e-3
+    assert score.skipped_per_joint.tolist() == [0, 0, 40, 0, 0]
+
+
+def test_without_missing_labels_the_score_is_the_single_fit_score():
+    features, joints = _linear_problem(n=90)
+    rng = np.random.default_rng(4)
+    joints = joints + rng.normal(0, 3, size=joints.shape)
+    folds = split_halves(len(joints))
+    score = regression_score(features, joints, folds, body_length=10.0)
+    errors = []
+    for train, test in folds:
+        w = ridge_fit(features[train], joints[train].reshape(len(train), -1))
+        predicted = ridge_predict(w, features[test]).reshape(len(test), -1, 2)
+        errors.append(np.linalg.norm(predicted - joints[test], axis=-1))
+    errors = np.concatenate(errors)
+    assert score.error_px == pytest.approx(errors.mean())
+    np.testing.assert_allclose(score.per_joint_px, errors.mean(axis=0))
+    assert score.normalised == pytest.approx(errors.mean() / 10.0)
+    assert score.skipped_total == 0
+
+
+def test_a_joint_without_any_label_scores_none():
+    features, joints = _linear_problem(n=40)
+    joints[:, 1] = np.nan
+    score = regression_score(features, joints, split_halves(40))
+    assert np.isnan(score.per_joint_px[1]) and np.isfinite(score.per_joint_px[[0, 2, 3, 4]]).all()
+    assert score.to_dict()["per_joint_px"][1] is None
+    assert score.skipped_per_joint[1] == 40
+    json.dumps(score.to_dict(), allow_nan=False)
+
+
+def test_nan_features_are_refused_with_their_frames():
+    features, joints = _linear_problem(n=30)
+    features[[4, 17]] = np.nan
+    with pytest.raises(ConfigError, match=r"2 of 30 frames \(4, 17\)"):
+        regression_score(features, joints, split_halves(30))
+    features[4] = np.inf
+    with pytest.raises(ConfigError, match="NaN or infinite"):
+        regression_score(features, joints, split_halves(30))
+
+
+def test_make_folds_validates_the_number_of_folds():
+    halves = make_folds(10, 2)
+    assert [t.tolist() for _, t in halves] == [t.tolist() for _, t in split_halves(10)]
+    assert len(make_folds(10, 5)) == 5 and len(make_folds(10, 10)) == 10
+    for bad in (0, 1, -3, 11, 2.5, True, "3"):
+        with pytest.raises(ConfigError, match="2 to 10"):
+            make_folds(10, bad)
+    with pytest.raises(ConfigError, match="at least 2"):
+        make_folds(1, 2)
+    with pytest.raises(ConfigError):
+        k_folds(5, 6)
+
+
+# --- evaluate_results on a real results file, video and DeepLabCut labels ------------------
+
+
+def _dlc_labels(joints, names, path):
+    """Write ``(T, J, 2)`` joints as a DeepLabCut ``CollectedData`` file."""
+    columns = pd.MultiIndex.from_product(
+        [["synthetic"], names, ["x", "y"]], names=["scorer", "bodyparts", "coords"]
+    )
+    index = [f"labeled-data/tiny/img{i:04d}.png" for i in range(len(joints))]
+    frame = pd.DataFrame(joints.reshape(len(joints), -1), index=index, columns=columns)
+    frame.to_hdf(path, key="df_with_missing", format="table")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_results(tiny_video, tmp_path_factory):
+    """A results file of the tiny video: keypoints = 4 true joints plus noise."""
+    truth = load_ground_truth(tiny_video)
+    joints = truth.joints[:, 0].astype(np.float64)
+    rng = np.random.default_rng(5)
+    keypoints = joints[:, [0, 3, 6, 12]] + rng.normal(0, 0.5, size=(len(joints), 4, 2))
+    t, k = keypoints.shape[:2]
+    result = KeypointResult(
+        keypoints.astype(np.float32),
+        np.ones((t, k), np.float32),
+        np.tile(np.eye(2, dtype=np.float32), (t, k, 1, 1)),
+        {"video_path": str(tiny_video)},
+    )
+    path = result.save(tmp_path_factory.mktemp("results") / "tiny.bkind.h5")
+    return path, joints, list(truth.joint_names)
+
+
+def test_evaluate_results_is_json_valid_with_a_never_labelled_bodypart(tiny_results, tmp_path):
+    path, joints, names = tiny_results
+    labels = joints.copy()
+    rng = np.random.default_rng(6)
+    labels[rng.random(labels.shape[:2]) < 0.2] = np.nan
+    labels[:, 5] = np.nan  # never labelled
+    labels[10] = np.nan  # a frame without any label
+    missing = np.isnan(labels).any(axis=-1).sum(axis=0)
+    summary = evaluate_results(path, _dlc_labels(labels, names, tmp_path / "CollectedData.h5"))
+    text = json.dumps(summary, allow_nan=False)
+    assert json.loads(text) == summary
+    expected = {"keypoints", "keypoints_uncertainty", "blob", "mean_pose", "ratio_to_blob"}
+    assert expected | {"body_length_px", "n_frames", "joint_names"} <= set(summary)
+    assert summary["n_frames"] == len(joints) and summary["joint_names"] == names
+    assert summary["skipped_labels"] == dict(zip(names, missing.tolist(), strict=True))
+    assert summary["skipped_labels"][names[5]] == len(joints)
+    assert summary["skipped_total"] == int(missing.sum())
+    assert summary["unlabelled_bodyparts"] == [names[5]]
+    for name in ("keypoints", "keypoints_uncertainty", "blob", "mean_pose"):
+        per_joint = summary[name]["per_joint_px"]
+        assert per_joint[5] is None and all(
+            v is not None for i, v in enumerate(per_joint) if i != 5
+        )
+    assert summary["keypoints"]["error_px"] < summary["mean_pose"]["error_px"]
+
+
+def test_evaluate_results_refuses_bad_folds_and_nan_keypoints(tiny_results, tmp_path):
+    path, joints, names = tiny_results
+    labels = labels_from_joints(joints, names, [f"f{i}" for i in range(len(joints))])
+    for folds in (1, len(joints) + 1):
+        with pytest.raises(ConfigError, match=f"2 to {len(joints)}"):
+            evaluate_results(path, labels, folds=folds)
+    result = KeypointResult.load(path)
+    result.keypoints[[7, 9]] = np.nan
+    with pytest.raises(LabelsError, match=r"keypoints features .* \(f7, f9\)"):
+        evaluate_results(result, labels)
+
+
+def test_evaluate_results_against_the_synthetic_ground_truth(tiny_results, tiny_video):
+    path = tiny_results[0]
+    summary = evaluate_results(path, ground_truth_path(tiny_video), folds=3)
+    json.dumps(summary, allow_nan=False)
+    assert summary["skipped_total"] == 0 and summary["unlabelled_bodyparts"] == []
+    assert summary["keypoints"]["error_px"] < summary["blob"]["error_px"]
