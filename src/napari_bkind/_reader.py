@@ -39,7 +39,9 @@ def get_reader(path: str | list[str]) -> Reader | None:
     if not Path(path).exists():
         return None
     if Path(path).suffix.lower() in RESULTS_SUFFIXES:
-        return read_results if is_results_file(path) else None
+        # A damaged file named as ours gets our reader, whose error says what is wrong.
+        ours = is_results_file(path) or Path(path).name.lower().endswith(".bkind.h5")
+        return read_results if ours else None
     return read_video
 
 
@@ -92,7 +94,8 @@ def read_results(path: str | list[str]) -> list[LayerData]:
         path = path[0]
     result = KeypointResult.load(path)
     recorded = result.metadata.get("video_path")
-    video = find_video(path, recorded)
+    located = result.video_path
+    video = find_video(path, str(located) if located is not None else None)
     layers: list[LayerData] = []
     if recorded is None:
         show_warning(

@@ -87,3 +87,17 @@ def test_heatmaps_are_placed_on_the_video_through_each_frame_window(tmp_path):
         assert shown.shape == (100, 120)
         peak = np.unravel_index(np.argmax(shown), shown.shape)
         assert abs(peak[0] - y) <= 1 and abs(peak[1] - x) <= 1
+
+
+def test_a_damaged_results_file_says_what_is_wrong(tmp_path):
+    from bkind_model.io.results import ResultsError
+
+    damaged = tmp_path / "mouse.bkind.h5"
+    damaged.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)  # an HDF5 signature, then nothing
+    reader = _reader.get_reader(str(damaged))
+    assert reader is not None  # ours by name, so our reader explains the damage
+    with pytest.raises(ResultsError, match=r"mouse\.bkind\.h5: cannot read .*damaged"):
+        reader(str(damaged))
+    foreign = tmp_path / "other.h5"
+    foreign.write_bytes(b"not hdf5")
+    assert _reader.get_reader(str(foreign)) is None  # someone else's file: not ours to refuse
