@@ -1941,13 +1941,13 @@ def _same(fx: Fixtures, key: str, path: Path) -> bool:
 
 def fill_disk(folder: Path) -> None:
     """Fill the filesystem of ``folder`` with a file named ``filler``."""
-    with open(folder / "filler", "wb") as handle:
+    with open(folder / "filler", "wb", buffering=0) as handle:
         for size in (1 << 16, 4096, 512, 1):
             block = b"\0" * size
             while True:
                 try:
-                    handle.write(block)
-                    handle.flush()
+                    if handle.write(block) < size:
+                        break
                 except OSError as exc:
                     if exc.errno != errno.ENOSPC:
                         raise
@@ -2628,6 +2628,8 @@ def main(argv: list[str] | None = None) -> int:
     made_work = args.work is None
     work = Path(args.work or tempfile.mkdtemp(prefix="bkind-faults-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
+    for owned in ("fx", "cases", "cache"):  # a reused work folder starts afresh
+        shutil.rmtree(work / owned, ignore_errors=True)
     env = os.environ | {
         "BKIND_CACHE_DIR": str(work / "cache"),
         "OMP_NUM_THREADS": "1",

@@ -183,16 +183,27 @@ def load_static_mask(path: str | Path, size: tuple[int, int]) -> np.ndarray:
             from PIL import Image
 
             data = np.asarray(Image.open(path))
-    except (OSError, ValueError) as exc:
-        raise MaskError(f"{path}: cannot read the static mask ({exc}).") from exc
+    except (OSError, ValueError, TypeError, EOFError) as exc:
+        raise MaskError(
+            f"{path}: cannot read the static mask ({str(exc).splitlines()[0][:200]}); use a "
+            ".npy array or an image of the video's size."
+        ) from exc
     if data.ndim == 3:
         data = data.max(axis=-1)
+    if data.ndim != 2:
+        raise MaskError(f"{path}: a static mask is one 2D image; this file holds {data.shape}.")
     if data.shape != tuple(size):
         raise MaskError(
             f"{path}: the static mask is {data.shape[1]}x{data.shape[0]} px but the video is "
             f"{size[1]}x{size[0]} px; draw it on this video (or resize it to the video)."
         )
-    return data != 0
+    ignored = data != 0
+    if ignored.mean() > 1 - SELECTION_LIMIT:
+        raise MaskError(
+            f"{path}: the static mask ignores {ignored.mean():.1%} of every frame, so there is "
+            "nothing left to train on; mark only what to ignore (nonzero), the rest zero."
+        )
+    return ignored
 
 
 def selection_problem(mask: np.ndarray, what: str, widen: str, narrow: str) -> str | None:

@@ -213,3 +213,13 @@ def test_the_animal_prior_is_a_training_term(shadowed_video, tmp_path):
     trainer = Trainer([shadowed_video], tmp_path / "run", Config(steps=2, masks=masks, **TINY))
     losses = [event.losses for event in trainer.run()]
     assert all(0 < step["animal_prior"] <= 0.1 for step in losses)
+
+
+def test_a_static_mask_that_ignores_everything_is_refused(tmp_path):
+    path = tmp_path / "all.npy"
+    np.save(path, np.ones((40, 50), np.uint8))
+    with pytest.raises(MaskError, match="nothing left to train on"):
+        load_static_mask(path, (40, 50))
+    (tmp_path / "text.png").write_text("not an image")
+    with pytest.raises(MaskError, match="cannot read the static mask"):
+        load_static_mask(tmp_path / "text.png", (40, 50))
