@@ -67,12 +67,15 @@ def _train(
     the trainer itself, only status snapshots and events.
     """
     trainer = Trainer(videos, out_dir, config, resume=resume, prepare_progress=task.report)
-    started(trainer.cancel)
-    yield trainer.status()
-    if task.cancelled.is_set():
-        trainer.cancel()
-    yield from trainer.run(hooks=[focus])
-    yield trainer.status()  # after the last step, or after a cancel (checkpoint written)
+    try:
+        started(trainer.cancel)
+        yield trainer.status()
+        if task.cancelled.is_set():
+            trainer.cancel()
+        yield from trainer.run(hooks=[focus])
+        yield trainer.status()  # after the last step, or after a cancel (checkpoint written)
+    finally:
+        trainer.close()  # the run folder is free for other processes
 
 
 class TrainWidget(Container):
