@@ -36,18 +36,25 @@ def _same_weights(a, b) -> bool:
     return all(torch.equal(first[key], second[key]) for key in first)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-def test_a_signal_mid_training_saves_at_a_step_boundary_and_resumes_bit_exactly(
-    tiny_video, tmp_path, sig
-):
-    steps = ["--steps", "30"]
-    straight = subprocess.run(
-        _bkind("train", str(tiny_video), "--out", str(tmp_path / "straight"), *steps, *ARGS),
+@pytest.fixture(scope="module")
+def straight(tiny_video, tmp_path_factory):
+    """An uninterrupted 30-step run: what every interrupted one must end equal to."""
+    out = tmp_path_factory.mktemp("straight")
+    done = subprocess.run(
+        _bkind("train", str(tiny_video), "--out", str(out), "--steps", "30", *ARGS),
         capture_output=True,
         text=True,
     )
-    assert straight.returncode == 0, straight.stderr
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_mid_training_saves_at_a_step_boundary_and_resumes_bit_exactly(
+    tiny_video, tmp_path, straight, sig
+):
+    steps = ["--steps", "30"]
     run = tmp_path / "stopped"
     process = subprocess.Popen(
         _bkind("train", str(tiny_video), "--out", str(run), *steps, *ARGS),
@@ -72,7 +79,7 @@ def test_a_signal_mid_training_saves_at_a_step_boundary_and_resumes_bit_exactly(
     )
     assert again.returncode == 0, again.stderr
     assert load_checkpoint(run)["step"] == 30
-    assert _same_weights(run, tmp_path / "straight")
+    assert _same_weights(run, straight)
 
 
 @pytest.mark.slow
