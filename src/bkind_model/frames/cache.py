@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bkind_model.frames.letterbox import resize_frames
-from bkind_model.io.atomic import atomic_path, ensure_folder, remove_orphans
+from bkind_model.io.atomic import atomic_path, ensure_folder, remove_orphans, require_free
 from bkind_model.io.frame_index import cache_dir as default_cache_dir
 from bkind_model.io.frame_index import cache_stem, remove_stale
 from bkind_model.io.video import VideoSource
@@ -128,6 +128,7 @@ def _write_frames(
 ) -> None:
     """Stream, resize and append every frame to a ``.npy`` file, then rename it."""
     shape = (source.n_frames, *size, 3)
+    require_free(path, float(np.prod(shape)) / 2**20)
     header: dict[str, object] = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.uint8))}
     header |= {"fortran_order": False, "shape": shape}
     with atomic_path(path, suffix=".npy") as tmp, tmp.open("wb") as file:

@@ -50,6 +50,28 @@ def free_mb(folder: str | Path) -> float:
         return 0.0
 
 
+def require_free(path: str | Path, needed_mb: float, margin_mb: float = 2.0) -> None:
+    """Refuse to start writing ``path`` when its disk lacks ``needed_mb`` (plus a margin).
+
+    Checked before writing, not after failing: HDF5 in particular is left in a state that
+    crashes the process at exit when a disk fills under it.
+
+    Raises
+    ------
+    DiskFullError
+        Saying how much to free.
+    """
+    target = Path(path)
+    free = free_mb(target.parent)
+    if free < needed_mb + margin_mb:
+        raise DiskFullError(
+            target,
+            "disk full",
+            f"free {max(1.0, needed_mb + margin_mb - free):.0f} MB and rerun (writing it needs "
+            f"about {needed_mb:.1f} MB); the previous file is intact.",
+        )
+
+
 def is_disk_full(exc: BaseException) -> bool:
     """Whether an error (from the OS, h5py, torch or ffmpeg) means the disk is full."""
     while exc is not None:

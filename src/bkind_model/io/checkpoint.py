@@ -17,8 +17,8 @@ import torch
 
 from bkind_model import __version__
 from bkind_model.config import Config
-from bkind_model.errors import CheckpointError, ConfigError, DiskFullError
-from bkind_model.io.atomic import atomic_path, free_mb, write_failed
+from bkind_model.errors import CheckpointError, ConfigError
+from bkind_model.io.atomic import atomic_path, require_free, write_failed
 
 FORMAT = "bkind-checkpoint-1"
 REQUIRED_KEYS = ("format", "config", "model", "step")
@@ -48,14 +48,7 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise write_failed(path, exc) from exc
-    needed = len(data) / 2**20
-    if free_mb(path.parent) < needed + 1:
-        raise DiskFullError(
-            path,
-            "disk full",
-            f"free {needed + 1 - free_mb(path.parent):.0f} MB and rerun (the checkpoint "
-            f"needs {needed:.1f} MB); the previous file is intact.",
-        )
+    require_free(path, len(data) / 2**20, margin_mb=1.0)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return path

@@ -35,8 +35,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from bkind_model.errors import BKindError
-from bkind_model.io.atomic import atomic_path, write_failed
+from bkind_model.errors import BKindError, DiskFullError
+from bkind_model.io.atomic import atomic_path, require_free, write_failed
 
 FORMAT = "bkind-results-1"
 
@@ -140,6 +140,8 @@ class KeypointResult:
             source keeps its heatmaps. Ignored when it holds none or other frames.
         """
         path = Path(path)
+        arrays = (self.keypoints, self.confidence, self.covariance, self.heatmaps)
+        require_free(path, sum(np.asarray(a).nbytes for a in arrays if a is not None) / 2**20)
         with atomic_path(path) as tmp:
             with h5py.File(tmp, "w") as f:
                 _write_attrs(
@@ -300,6 +302,7 @@ class ResultsWriter:
         self.path = Path(path)
         self.part = self.path.with_name(f".{self.path.name}.part")
         self.n_frames = n_frames
+        require_free(self.path, 1.0)
         try:
             self.file = self._open_or_create(n_frames, n_keypoints, metadata, heatmap_size)
         except (OSError, RuntimeError) as exc:
@@ -355,6 +358,13 @@ class ResultsWriter:
     ) -> None:
         """Store a batch of frames starting at frame ``start`` (arrays shaped as above)."""
         stop = start + len(keypoints)
+        arrays = (keypoints, confidence, covariance, heatmaps, windows)
+        batch_mb = sum(np.asarray(a).nbytes for a in arrays if a is not None) / 2**20
+        try:
+            require_free(self.path, 2 * batch_mb)  # before HDF5 meets a full disk
+        except DiskFullError:
+            self.close()  # the partial file is sound: a later run resumes it
+            raise
         try:
             with _quiet_h5py_failures():
                 self.file["keypoints"][start:stop] = keypoints
@@ -401,8 +411,21 @@ class ResultsWriter:
         h5py reports the writes it could not flush while its objects are freed ("Exception
         ignored ..."); they are closed here with those reports silenced, not at exit.
         """
-        with _quiet_h5py_failures(), contextlib.suppress(Exception):
-            self.file.close()
+        with _quiet_h5py_failures():
+            # A dataset whose close failed stays open in the HDF5 library (its Python
+            # object is gone) and crashes the library at exit: close every object still
+            # open on this file, then the file, whatever they report.
+            with contextlib.suppress(OSError):
+                os.truncate(self.part, 0)  # its blocks back to the disk, so closing can flush
+            name = os.fsencode(self.part)
+            kinds = h5py.h5f.OBJ_ALL & ~h5py.h5f.OBJ_FILE
+            for obj in h5py.h5f.get_obj_ids(types=kinds):
+                with contextlib.suppress(Exception):
+                    if h5py.h5f.get_name(obj) == name:
+                        while obj.valid:
+                            h5py.h5i.dec_ref(obj)
+            with contextlib.suppress(Exception):
+                self.file.close()
         self.part.unlink(missing_ok=True)
 
     def close(self) -> None:

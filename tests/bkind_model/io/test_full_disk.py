@@ -83,15 +83,20 @@ def test_results_that_fill_the_disk_midway_keep_the_previous_file(small_disk, tr
     good = small_disk / "res.h5"
     results.save(good)
     before = good.read_bytes()
-    _fill(small_disk, leave_kb=40)
-    writer = ResultsWriter(good, 20_000, 3, {"checkpoint_sha256": "x", "video_path": "v.mp4"})
-    with pytest.raises(WriteError, match="disk full"):
-        block = np.zeros((2000, 3, 2), np.float32)
-        for start in range(0, 20_000, 2000):
+    _fill(small_disk, leave_kb=3500)
+    metadata = {"checkpoint_sha256": "x", "video_path": "v.mp4"}
+    writer = ResultsWriter(good, 40_000, 3, metadata)
+    block = np.zeros((2000, 3, 2), np.float32)
+    with pytest.raises(DiskFullError, match=r"disk full at .*res\.h5: free \d+ MB"):
+        for start in range(0, 40_000, 2000):
             writer.write(start, block, block[..., 0], np.zeros((2000, 3, 2, 2), np.float32))
         writer.finish()
-    writer.close()
     assert good.read_bytes() == before
+    stored = writer.frames_done
+    (small_disk / "filler").unlink()  # space again: the partial file resumes where it stopped
+    again = ResultsWriter(good, 40_000, 3, metadata)
+    assert again.frames_done == stored > 0
+    again.close()
 
 
 @pytest.mark.slow
