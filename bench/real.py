@@ -70,7 +70,9 @@ One JSON line per dataset with keys ``benchmark`` ("real"), ``dataset``, ``video
 stored in the last checkpoint), ``body_length_px``, ``n_images``, ``keypoints``,
 ``keypoints_uncertainty``, ``blob``, ``mean_pose`` (each ``error_px`` and
 ``error_body_lengths``), ``ratio_to_blob``, ``ratio_to_mean_pose``,
-``per_bodypart_body_lengths``, ``skipped_labels`` (bodypart -> cells not scored),
+``per_bodypart_body_lengths``, ``animal_only_body_lengths`` (keypoints, blob and mean
+pose over the animal's bodyparts, when some are not: ``obs*`` of ``mirror``),
+``skipped_labels`` (bodypart -> cells not scored),
 ``skipped_total``, ``on_animal``, ``curve`` (per snapshot: ``minutes``, ``steps``,
 ``ratio_to_blob``, ``ratio_to_mean_pose``, ``error_body_lengths``, ``on_animal``),
 ``montage``, ``warnings`` (warning lines of the CLI runs and of the evaluation) and
@@ -84,7 +86,9 @@ FILE --video FILE --name NAME [--body-axis A B]] [--minutes M | --steps N | --qu
 [--stages S] [--train-args "..."] [--work DIR] [--out DIR]``
 
 ``--train-args`` is split like a shell line and appended to ``bkind train`` (e.g.
-``"--loss ssim"`` or ``"--static-mask mask.png"``), to compare settings. ``--work``
+``"--loss ssim"`` or ``"--static-mask mask.png"``), to compare settings; write
+``--train-args=--restart`` (with ``=``) for a single option, which argparse would
+otherwise take for one of this script's. ``--work``
 keeps the runs, snapshots and results there (default: a temporary folder, deleted at
 the end).
 """
@@ -402,6 +406,23 @@ def score(results: Path, labels) -> tuple[dict, list[str]]:
     return summary, [f"{w.category.__name__}: {w.message}" for w in caught]
 
 
+def animal_only(summary: dict, animal: np.ndarray) -> dict:
+    """Error over the animal's bodyparts only (cells pooled as the engine pools them), BL."""
+    out = {}
+    for name in ("keypoints", "blob", "mean_pose"):
+        s = summary[name]
+        per_joint = np.array([np.nan if e is None else e for e in s["per_joint_px"]])
+        skipped = np.array(s["skipped_per_joint"])
+        tested = (s["n_scored"] + skipped.sum()) / len(skipped)  # test cells per joint
+        scored = np.where(np.isfinite(per_joint), tested - skipped, 0)[animal]
+        errors = np.nan_to_num(per_joint)[animal]
+        total = scored.sum()
+        out[name] = (
+            float((errors * scored).sum() / total / summary["body_length_px"]) if total else None
+        )
+    return out
+
+
 def figures(summary: dict) -> dict:
     """The headline figures of an evaluation summary."""
 
@@ -567,6 +588,7 @@ def run_dataset(dataset: Dataset, args: argparse.Namespace, work_root: Path) -> 
         "body_length_px": summary["body_length_px"],
         "n_images": summary["n_frames"],
         **fig,
+        "animal_only_body_lengths": animal_only(summary, animal) if not animal.all() else None,
         "skipped_labels": summary["skipped_labels"],
         "skipped_total": summary["skipped_total"],
         "unlabelled_bodyparts": summary["unlabelled_bodyparts"],

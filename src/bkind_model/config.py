@@ -236,7 +236,7 @@ class Config:
             "n_keypoints": (1, 100),
             "image_size": (32, 1024),
             "crop_jitter": (0, 64),
-            "steps": (0, 10**9),
+            "steps": (1, 10**9),
             "batch_size": (1, 4096),
             "width": (4, 512),
             "heatmap_stride": (2, 4),
@@ -268,6 +268,12 @@ class Config:
             raise ConfigError("Invalid config: frame_gap must be a positive number.")
         if self.frame_gap is not None and self.gap_unit == "frames" and self.frame_gap > 10**6:
             raise ConfigError("Invalid config: frame_gap must be at most 1000000 frames.")
+        if self.pretrained is not None:
+            if self.encoder == "small":
+                raise ConfigError(
+                    "Invalid config: pretrained weights are for the ResNet encoders; choose "
+                    "one (encoder resnet18, resnet34 or resnet50) or leave pretrained unset."
+                )
         if not isinstance(self.device, str) or not self.device:
             raise ConfigError("Invalid config: device must be 'auto', 'cpu', 'cuda' or 'mps'.")
         checks = [

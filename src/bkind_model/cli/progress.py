@@ -36,7 +36,8 @@ def run_training(videos, out_dir: Path, config: Config, resume: bool = True) -> 
     from bkind_model.train.loop import Trainer
 
     def prepared(done: int, total: int, message: str) -> None:
-        print(f"\r{message}: {done}/{total} frames", end="", file=sys.stderr)
+        end = "\n" if done >= total else ""  # an error after caching starts on a new line
+        print(f"\r{message}: {done}/{total} frames", end=end, file=sys.stderr)
 
     trainer = Trainer(videos, out_dir, config, resume=resume, prepare_progress=prepared)
     try:
@@ -48,19 +49,21 @@ def run_training(videos, out_dir: Path, config: Config, resume: bool = True) -> 
 def _train_with_bar(trainer, config: Config) -> Path:
     """Run a prepared trainer with a tqdm bar and a convergence line."""
     print(
-        f"\nTraining {config.n_keypoints} keypoints at {trainer.letterbox.input_size[1]}x"
+        f"Training {config.n_keypoints} keypoints at {trainer.letterbox.input_size[1]}x"
         f"{trainer.letterbox.input_size[0]} px, gap {trainer.videos[0].gap} frames, "
         f"on {trainer.device} (from step {trainer.step}).",
         file=sys.stderr,
     )
     bar = tqdm(total=config.steps, initial=trainer.step, unit="step", file=sys.stderr)
     verdict = ""
-    for event in trainer.run():
-        bar.update(1)
-        if event.convergence is not None:
-            verdict = event.convergence.verdict
-        bar.set_postfix(loss=f"{event.losses['total']:.4f}", state=verdict)
-    bar.close()
+    try:
+        for event in trainer.run():
+            bar.update(1)
+            if event.convergence is not None:
+                verdict = event.convergence.verdict
+            bar.set_postfix(loss=f"{event.losses['total']:.4f}", state=verdict)
+    finally:
+        bar.close()  # before any error message, which then gets a line of its own
     status = trainer.status()
     if status.verdict != "unchecked":
         print(f"Convergence: {status.verdict}. {status.hint}".strip(), file=sys.stderr)

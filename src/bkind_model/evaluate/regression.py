@@ -9,6 +9,7 @@ length and width of the background-subtracted foreground), which any tracker get
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -323,7 +324,7 @@ def load_truth(path: str | Path) -> Labels:
         raise LabelsError(f"{path}: labels file not found; check the path.")
     try:
         truth = load_ground_truth(path)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         raise LabelsError(
             f"{path}: not a readable synthetic ground truth ({exc}); write the sample again."
         ) from exc

@@ -42,6 +42,12 @@ def letterbox_for(config: Config, source_size: tuple[int, int]) -> Letterbox:
     if config.crop_size is None:
         raise ConfigError("crop_size must be measured or set before frames are windowed.")
     if config.crop_size:
+        if config.crop_size > max(source_size):
+            raise ConfigError(
+                f"crop_size {config.crop_size:g} px is larger than the frames "
+                f"({source_size[1]}x{source_size[0]} px); give a crop that fits, or 0 for the "
+                "whole frame."
+            )
         return Letterbox.crop(source_size, config.crop_size, config.image_size)
     return Letterbox.fit(source_size, config.image_size, config.input_multiple)
 

@@ -13,6 +13,7 @@ from bkind_model import __version__
 from bkind_model.errors import CheckpointError, ConfigError, DiskFullError
 from bkind_model.infer.predictor import Predictor
 from bkind_model.io.atomic import ensure_folder, free_mb, remove_orphans
+from bkind_model.io.lock import RunLock
 from bkind_model.io.results import KeypointResult, ResultsWriter, default_keypoint_names
 from bkind_model.io.video import VideoSource, open_video
 
@@ -102,7 +103,14 @@ def extract(
         heatmap_size = (height // stride, width // stride)
         box = predictor.letterbox
         metadata["letterbox"] = box.to_dict()
-    writer = ResultsWriter(out_path, source.n_frames, config.n_keypoints, metadata, heatmap_size)
+    lock = RunLock(out_path.parent, "bkind extract", name=f".{out_path.name}.lock")
+    try:
+        writer = ResultsWriter(
+            out_path, source.n_frames, config.n_keypoints, metadata, heatmap_size
+        )
+    except BaseException:
+        lock.release()
+        raise
     try:
         for start, frames in source.iter_chunks(batch_size, start=writer.frames_done):
             out = predictor.predict(frames, heatmaps=heatmaps)
@@ -119,6 +127,7 @@ def extract(
         path = writer.finish()
     finally:
         writer.close()
+        lock.release()
     yield ExtractionProgress(source.n_frames, source.n_frames, path)
 
 

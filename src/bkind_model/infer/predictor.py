@@ -89,7 +89,8 @@ class Predictor:
         self._static = masker.static if masker is not None else None
         self._last_centre: np.ndarray | None = None
         self.device = resolve_device(device)
-        self.model = BKinD(self.config)
+        # The checkpoint holds every weight: no pretrained file is read again.
+        self.model = BKinD(self.config.replace(pretrained=None))
         try:
             self.model.load_state_dict(state["model"])
         except RuntimeError as exc:

@@ -33,6 +33,8 @@ class RunLock:
         The run folder (it must exist).
     what : str
         What holds it, for the other process's message (``"bkind train"``).
+    name : str
+        The lock file's name in ``folder`` (one per output file: ``".results.h5.lock"``).
 
     Raises
     ------
@@ -40,8 +42,8 @@ class RunLock:
         When another process holds the lock: names it and says what to do.
     """
 
-    def __init__(self, folder: str | Path, what: str = "bkind train") -> None:
-        self.path = (Path(folder) / ".lock").resolve()
+    def __init__(self, folder: str | Path, what: str = "bkind train", name: str = ".lock") -> None:
+        self.path = (Path(folder) / name).resolve()
         self._held = False
         with _GUARD:
             if self.path in _HELD:
@@ -54,9 +56,10 @@ class RunLock:
             except BlockingIOError:
                 holder = _read_holder(fd)
                 os.close(fd)
+                used = "this run folder" if name == ".lock" else "this output"
                 raise RunLockedError(
-                    f"{self.path.parent}: this run folder is in use by {holder}. Wait for it "
-                    "to finish (or stop it), or use another run folder (--out)."
+                    f"{self.path.parent}: {used} is in use by {holder}. Wait for it to finish "
+                    "(or stop it), or write elsewhere (--out)."
                 ) from None
             os.ftruncate(fd, 0)
             started = time.strftime("%Y-%m-%d %H:%M:%S")

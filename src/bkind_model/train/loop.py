@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -222,6 +224,14 @@ class Trainer:
         config = config or Config()
         self.device = resolve_device(config.device)
         check_memory(config, self.device)
+        if (
+            config.pretrained not in (None, "torch-cache")
+            and not Path(config.pretrained).is_file()
+        ):
+            raise ConfigError(
+                f"pretrained weights file {config.pretrained} not found; give a torchvision "
+                "state dict (.pth) or 'torch-cache'."
+            )
         sources = [v if isinstance(v, VideoSource) else open_video(v) for v in videos]
         sizes = {(s.height, s.width) for s in sources}
         if len(sizes) > 1:
@@ -247,7 +257,15 @@ class Trainer:
             for s in sources
         ]
         if config.threads:
-            torch.set_num_threads(config.threads)
+            cores = os.cpu_count() or 1
+            if config.threads > cores:
+                warnings.warn(
+                    f"threads {config.threads} is more than this machine's {cores} cores; "
+                    f"using {cores}.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            torch.set_num_threads(min(config.threads, cores))
         torch.manual_seed(config.seed)
         self.model = BKinD(config).to(self.device)
         self.objective = Objective.from_config(config)
@@ -432,6 +450,13 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            raise TrainingDiverged(
+                f"{self.checkpoint_path}: the weights became NaN or infinite at step "
+                f"{self.step + 1} (lr {self.config.lr:g} is too high for this run); nothing "
+                "was saved from it. Lower the learning rate (lr) and start again (--restart) "
+                "or resume."
+            )
         self.scheduler.step()
         self.step += 1
         return {name: float(value.detach()) for name, value in terms.items()} | {

@@ -43,6 +43,10 @@ BAD_TRAINING = [
     (["--mask-settings", '{"unknown": 1}'], "Unknown mask settings"),
     (["--image-size", "1024", "--batch", "4096"], "batch_size"),
     (["--image-size", "1024", "--batch", "64"], "GB but"),
+    (["--steps", "0"], "steps"),
+    (["--crop-size", "1e6"], "crop_size"),
+    (["--pretrained", "missing.pth"], "pretrained"),
+    (["--encoder", "resnet18", "--image-size", "64", "--pretrained", "missing.pth"], "not found"),
 ]
 
 
@@ -121,3 +125,19 @@ def test_bad_extraction_and_evaluation_values(tiny_video, tmp_path, capsys):
     assert scores == 0
     json.loads(capsys.readouterr().out)  # valid JSON (NaN is not)
     assert torch.isfinite(load_checkpoint(run)["model"][next(iter(state["model"]))]).all()
+
+
+@pytest.mark.slow
+def test_a_learning_rate_that_diverges_saves_no_broken_weights(tiny_video, tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["train", str(tiny_video), "--out", str(run), *OK, "--steps", "5", "--lr", "1e9"]
+    assert main(argv) == 2
+    output = capsys.readouterr().err
+    assert "Traceback" not in output
+    (err,) = [line for line in output.splitlines() if line.startswith("bkind: error:")]
+    assert "NaN or infinite" in err or "loss became" in err
+    if (run / "checkpoint.pt").exists():
+        state = load_checkpoint(run)
+        assert all(
+            torch.isfinite(t).all() for t in state["model"].values() if t.is_floating_point()
+        )
