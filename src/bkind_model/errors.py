@@ -13,8 +13,8 @@ class BKindError(Exception):
     """Base class of every error ``bkind_model`` raises on purpose."""
 
 
-class VideoError(BKindError):
-    """A video file or image folder cannot be read.
+class PathError(BKindError):
+    """An error about one file or folder: what is wrong there, and the fix.
 
     Parameters
     ----------
@@ -30,7 +30,15 @@ class VideoError(BKindError):
         self.path = Path(path)
         self.problem = problem
         self.fix = fix
-        super().__init__(f"{self.path}: {problem} {fix}")
+        super().__init__(self.message())
+
+    def message(self) -> str:
+        """The one line shown to the user."""
+        return f"{self.path}: {self.problem} {self.fix}"
+
+
+class VideoError(PathError):
+    """A video file or image folder cannot be read."""
 
 
 class VideoNotFoundError(VideoError, FileNotFoundError):
@@ -69,22 +77,12 @@ class ConfigError(BKindError, ValueError):
     """A configuration value is invalid."""
 
 
-class WriteError(BKindError, OSError):
-    """A file could not be written; the previous file at that path is intact.
+class WriteError(PathError, OSError):
+    """A file could not be written; the previous file at that path is intact."""
 
-    Parameters
-    ----------
-    path : str or Path
-        The file that was being written.
-    problem : str
-        What went wrong, in one sentence.
-    fix : str
-        What the user can do about it.
-    """
-
-    def __init__(self, path: str | Path, problem: str, fix: str) -> None:
-        self.path = Path(path)
-        super().__init__(f"{problem} at {self.path}: {fix}")
+    def message(self) -> str:
+        """``"<problem> at <path>: <fix>"`` (``disk full at results.h5: free 3 MB ...``)."""
+        return f"{self.problem} at {self.path}: {self.fix}"
 
 
 class DiskFullError(WriteError):
