@@ -56,10 +56,13 @@ class RunLock:
             except BlockingIOError:
                 holder = _read_holder(fd)
                 os.close(fd)
-                used = "this run folder" if name == ".lock" else "this output"
+                if name == ".lock":
+                    used = f"{self.path.parent}: this run folder"
+                else:  # ".<output>.lock" guards <output>
+                    used = f"{self.path.parent / name[1:].removesuffix('.lock')}: this output"
                 raise RunLockedError(
-                    f"{self.path.parent}: {used} is in use by {holder}. Wait for it to finish "
-                    "(or stop it), or write elsewhere (--out)."
+                    f"{used} is in use by {holder}. Wait for it to finish (or stop it), or "
+                    "write elsewhere (--out)."
                 ) from None
             os.ftruncate(fd, 0)
             started = time.strftime("%Y-%m-%d %H:%M:%S")
