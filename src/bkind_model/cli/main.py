@@ -10,6 +10,7 @@ import argparse
 import json
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from bkind_model.cli.progress import TrainingStopped, run_extraction, run_training
@@ -212,11 +213,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP outside the training loop (which stops at a step boundary)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise _Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bkind`` console script."""
     args = build_parser().parse_args(argv)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+        for sig in previous:  # preparation, extraction, export: stop cleanly, files intact
+            signal.signal(sig, _terminate)
     try:
         return args.func(args)
+    except _Terminated as exc:
+        name = signal.Signals(exc.signum).name
+        print(
+            f"bkind: stopped by {name}; finished files are intact and unfinished ones were "
+            "removed or kept to resume: run the same command again.",
+            file=sys.stderr,
+        )
+        return 128 + exc.signum
     except BKindError as exc:
         print(f"bkind: error: {exc}", file=sys.stderr)
         return 2
@@ -229,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

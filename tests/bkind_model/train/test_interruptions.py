@@ -153,3 +153,24 @@ def test_orphans_of_a_killed_run_are_removed_and_the_folder_checked_first(tiny_v
     blocker.write_text("not a folder")
     with pytest.raises(Exception, match="cannot use this run folder"):
         Trainer([tiny_video], blocker / "run", Config(steps=2, **TINY))
+
+
+@pytest.mark.slow
+def test_sigterm_while_frames_are_cached_stops_cleanly(tmp_path):
+    video = tmp_path / "long.mp4"
+    write_sample(video, SyntheticConfig(height=256, width=256, n_frames=900, seed=4))
+    env = {**os.environ, "BKIND_CACHE_DIR": str(tmp_path / "cache")}
+    process = subprocess.Popen(
+        _bkind("train", str(video), "--out", str(tmp_path / "run"), "--steps", "2", *ARGS),
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    seen = ""
+    while "Caching frames" not in seen and process.poll() is None:
+        seen += process.stderr.read(16)
+    process.send_signal(signal.SIGTERM)
+    _, rest = process.communicate(timeout=120)
+    assert process.returncode == 128 + signal.SIGTERM, seen + rest
+    assert "stopped by SIGTERM" in rest and "Traceback" not in rest
+    assert not list((tmp_path / "cache").rglob("*.tmp*"))  # no half-written cache left
