@@ -410,22 +410,14 @@ class ResultsWriter:
 
         h5py reports the writes it could not flush while its objects are freed ("Exception
         ignored ..."); they are closed here with those reports silenced, not at exit.
+        Writes are checked against the free space first (:func:`require_free`) so that
+        HDF5 rarely meets a full disk: when it does, a dataset whose close failed stays
+        open inside the library, which may then crash at exit.
         """
-        with _quiet_h5py_failures():
-            # A dataset whose close failed stays open in the HDF5 library (its Python
-            # object is gone) and crashes the library at exit: close every object still
-            # open on this file, then the file, whatever they report.
-            with contextlib.suppress(OSError):
-                os.truncate(self.part, 0)  # its blocks back to the disk, so closing can flush
-            name = os.fsencode(self.part)
-            kinds = h5py.h5f.OBJ_ALL & ~h5py.h5f.OBJ_FILE
-            for obj in h5py.h5f.get_obj_ids(types=kinds):
-                with contextlib.suppress(Exception):
-                    if h5py.h5f.get_name(obj) == name:
-                        while obj.valid:
-                            h5py.h5i.dec_ref(obj)
-            with contextlib.suppress(Exception):
-                self.file.close()
+        with contextlib.suppress(OSError):
+            os.truncate(self.part, 0)  # its blocks back to the disk, so closing can flush
+        with _quiet_h5py_failures(), contextlib.suppress(Exception):
+            self.file.close()
         self.part.unlink(missing_ok=True)
 
     def close(self) -> None:
