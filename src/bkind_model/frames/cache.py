@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from bkind_model.frames.letterbox import resize_frames
-from bkind_model.io.atomic import atomic_path, ensure_folder, remove_orphans, require_free
+from bkind_model.io.atomic import atomic_path, ensure_folder, require_free
 from bkind_model.io.frame_index import cache_dir as default_cache_dir
 from bkind_model.io.frame_index import cache_stem, remove_stale
 from bkind_model.io.video import VideoSource
@@ -91,8 +91,7 @@ class FrameCache:
             if progress is not None:
                 progress(source.n_frames, source.n_frames, message)
         else:
-            ensure_folder(directory, "frame cache folder")
-            remove_orphans(directory)  # temporary caches of killed runs
+            ensure_folder(directory, "frame cache folder")  # removes caches killed midway
             _write_frames(source, size, path, progress, message)
             remove_stale(directory, stem, ".npy")
         return cls(path)

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from bkind_model import __version__
-from bkind_model.errors import CheckpointError, ConfigError, DiskFullError
+from bkind_model.errors import CheckpointError, ConfigError
 from bkind_model.infer.predictor import Predictor
-from bkind_model.io.atomic import ensure_folder, free_mb, remove_orphans
+from bkind_model.io.atomic import ensure_folder, require_free
 from bkind_model.io.lock import RunLock
 from bkind_model.io.results import KeypointResult, ResultsWriter, default_keypoint_names
 from bkind_model.io.video import VideoSource, open_video
@@ -72,16 +72,10 @@ def extract(
             "Train on this video size, or resize the video."
         )
     ensure_folder(out_path.parent)
-    remove_orphans(out_path.parent)
     config = predictor.config
-    needed_mb = _results_mb(source.n_frames, config.n_keypoints, heatmaps, predictor)
-    if free_mb(out_path.parent) < needed_mb:
-        raise DiskFullError(
-            out_path,
-            "disk full",
-            f"free {needed_mb - free_mb(out_path.parent):.0f} MB (the results need about "
-            f"{needed_mb:.0f} MB) and rerun; the previous file is intact.",
-        )
+    require_free(
+        out_path, _results_mb(source.n_frames, config.n_keypoints, heatmaps, predictor), 0.0
+    )
     predictor.use_background_of(source)
     video_path = Path(source.path).resolve()
     metadata = {

@@ -112,7 +112,9 @@ def write_failed(path: Path, exc: BaseException, written_mb: float = 0.0) -> Wri
 
 
 def ensure_folder(folder: str | Path, what: str = "output folder") -> Path:
-    """Make ``folder`` (and its parents) and check that files can be written in it.
+    """Make ``folder`` (and its parents), check it is writable, remove orphans there.
+
+    Orphans are the temporary files killed processes left (:func:`remove_orphans`).
 
     Raises
     ------
@@ -137,6 +139,7 @@ def ensure_folder(folder: str | Path, what: str = "output folder") -> Path:
             f"cannot use this {what} ({exc.strerror or exc})",
             "choose a folder you can write to (not under a file, not read-only).",
         ) from exc
+    remove_orphans(folder)
     return folder
 
 

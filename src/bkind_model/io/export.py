@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from bkind_model.errors import ConfigError
-from bkind_model.io.atomic import atomic_path, ensure_folder, remove_orphans, require_free
+from bkind_model.io.atomic import atomic_path, ensure_folder, require_free
 from bkind_model.io.results import KeypointResult
 
 SCORER = "bkind"
@@ -95,8 +95,7 @@ def write_dlc(result: KeypointResult, path: str | Path, scorer: str = SCORER) ->
     suffix = path.suffix.lower()
     if suffix not in (".h5", ".csv"):
         raise ConfigError(f"{path}: a DeepLabCut file ends in .h5 or .csv.")
-    ensure_folder(path.parent)
-    remove_orphans(path.parent)  # temporary files of a killed export
+    ensure_folder(path.parent)  # also removes temporary files of a killed export
     frame = dlc_dataframe(result, scorer)
     require_free(path, 2 * frame.memory_usage(deep=True).sum() / 2**20)
     with atomic_path(path, suffix=suffix) as tmp:

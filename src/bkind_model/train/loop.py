@@ -35,7 +35,7 @@ from bkind_model.frames.pairs import PairSampler
 from bkind_model.frames.pipeline import PreparedVideo, letterbox_for, prepare_video
 from bkind_model.frames.sampling import evenly_spaced
 from bkind_model.frames.windows import measure_crop_size
-from bkind_model.io.atomic import ensure_folder, remove_orphans
+from bkind_model.io.atomic import ensure_folder
 from bkind_model.io.checkpoint import (
     checkpoint_config,
     ensure_compatible,
@@ -219,7 +219,6 @@ class Trainer:
             raise ConfigError("No training video given: pass at least one video file.")
         self.out_dir = ensure_folder(out_dir, "run folder")  # before any work
         self.lock = RunLock(self.out_dir)
-        remove_orphans(self.out_dir)
         self.checkpoint_path = self.out_dir / "checkpoint.pt"
         config = config or Config()
         self.device = resolve_device(config.device)
