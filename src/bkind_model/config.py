@@ -132,6 +132,16 @@ def _ordered(pair: tuple[float, float]) -> bool:
     return 0 <= low <= high <= 1
 
 
+#: Minutes a `bkind train` (and the Train widget) trains for when no length is given.
+DEFAULT_MINUTES = 12.0
+#: Named training lengths: ``standard`` (the default budget) and ``quick`` (the 300 steps
+#: the demo and tests use: ~2 min for the synthetic sample, not enough for real videos).
+PRESETS: dict[str, dict[str, Any]] = {
+    "standard": {"minutes": DEFAULT_MINUTES},
+    "quick": {"steps": 300, "minutes": None},
+}
+
+
 @dataclass
 class Config:
     """Settings of a keypoint-discovery run.
@@ -156,7 +166,13 @@ class Config:
     gap_unit : {"frames", "seconds"}
         Unit of ``frame_gap``.
     steps : int
-        Optimiser steps to train.
+        Optimiser steps to train. With ``minutes`` set this is replaced, once the first
+        steps have been timed, by the steps that fit into the budget.
+    minutes : float or None
+        Time budget of training, minutes of wall-clock time (frame preparation not
+        counted): after :data:`~bkind_model.train.loop.PLAN_STEPS` timed steps, ``steps``
+        is set to what the measured speed fits into the budget, and the learning-rate
+        schedule spans those steps. None trains exactly ``steps`` steps.
     batch_size : int
         Frame pairs per step.
     lr : float
@@ -207,6 +223,7 @@ class Config:
     frame_gap: float | None = None
     gap_unit: GapUnit = "frames"
     steps: int = 300
+    minutes: float | None = None
     batch_size: int = 16
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -258,6 +275,13 @@ class Config:
         for name in ("weight_decay", "equivariance_weight", "separation_weight"):
             if _number(getattr(self, name), f"config: {name}") < 0:
                 raise ConfigError(f"Invalid config: {name} must be >= 0.")
+        if self.minutes is not None:
+            minutes = _number(self.minutes, "config: minutes")
+            if not 0.1 <= minutes <= 7 * 24 * 60:
+                raise ConfigError(
+                    "Invalid config: minutes (the time budget) must be between 0.1 and "
+                    f"10080 (a week), got {self.minutes!r}."
+                )
         if self.threads is not None:
             threads = _number(self.threads, "config: threads", integer=True)
             if not 1 <= threads <= 1024:

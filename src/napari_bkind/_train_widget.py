@@ -16,11 +16,20 @@ from pathlib import Path
 import napari
 import numpy as np
 import torch
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, LineEdit, PushButton, SpinBox
+from magicgui.widgets import (
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    PushButton,
+    SpinBox,
+)
 from napari.utils.notifications import show_error, show_info
 
-from bkind_model.config import Config
-from bkind_model.train.loop import Trainer, TrainingEvent, TrainingStatus
+from bkind_model.config import DEFAULT_MINUTES, Config
+from bkind_model.train.loop import PLAN_STEPS, Trainer, TrainingEvent, TrainingStatus
 from napari_bkind._focus import FocusHook, FocusPreview
 from napari_bkind._layers import RESULT_KEY, keypoint_points
 from napari_bkind._loss_plot import LossPlot
@@ -92,7 +101,17 @@ class TrainWidget(Container):
         self.setup = training_setup(napari_viewer)
         defaults = Config()
         self.n_keypoints = SpinBox(label="Keypoints", value=defaults.n_keypoints, min=1, max=50)
+        self.minutes = FloatSpinBox(
+            label="Minutes",
+            value=DEFAULT_MINUTES,
+            min=0,
+            max=7 * 24 * 60,
+            step=1,
+            tooltip="Time budget of training (the steps are set from the measured speed); "
+            "0 trains exactly Steps steps",
+        )
         self.steps = SpinBox(label="Steps", value=defaults.steps, min=1, max=10_000_000)
+        self.expected = Label(value="")
         self.image_size = SpinBox(
             label="Image size", value=defaults.image_size, min=32, max=1024, step=16
         )
@@ -117,7 +136,9 @@ class TrainWidget(Container):
         super().__init__(
             widgets=[
                 self.n_keypoints,
+                self.minutes,
                 self.steps,
+                self.expected,
                 self.image_size,
                 self.device,
                 self.more,
@@ -146,6 +167,19 @@ class TrainWidget(Container):
         self.start_button.changed.connect(lambda: self.start(resume=False))
         self.resume_button.changed.connect(lambda: self.start(resume=True))
         self.cancel_button.changed.connect(self.cancel)
+        self.minutes.changed.connect(self._show_expected)
+        self.steps.changed.connect(self._show_expected)
+        self._show_expected()
+
+    def _show_expected(self) -> None:
+        """Say how long a run with these settings takes, before it starts."""
+        minutes = self.minutes.value
+        self.steps.enabled = not minutes
+        self.expected.value = (
+            f"Expected: about {minutes:g} min of training"
+            if minutes
+            else f"Expected: {self.steps.value} steps (the time shows after {PLAN_STEPS} steps)"
+        )
 
     # -- settings --------------------------------------------------------------------------
 
@@ -170,6 +204,7 @@ class TrainWidget(Container):
         fields = {
             "n_keypoints": self.n_keypoints.value,
             "steps": self.steps.value,
+            "minutes": self.minutes.value or None,
             "image_size": self.image_size.value,
             "device": self.device.value,
         }
@@ -267,6 +302,11 @@ class TrainWidget(Container):
             f"ETA {_format_seconds(event.eta_s)}"
         )
         self.status.value = message
+        first = self.run_status.step if self.run_status is not None else 0
+        if event.planned or event.step == first + 1 + PLAN_STEPS:
+            self.expected.value = (
+                f"Expected: {event.total_steps} steps, about {_format_seconds(event.eta_s)} to go"
+            )
         self.task.show_progress(event.step, event.total_steps, message)
         if event.convergence is not None:
             report = event.convergence

@@ -9,6 +9,7 @@ import pytest
 from conftest import has_opengl
 from napari.layers import Points, Shapes, Tracks
 
+from bkind_model.config import DEFAULT_MINUTES
 from bkind_model.io.checkpoint import load_checkpoint
 from bkind_model.io.results import KeypointResult
 from napari_bkind import _gap_widget
@@ -25,6 +26,7 @@ def _make_train_widget(viewer, tmp_path, steps, tiny):
     widget = TrainWidget(viewer)
     widget.n_keypoints.value = tiny["n_keypoints"]
     widget.image_size.value = tiny["image_size"]
+    widget.minutes.value = 0  # exact steps
     widget.steps.value = steps
     more = {key: tiny[key] for key in ("batch_size", "width", "frame_gap", "threads")}
     widget.more.value = json.dumps(more | {"checkpoint_every": 1000})
@@ -220,3 +222,12 @@ def test_training_in_a_fresh_napari_does_not_crash(plugins):
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300)
     assert done.returncode == 0, done.stderr.decode()[-2000:]
+
+
+def test_train_widget_says_how_long_training_takes_before_it_starts(viewer):
+    widget = TrainWidget(viewer)
+    assert widget.config().minutes == widget.minutes.value > 0  # a budget by default
+    assert f"about {DEFAULT_MINUTES:g} min" in widget.expected.value and not widget.steps.enabled
+    widget.minutes.value = 0
+    assert widget.steps.enabled and f"{widget.steps.value} steps" in widget.expected.value
+    assert widget.config().minutes is None

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from bkind_model.cli.progress import TrainingStopped, run_extraction, run_training
-from bkind_model.config import ENCODERS, RECONSTRUCTION_LOSSES, Config, MaskSettings
+from bkind_model.config import ENCODERS, PRESETS, RECONSTRUCTION_LOSSES, Config, MaskSettings
 from bkind_model.errors import BKindError, ConfigError
 
 
@@ -39,7 +39,13 @@ def _config_from_args(args: argparse.Namespace) -> Config:
     values["masks"] = _masks_from_args(args)
     values["checkpoint_every"] = args.checkpoint_every
     values["checkpoint_minutes"] = args.checkpoint_minutes
-    base = _resumed_config(args) or Config()
+    base = _resumed_config(args)
+    length = dict(PRESETS[args.preset or "standard"]) if base is None or args.preset else {}
+    if args.steps is not None:
+        length = {"steps": args.steps, "minutes": None}  # an exact count wins over budgets
+    elif args.minutes is not None:
+        length = {"minutes": args.minutes}
+    base = Config.from_dict((base or Config()).to_dict() | length)
     given = {k: v for k, v in values.items() if v is not None}
     if args.masks is None and args.static_mask is None and args.mask_settings is None:
         given.pop("masks", None)  # no mask option given: keep the base's masks
@@ -89,7 +95,18 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
         help="side of the window that follows the animal, video px (default: measured; "
         "0: whole frame)",
     )
-    group.add_argument("--steps", type=int, help="training steps")
+    group.add_argument(
+        "--minutes",
+        type=float,
+        help=f"time budget of training (default {PRESETS['standard']['minutes']:g}): the steps "
+        "are set from the speed measured on the first steps",
+    )
+    group.add_argument("--steps", type=int, help="exact number of training steps (no budget)")
+    group.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        help="standard: the default time budget; quick: 300 steps (a first look, the demo)",
+    )
     group.add_argument("--batch", type=int, help="frame pairs per step")
     group.add_argument("--lr", type=float, help="learning rate")
     group.add_argument("--encoder", choices=ENCODERS, help="encoder architecture")

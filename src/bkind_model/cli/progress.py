@@ -41,24 +41,42 @@ def run_training(videos, out_dir: Path, config: Config, resume: bool = True) -> 
 
     trainer = Trainer(videos, out_dir, config, resume=resume, prepare_progress=prepared)
     try:
-        return _train_with_bar(trainer, config)
+        return _train_with_bar(trainer)
     finally:
         trainer.close()
 
 
-def _train_with_bar(trainer, config: Config) -> Path:
+def _train_with_bar(trainer) -> Path:
     """Run a prepared trainer with a tqdm bar and a convergence line."""
+    from bkind_model.train.loop import PLAN_STEPS
+
+    config = trainer.config
     print(
         f"Training {config.n_keypoints} keypoints at {trainer.letterbox.input_size[1]}x"
         f"{trainer.letterbox.input_size[0]} px, gap {trainer.videos[0].gap} frames, "
         f"on {trainer.device} (from step {trainer.step}).",
         file=sys.stderr,
     )
+    length = (
+        f"a {config.minutes:g}-minute budget (its steps are set after {PLAN_STEPS} timed steps)"
+        if trainer.planning
+        else f"{config.steps} steps"
+    )
+    print(f"Training for {length}.", file=sys.stderr)
     bar = tqdm(total=config.steps, initial=trainer.step, unit="step", file=sys.stderr)
     verdict = ""
+    first, timed = trainer.step, trainer.step + 1 + PLAN_STEPS
     try:
         for event in trainer.run():
             bar.update(1)
+            if event.planned or event.step == timed:
+                bar.total = event.total_steps
+                speed = (event.step - first) / max(event.elapsed_s, 1e-9)
+                bar.write(
+                    f"{event.total_steps} steps at {speed:.1f} steps/s: about "
+                    f"{event.eta_s / 60:.1f} min to go.",
+                    file=sys.stderr,
+                )
             if event.convergence is not None:
                 verdict = event.convergence.verdict
             bar.set_postfix(loss=f"{event.losses['total']:.4f}", state=verdict)

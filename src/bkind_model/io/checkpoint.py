@@ -137,7 +137,7 @@ def checkpoint_config(state: dict[str, Any], path: str | Path) -> Config:
 
 #: Settings a resumed run may change; they are recorded in its next checkpoint.
 RESUMABLE_CHANGES = frozenset(
-    {"steps", "device", "threads", "checkpoint_every", "checkpoint_minutes"}
+    {"steps", "minutes", "device", "threads", "checkpoint_every", "checkpoint_minutes"}
 )
 
 
@@ -164,7 +164,7 @@ def ensure_compatible(saved: Config, wanted: Config, path: str | Path) -> None:
         )
         raise CheckpointError(
             f"{path}: cannot resume, the checkpoint was trained with other settings ({listed}). "
-            "Resume with the checkpoint's settings (only steps, device, threads and the "
+            "Resume with the checkpoint's settings (only steps, minutes, device, threads and the "
             "checkpoint interval may change), or start a new run in another folder (or "
             "--restart)."
         )

@@ -53,6 +53,8 @@ from bkind_model.train.objective import Objective
 N_PREVIEW = 16
 CHECK_EVERY = 100  # steps between convergence checks
 WARMUP_STEPS = 50
+#: Steps timed, after the first of a session, before a time budget is turned into steps.
+PLAN_STEPS = 20
 
 
 class TrainingDiverged(BKindError):
@@ -82,6 +84,9 @@ class TrainingEvent:
         set with ``convergence``.
     checkpoint : Path or None
         Set on steps where a checkpoint was written.
+    planned : bool
+        True on the step where the time budget (``Config.minutes``) fixed
+        ``total_steps``.
     extras : dict of str to object
         What the run's step hooks returned on this step, by hook name (see
         :class:`StepHook`).
@@ -95,6 +100,7 @@ class TrainingEvent:
     convergence: ConvergenceReport | None = None
     preview_keypoints: np.ndarray | None = None
     checkpoint: Path | None = None
+    planned: bool = False
     extras: dict[str, object] = field(default_factory=dict)
 
 
@@ -183,6 +189,10 @@ class _History:
     steps: list[int] = field(default_factory=list)
     losses: list[dict[str, float]] = field(default_factory=list)
     convergence: list[dict] = field(default_factory=list)
+    #: Seconds of training over all sessions of the run.
+    seconds: float = 0.0
+    #: The time budget (minutes) the step count was last planned for, or None.
+    planned_for: float | None = None
 
 
 class Trainer:
@@ -271,11 +281,11 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
+        self.step = 0
+        self.history = _History()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.rng = torch.Generator().manual_seed(config.seed)
         self.pairs = PairSampler(self.videos, config.batch_size, config.crop_jitter, self.rng)
-        self.step = 0
-        self.history = _History()
         self._cancel = False
         #: The signal that stopped :meth:`run` (``"SIGTERM"`` ...), or None.
         self.stopped_by: str | None = None
@@ -295,8 +305,10 @@ class Trainer:
 
     @staticmethod
     def _resolve_auto(config: Config, source: VideoSource, saved: dict | None) -> Config:
-        """Fill the frame gap and crop size: from the checkpoint if resuming, else measured."""
+        """Fill the frame gap, crop size and a budget's steps from the checkpoint, or measure."""
         stored = saved["config"] if saved is not None else {}
+        if config.minutes is not None and "steps" in stored:
+            config = config.replace(steps=stored["steps"])  # planned (or planned again)
         if config.frame_gap is None:
             gap = stored.get("frame_gap")
             if gap is None:
@@ -315,7 +327,7 @@ class Trainer:
 
     def _lr_factor(self, step: int) -> float:
         warm = min(1.0, (step + 1) / WARMUP_STEPS)
-        progress = min(1.0, step / max(1, self.config.steps))
+        progress = 0.0 if self.planning else min(1.0, step / max(1, self.config.steps))
         return warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     def state(self) -> dict[str, Any]:
@@ -337,6 +349,8 @@ class Trainer:
                 "steps": self.history.steps,
                 "losses": self.history.losses,
                 "convergence": self.history.convergence,
+                "seconds": self.history.seconds,
+                "planned_for": self.history.planned_for,
             },
         }
 
@@ -362,7 +376,23 @@ class Trainer:
             list(history.get("steps", [])),
             list(history.get("losses", [])),
             list(history.get("convergence", [])),
+            float(history.get("seconds", 0.0)),
+            history.get("planned_for"),
         )
+
+    @property
+    def planning(self) -> bool:
+        """True while a time budget is set and the step count not yet planned for it."""
+        return self.config.minutes is not None and self.history.planned_for != self.config.minutes
+
+    def _plan_steps(self, steps_per_s: float) -> int:
+        """Set ``config.steps`` to what the budget's remaining time fits at this speed."""
+        assert self.config.minutes is not None
+        remaining_s = max(0.0, 60 * self.config.minutes - self.history.seconds)
+        steps = self.step + int(steps_per_s * remaining_s)
+        self.config = self.config.replace(steps=max(1, steps))
+        self.history.planned_for = self.config.minutes
+        return self.config.steps
 
     def save(self) -> Path:
         """Write the checkpoint now (atomically)."""
@@ -521,23 +551,38 @@ class Trainer:
         """
         total = self.config.steps
         start, done_at_start = time.perf_counter(), self.step
+        seconds_before, timed_from = self.history.seconds, start
         saved_at, saved_step = start, self.step
         diverged = in_step = False
         try:
             with self._stop_on_signals():
-                while self.step < total and not self._cancel:
+                while (self.step < total or self.planning) and not self._cancel:
                     in_step = True
                     losses = self.train_step()
                     in_step = False
                     now = time.perf_counter()
                     elapsed = now - start
-                    rate = (self.step - done_at_start) / max(elapsed, 1e-9)
+                    self.history.seconds = seconds_before + elapsed
+                    done = self.step - done_at_start
+                    planned = False
+                    if done == 1:
+                        timed_from = now  # the first step pays for warming up
+                    elif done == 1 + PLAN_STEPS and self.planning:
+                        total = self._plan_steps(PLAN_STEPS / max(now - timed_from, 1e-9))
+                        planned = True
+                    rate = done / max(elapsed, 1e-9)
                     event = TrainingEvent(
-                        self.step, total, losses, elapsed, (total - self.step) / rate
+                        self.step,
+                        total,
+                        losses,
+                        elapsed,
+                        max(0, total - self.step) / rate,
+                        planned=planned,
                     )
                     self.history.steps.append(self.step)
                     self.history.losses.append(losses)
-                    if self.step % CHECK_EVERY == 0 or self.step == total:
+                    last = self.step >= total and not self.planning
+                    if self.step % CHECK_EVERY == 0 or last:
                         event.convergence, event.preview_keypoints = self.check_convergence()
                         self.history.convergence.append(event.convergence.to_dict())
                     for hook in hooks:
@@ -545,7 +590,7 @@ class Trainer:
                         if result is not None:
                             event.extras[hook.name] = result
                     due = now - saved_at >= 60 * self.config.checkpoint_minutes
-                    if self.step % self.config.checkpoint_every == 0 or self.step == total or due:
+                    if self.step % self.config.checkpoint_every == 0 or last or due:
                         event.checkpoint = self.save()
                         saved_at, saved_step = time.perf_counter(), self.step
                     yield event

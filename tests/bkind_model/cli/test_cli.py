@@ -1,10 +1,13 @@
 """The bkind command line end to end on a tiny real video."""
 
 import json
+import re
 
 import pytest
 
 from bkind_model.cli import main
+from bkind_model.cli.main import _config_from_args, build_parser
+from bkind_model.config import DEFAULT_MINUTES
 from bkind_model.io.results import KeypointResult
 from bkind_model.synthetic import ground_truth_path
 
@@ -49,3 +52,30 @@ def test_train_with_masks_from_the_command_line(tiny_video, tmp_path, capsys):
     assert main(["train", str(tiny_video), "--out", str(tmp_path / "r2"), *TRAIN, *bad]) == 2
     err = capsys.readouterr().err
     assert "--mask-settings is not JSON" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("options", "steps", "minutes"),
+    [
+        ([], 300, DEFAULT_MINUTES),  # the default: a time budget
+        (["--steps", "50"], 50, None),
+        (["--minutes", "3"], 300, 3.0),
+        (["--preset", "quick"], 300, None),
+        (["--preset", "quick", "--minutes", "2"], 300, 2.0),
+    ],
+)
+def test_training_length_options(options, steps, minutes, tmp_path):
+    args = build_parser().parse_args(["train", "v.mp4", "--out", str(tmp_path), *options])
+    config = _config_from_args(args)
+    assert (config.steps, config.minutes) == (steps, minutes)
+
+
+def test_a_budget_shows_the_expected_duration(tiny_video, tmp_path, capsys):
+    fast = TRAIN[2:]  # all but --steps
+    assert (
+        main(["train", str(tiny_video), "--out", str(tmp_path / "run"), "--minutes", "0.1", *fast])
+        == 0
+    )
+    err = capsys.readouterr().err
+    assert "Training for a 0.1-minute budget" in err
+    assert re.search(r"\d+ steps at [\d.]+ steps/s: about [\d.]+ min to go", err)

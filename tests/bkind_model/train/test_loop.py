@@ -9,7 +9,8 @@ from bkind_model.config import Config
 from bkind_model.errors import CheckpointError, ConfigError
 from bkind_model.io.checkpoint import load_checkpoint
 from bkind_model.synthetic import load_ground_truth
-from bkind_model.train.loop import Trainer, TrainingDiverged, train
+from bkind_model.train import loop
+from bkind_model.train.loop import PLAN_STEPS, Trainer, TrainingDiverged, train
 
 TINY = dict(image_size=64, batch_size=8, frame_gap=4, n_keypoints=4, width=16, threads=2)
 
@@ -147,3 +148,57 @@ def test_step_hooks_ride_on_events_and_status_is_a_snapshot(tiny_video, tmp_path
     assert status.videos[0].n_frames == 240 and status.videos[0].gap == 4
     status.preview_frames[0] = -1  # a copy: the trainer's preview frames are untouched
     assert trainer.preview_index[0] == 0
+
+
+FAST = dict(image_size=64, batch_size=2, n_keypoints=4, frame_gap=3, checkpoint_every=1000)
+
+
+class _Clock:
+    """A fake ``time`` module whose clock advances one second per training step."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        return self.now
+
+
+def _one_second_steps(monkeypatch, trainer):
+    clock = _Clock()
+    monkeypatch.setattr(loop, "time", clock)
+    step = trainer.train_step
+
+    def timed():
+        clock.now += 1.0
+        return step()
+
+    monkeypatch.setattr(trainer, "train_step", timed)
+
+
+def test_time_budget_sets_the_steps_from_the_measured_speed(tiny_video, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    trainer = Trainer([tiny_video], run, Config(minutes=0.5, **FAST))
+    assert trainer.planning
+    _one_second_steps(monkeypatch, trainer)
+    events = list(trainer.run())
+    planned = [e for e in events if e.planned]
+    assert len(planned) == 1 and planned[0].step == 1 + PLAN_STEPS
+    # 1 step/s, 21 s trained when planning, 30 s budget: 9 more steps
+    assert trainer.config.steps == planned[0].total_steps == 30 == events[-1].step
+    assert trainer.history.seconds == 30.0
+    saved = load_checkpoint(run / "checkpoint.pt")
+    assert saved["config"]["steps"] == 30 and saved["history"]["planned_for"] == 0.5
+    trainer.close()
+    # resuming with the same budget keeps the plan: nothing left to do
+    again = Trainer([tiny_video], run, Config(minutes=0.5, **FAST))
+    assert not again.planning and again.config.steps == 30
+    assert list(again.run()) == []
+    again.close()
+    # a larger budget on resume plans again, for the time that is left
+    more = Trainer([tiny_video], run, Config(minutes=1.0, **FAST))
+    assert more.planning
+    _one_second_steps(monkeypatch, more)
+    more_events = list(more.run())
+    # planned at step 51 (30 s + 21 s), 9 s left of 60
+    assert more.config.steps == 60 == more_events[-1].step
+    more.close()
