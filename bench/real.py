@@ -26,20 +26,18 @@ reason}``.
 
 Steps per dataset
 -----------------
-1. Training length. ``--steps N``: N steps. ``--quick``: the CLI's default (300 steps;
-   ``--steps`` wins over it). Otherwise ``--minutes M`` (default 15): a 40-step warm-up
-   run of ``bkind train`` (same ``--train-args``) measures steps/s between the
-   checkpoints at steps 10 and 40, and N = rate x 60 x M.
-2. Training. One ``bkind train VIDEO --out RUN --restart --steps N --checkpoint-every
-   ceil(N / stages) --checkpoint-minutes 1e6 [TRAIN_ARGS]`` in a subprocess (``python -c
-   "from bkind_model.cli import main; ..."``), all other settings the defaults (options in
-   ``--train-args`` come last and win). While it runs, every new ``checkpoint.pt`` is
-   copied aside, so the curve has ``--stages`` (default 3) snapshots at about 1/3, 2/3
-   and all of the steps. This is one uninterrupted run, so its last snapshot is exactly
-   what a user's ``bkind train --steps N`` gives: resuming in stages with growing
-   ``--steps`` would not be, as the cosine learning-rate schedule is stretched over
-   ``config.steps``. A snapshot's ``minutes`` is wall-clock time since ``bkind train``
-   started (frame preparation included).
+1. Training length. By default the CLI's own (``bkind train`` without a length option:
+   its time budget, ``DEFAULT_MINUTES``); ``--minutes M`` passes ``--minutes M``;
+   ``--steps N`` exactly N steps; ``--quick`` the CLI's ``--preset quick`` (300 steps).
+2. Training. One ``bkind train VIDEO --out RUN --restart [LENGTH] [TRAIN_ARGS]`` in a
+   subprocess (``python -c "from bkind_model.cli import main; ..."``), all other settings
+   the defaults (options in ``--train-args`` come last and win), with checkpoints every
+   budget / ``--stages`` minutes of training (or every N / ``--stages`` steps). While it
+   runs, every new ``checkpoint.pt`` is copied aside, so the curve has ``--stages``
+   (default 3) snapshots at about 1/3, 2/3 and all of the training. This is one
+   uninterrupted run, so its last snapshot is exactly what a user's ``bkind train`` gives.
+   A snapshot's ``minutes`` is wall-clock time since ``bkind train`` started (frame
+   preparation included).
 3. Extraction. The labelled images are linked (symlinks) into ``WORK/NAME/labelled/``
    as ``00000_<image>``, ``00001_<image>`` ... in the order of the labels file, so the
    image folder's natural order is the labels' order and only labelled images are read.
@@ -66,7 +64,7 @@ Output
 ------
 One JSON line per dataset with keys ``benchmark`` ("real"), ``dataset``, ``video``,
 ``images``, ``labels``, ``steps``, ``minutes`` (wall-clock of ``bkind train``),
-``budget_minutes``, ``steps_per_s``, ``train_args``, ``config`` (the resolved config
+``budget_minutes``, ``steps_per_s`` (mean over the run), ``train_args``, ``config`` (the resolved config
 stored in the last checkpoint), ``body_length_px``, ``n_images``, ``keypoints``,
 ``keypoints_uncertainty``, ``blob``, ``mean_pose`` (each ``error_px`` and
 ``error_body_lengths``), ``ratio_to_blob``, ``ratio_to_mean_pose``,
@@ -116,7 +114,6 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 CLI = "import sys; from bkind_model.cli import main; sys.exit(main())"
 #: Steps of the warm-up run and the step from which its speed is measured.
-WARMUP_STEPS, WARMUP_FROM = 40, 10
 #: Dilation of the foreground mask for ``on_animal``, in body lengths.
 ON_ANIMAL_DILATION = 0.05
 POLL_S = 0.1
@@ -223,7 +220,7 @@ class Snapshot:
 
 
 def train(
-    video: Path, run: Path, steps: int, every: int, train_args: list[str]
+    video: Path, run: Path, length: list[str], train_args: list[str]
 ) -> tuple[list[Snapshot], float, list[str]]:
     """Run ``bkind train`` and copy every new checkpoint aside while it runs.
 
@@ -234,8 +231,7 @@ def train(
     shutil.rmtree(snapshots, ignore_errors=True)
     snapshots.mkdir(parents=True)
     checkpoint = run / "checkpoint.pt"
-    args = ["train", str(video), "--out", str(run), "--restart", "--steps", str(steps)]
-    args += ["--checkpoint-every", str(every), "--checkpoint-minutes", "1e6", *train_args]
+    args = ["train", str(video), "--out", str(run), "--restart", *length, *train_args]
     start = time.perf_counter()
     cli = CliRun(args)
     seen, copies = None, []
@@ -273,16 +269,6 @@ def train(
         copy.replace(path)
         found.setdefault(step, Snapshot(path, step, minutes))
     return [found[s] for s in sorted(found)], wall, cli.warnings()
-
-
-def measure_rate(video: Path, work: Path, train_args: list[str]) -> float:
-    """Training steps/s of ``bkind train`` on this machine, between steps 10 and 40."""
-    snapshots, _, _ = train(video, work / "warmup", WARMUP_STEPS, WARMUP_FROM, train_args)
-    if len(snapshots) < 2:
-        raise RuntimeError("the warm-up run wrote fewer than 2 checkpoints; cannot time it")
-    first, last = snapshots[0], snapshots[-1]
-    seconds = 60 * (last.minutes - first.minutes)
-    return (last.step - first.step) / max(seconds, 1e-3)
 
 
 def extract(snapshot: Path, images: Path, out: Path) -> list[str]:
@@ -499,19 +485,32 @@ def missing(dataset: Dataset) -> str | None:
     return None
 
 
-def plan_steps(args: argparse.Namespace, dataset: Dataset, work: Path) -> tuple[int, float | None]:
-    """Training steps, and the measured steps/s when a time budget set them."""
-    if args.steps is not None:
-        return args.steps, None
-    if args.quick:
-        from bkind_model.config import Config
+def training_length(args: argparse.Namespace) -> tuple[list[str], float | None]:
+    """``bkind train`` options for the length and the snapshots, and the budget (minutes).
 
-        return Config().steps, None
-    log(f"{dataset.name}: timing a {WARMUP_STEPS}-step warm-up run")
-    rate = measure_rate(dataset.video, work, args.train_args)
-    steps = max(WARMUP_STEPS, int(rate * 60 * args.minutes))
-    log(f"{dataset.name}: {rate:.2f} steps/s -> {steps} steps for {args.minutes} min")
-    return steps, rate
+    ``--steps N``: N steps, a checkpoint every N / stages steps. ``--quick``: the CLI's
+    ``--preset quick``, likewise. Otherwise the CLI's time budget (its default, or
+    ``--minutes``), a checkpoint every budget / stages minutes of training.
+    """
+    from bkind_model.config import DEFAULT_MINUTES, PRESETS
+
+    steps = args.steps if args.steps is not None else None
+    if steps is None and args.quick:
+        steps = int(PRESETS["quick"]["steps"])
+    if steps is not None:
+        every = str(max(1, math.ceil(steps / args.stages)))
+        return [
+            "--steps",
+            str(steps),
+            "--checkpoint-every",
+            every,
+            "--checkpoint-minutes",
+            "1e6",
+        ], None
+    minutes = args.minutes if args.minutes is not None else DEFAULT_MINUTES
+    length = ["--minutes", f"{minutes:g}"] if args.minutes is not None else []
+    every = f"{minutes / args.stages * 0.999:g}"  # the last stage ends with the run
+    return [*length, "--checkpoint-every", "1000000000", "--checkpoint-minutes", every], minutes
 
 
 def run_dataset(dataset: Dataset, args: argparse.Namespace, work_root: Path) -> dict:
@@ -536,11 +535,8 @@ def run_dataset(dataset: Dataset, args: argparse.Namespace, work_root: Path) -> 
     files = link_labelled(labels.frames, dataset.folder, linked)
     log(f"{dataset.name}: {len(files)} labelled images linked in label order into {linked}")
 
-    steps, rate = plan_steps(args, dataset, work)
-    every = max(1, math.ceil(steps / args.stages))
-    snapshots, wall, train_warnings = train(
-        dataset.video, work / "run", steps, every, args.train_args
-    )
+    length, budget = training_length(args)
+    snapshots, wall, train_warnings = train(dataset.video, work / "run", length, args.train_args)
     caught += train_warnings
     if not snapshots:
         raise RuntimeError("bkind train wrote no checkpoint")
@@ -581,8 +577,8 @@ def run_dataset(dataset: Dataset, args: argparse.Namespace, work_root: Path) -> 
         "labels": str(dataset.labels),
         "steps": snapshots[-1].step,
         "minutes": round(wall / 60, 3),
-        "budget_minutes": args.minutes if rate is not None else None,
-        "steps_per_s": rate,
+        "budget_minutes": budget,
+        "steps_per_s": snapshots[-1].step / max(60 * snapshots[-1].minutes, 1e-9),
         "train_args": args.train_args,
         "config": config,
         "body_length_px": summary["body_length_px"],
@@ -615,9 +611,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--body-axis", nargs=2, metavar=("A", "B"), help="bodyparts whose distance is the body"
     )
     length = parser.add_argument_group("training length")
-    length.add_argument("--minutes", type=float, default=15.0, help="time budget (default 15)")
+    length.add_argument(
+        "--minutes", type=float, help="time budget (default: the CLI's, `bkind train`)"
+    )
     length.add_argument("--steps", type=int, help="training steps (wins over the others)")
-    length.add_argument("--quick", action="store_true", help="the CLI's default 300 steps")
+    length.add_argument("--quick", action="store_true", help="the CLI's --preset quick")
     parser.add_argument("--stages", type=int, default=3, help="snapshots on the curve")
     parser.add_argument(
         "--train-args", default="", help='extra `bkind train` options, e.g. "--loss ssim"'
