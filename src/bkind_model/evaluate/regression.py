@@ -346,6 +346,64 @@ def _check_finite(
         )
 
 
+#: Share of labelled points that may lie outside the frame (clicks just past an edge).
+OUTSIDE_TOLERANCE = 0.05
+
+
+def _check_labels_fit(
+    joints: np.ndarray, frames: Sequence[str], result: KeypointResult, labels_name: object
+) -> None:
+    """Refuse labels made on other images: outside the frame, or naming other files.
+
+    Parameters
+    ----------
+    joints : ndarray
+        ``(N, J, 2)`` labelled points, px (NaN where missing).
+    frames : sequence of str
+        The labelled images' names as the labels file gives them.
+    result : KeypointResult
+        The keypoints of the frames these labels should belong to.
+
+    Raises
+    ------
+    LabelsError
+        If more than :data:`OUTSIDE_TOLERANCE` of the labelled points lie outside the
+        results' frames, or when the results come from an image folder and none of its
+        files has the name of a labelled image.
+    """
+    size = result.metadata.get("frame_size")
+    points = joints[np.isfinite(joints).all(axis=-1)]
+    if size is not None and len(points):
+        height, width = (int(v) for v in size)
+        margin = 0.02 * max(height, width)
+        outside = (
+            (points[:, 0] < -margin)
+            | (points[:, 0] > width + margin)
+            | (points[:, 1] < -margin)
+            | (points[:, 1] > height + margin)
+        )
+        if outside.mean() > OUTSIDE_TOLERANCE:
+            span = points.max(axis=0)
+            raise LabelsError(
+                f"{labels_name}: {int(outside.sum())} of {len(points)} labelled points lie "
+                f"outside the {width}x{height} px frames of the keypoints (labels reach "
+                f"x={span[0]:.0f}, y={span[1]:.0f}): they were made on images of another "
+                "size or another video. Extract keypoints on the labelled images themselves "
+                "(the folder beside the labels file), or rescale the labels to this size."
+            )
+    folder = Path(str(result.video_path or ""))
+    if frames and folder.is_dir():
+        files = {p.name for p in folder.iterdir()}
+        names = [Path(str(f).replace("\\", "/")).name for f in frames]
+        if not any(any(file.endswith(name) for file in files) for name in names):
+            raise LabelsError(
+                f"{labels_name}: none of its {len(names)} labelled images (e.g. {names[0]}) "
+                f"is in {folder}: these labels belong to other images (another project or "
+                "animal). Extract keypoints on the folder of the labelled images, or pass "
+                "the labels file of this folder."
+            )
+
+
 def evaluate_results(
     results: str | Path | KeypointResult,
     labels: str | Path | Labels,
@@ -397,6 +455,8 @@ def evaluate_results(
             f"{result.metadata.get('video_path')}: {result.n_frames} frames of keypoints but "
             f"{n} labelled frames; extract keypoints on exactly the labelled frames."
         )
+    labels_name = labels if not isinstance(labels, Labels) else "the labels"
+    _check_labels_fit(joints, truth.frames, result, labels_name)
     video_path = video or result.video_path
     if not video_path:
         raise ConfigError(

@@ -126,7 +126,7 @@ class FrameIndex:
         if self.n_frames < 2:
             return self.nominal_fps
         span = float((int(self.pts[-1]) - int(self.pts[0])) * self.time_base)
-        return round((self.n_frames - 1) / span, 3)
+        return round((self.n_frames - 1) / span, 3) if span > 0 else None
 
     def seek_time(self, frame: int) -> float | None:
         """Input seek time (``ffmpeg -ss``, seconds) whose first output frame is ``frame``.

@@ -32,7 +32,9 @@ Threads
 
 from __future__ import annotations
 
+import math
 import threading
+import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -60,6 +62,41 @@ _BLOCK_FRAMES = 8
 #: Seconds of stall timeout granted per frame ffmpeg decodes silently after a seek
 #: (from the keyframe up to the target), on top of ``ffmpeg.TIMEOUT_S``.
 _SEEK_SECONDS_PER_FRAME = 0.05
+
+
+#: Frame rates (frames/s) a recording can have; outside them the container is wrong.
+PLAUSIBLE_FPS = (1.0, 5000.0)
+#: The rate assumed when a video states none (or an impossible one).
+ASSUMED_FPS = 30.0
+
+
+def plausible_fps(path: Path, fps: float | None) -> tuple[float, bool]:
+    """The frame rate to use for a video and whether it is assumed.
+
+    A rate that is missing, not finite or outside :data:`PLAUSIBLE_FPS` (a container
+    written with wrong timestamps) is replaced by :data:`ASSUMED_FPS`, with a warning
+    that names the file and the fix: durations in seconds (a frame gap in seconds, say)
+    would otherwise be wrong by the same factor.
+
+    Returns
+    -------
+    fps : float
+        Frames per second.
+    assumed : bool
+        True when ``fps`` is :data:`ASSUMED_FPS` instead of the file's rate.
+    """
+    low, high = PLAUSIBLE_FPS
+    if fps is not None and math.isfinite(fps) and low <= fps <= high:
+        return float(fps), False
+    stated = "no frame rate" if fps is None else f"a frame rate of {fps:g} fps"
+    warnings.warn(
+        f"{path}: the video's timestamps give {stated}; assuming {ASSUMED_FPS:g} fps. Times "
+        "in seconds (a frame gap in seconds, the results' fps) use that rate: give the gap in "
+        "frames, or rewrite the file with its true rate (ffmpeg -r RATE -i IN -c copy OUT).",
+        UserWarning,
+        stacklevel=3,
+    )
+    return ASSUMED_FPS, True
 
 
 class FrameReader(Protocol):
@@ -338,8 +375,7 @@ class VideoFileReader:
         self.signature = file_signature(path)
         self.n_frames = self.index.n_frames
         self.width, self.height = self.index.width, self.index.height
-        self.fps = self.index.fps or 30.0
-        self.fps_assumed = self.index.fps is None
+        self.fps, self.fps_assumed = plausible_fps(path, self.index.fps)
         self.timestamps = self.index.timestamps
         self._max_decoders = max_decoders
         self._idle: list[_Decoder] = []

@@ -249,3 +249,31 @@ def test_evaluate_results_against_the_synthetic_ground_truth(tiny_results, tiny_
     json.dumps(summary, allow_nan=False)
     assert summary["skipped_total"] == 0 and summary["unlabelled_bodyparts"] == []
     assert summary["keypoints"]["error_px"] < summary["blob"]["error_px"]
+
+
+def test_labels_of_images_of_another_size_are_refused_naming_the_file(tiny_results, tmp_path):
+    path, joints, names = tiny_results
+    result = KeypointResult.load(path)
+    result.metadata["frame_size"] = [128, 128]
+    labels = _dlc_labels(joints * 3 + 40, names, tmp_path / "CollectedData_big.h5")
+    with pytest.raises(
+        LabelsError,
+        match=r"CollectedData_big\.h5: \d+ of \d+ labelled points lie outside the 128x128",
+    ):
+        evaluate_results(result, labels)
+    assert evaluate_results(result, _dlc_labels(joints, names, tmp_path / "ok.h5"))["n_frames"]
+
+
+def test_labels_of_other_images_are_refused_naming_the_folder(tiny_results, tmp_path):
+    path, joints, names = tiny_results
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(len(joints)):
+        (folder / f"frame_{i:05d}.png").write_bytes(b"")
+    result = KeypointResult.load(path)
+    result.metadata["video_path"] = str(folder)
+    labels = _dlc_labels(joints, names, tmp_path / "CollectedData_fly.h5")
+    with pytest.raises(
+        LabelsError, match=r"none of its \d+ labelled images \(e.g. img0000.png\) is in .*frames"
+    ):
+        evaluate_results(result, labels)

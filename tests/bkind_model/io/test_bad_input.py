@@ -6,6 +6,7 @@ import os
 import re
 import time
 
+import numpy as np
 import pytest
 
 from bkind_model.errors import (
@@ -142,3 +143,17 @@ def test_stalled_ffmpeg_is_killed_while_decoding(video_copy, request):
             source[150]
         assert time.monotonic() - began < 5
         assert_killed(pid_file)
+
+
+@pytest.mark.parametrize("fps", [0.2, 20000.0])
+def test_absurd_frame_rate_is_replaced_with_a_warning_naming_the_file(tmp_path, fps):
+    from bkind_model.io.video import ASSUMED_FPS
+    from bkind_model.io.video_writer import write_video
+
+    frames = np.zeros((12, 32, 32, 3), np.uint8)
+    frames[:, :, :16] = np.arange(12)[:, None, None, None] * 20
+    path = write_video(tmp_path / "odd.mp4", frames, fps=fps)
+    with pytest.warns(UserWarning, match=re.escape(str(path)) + ".*give the gap in frames"):
+        video = open_video(path)
+    assert video.fps == ASSUMED_FPS and video.fps_assumed
+    assert video.n_frames == 12
