@@ -1,11 +1,23 @@
 """Suggest the frame gap from the video instead of asking the user to guess.
 
 The two frames of a training pair must differ where the animal is, but not so much that
-the animal's parts cannot be matched. We measure the structural dissimilarity of the
-moving pixels at several gaps: it rises with the gap and saturates once the animal has
-moved by more than its own size. We suggest the smallest gap that reaches two thirds of
-the saturated value (about 0.2 s for a mouse at 30 fps, as the original method advises;
-half of it gave gaps of 0.1 s, with which training learned markedly slower).
+the animal's parts cannot be matched. We measure how much the animal's pixels change at
+several gaps: the change rises with the gap and saturates once the animal (or a moving
+part) has moved by more than its own size. The suggestion is the smallest gap that
+reaches :data:`SATURATION_FRACTION` of the saturated change.
+
+What is measured is the animal, not the camera or the rig:
+
+- pixels are those of the foreground of the first frame (gray level more than
+  ``FOREGROUND_THRESHOLD`` from the median background), so the floor does not count;
+- pixels that reach most of their change within one frame are left out: sensor noise,
+  flicker, and background objects that move fast and repeat (a running wheel's spokes or
+  grating, a rotating lever), which would saturate at one frame whatever the animal does;
+- the sensor's noise floor (the median change of all pixels from one frame to the next)
+  is subtracted.
+
+Candidate gaps span 1 frame to 1 second, spaced evenly in log, so the same behaviour
+gives about the same gap in seconds from 15 to 500 fps.
 """
 
 from __future__ import annotations
@@ -14,29 +26,49 @@ import numpy as np
 import torch
 
 from bkind_model.errors import ConfigError
-from bkind_model.frames.dissimilarity import structural_dissimilarity
 from bkind_model.frames.letterbox import Letterbox
 from bkind_model.frames.sampling import evenly_spaced
+from bkind_model.frames.windows import FOREGROUND_THRESHOLD
 from bkind_model.io.video import VideoSource
 
-SATURATION_FRACTION = 0.65
-CANDIDATE_GAPS = (1, 2, 3, 4, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64)
+SATURATION_FRACTION = 0.4
+#: A pixel whose change after one frame is this share of its mean change over the gaps
+#: saturates too fast to be the animal (noise, flicker, a spinning wheel, whose pattern
+#: may also repeat after a few frames).
+FAST_FRACTION = 0.6
+#: Longest candidate gap, seconds: the same span of time at every frame rate, so that the
+#: peak the fraction refers to is the same.
+LONGEST_GAP_S = 1.0
+N_CANDIDATES = 16
+
+
+def candidate_gaps(fps: float, n_frames: int) -> np.ndarray:
+    """Gaps to measure, frames: 1 frame to 1 s, log-spaced, within a third of the video.
+
+    Returns
+    -------
+    ndarray
+        ``(G,)`` increasing int gaps, at least one.
+    """
+    longest = max(2, round(LONGEST_GAP_S * fps))
+    longest = max(1, min(longest, n_frames // 3))
+    return np.unique(np.round(np.geomspace(1, longest, N_CANDIDATES)).astype(int))
 
 
 def measure_motion(
     source: VideoSource,
-    gaps: tuple[int, ...] = CANDIDATE_GAPS,
+    gaps: np.ndarray | None = None,
     n_windows: int = 8,
     long_side: int = 128,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Motion of the moving pixels between frames ``t`` and ``t + gap``.
+    """Change of the animal's pixels between frames ``t`` and ``t + gap``.
 
     Parameters
     ----------
     source : VideoSource
         The video.
-    gaps : tuple of int
-        Candidate gaps in frames; those longer than a third of the video are dropped.
+    gaps : ndarray, optional
+        Candidate gaps in frames; :func:`candidate_gaps` by default.
     n_windows : int
         Windows of consecutive frames read across the video (one decoder pass each).
     long_side : int
@@ -47,28 +79,41 @@ def measure_motion(
     gaps : ndarray
         ``(G,)`` the gaps measured, frames.
     motion : ndarray
-        ``(G,)`` mean structural dissimilarity of the top 2% pixels, in [0, 2].
+        ``(G,)`` mean absolute gray-level change (0-1) of the foreground pixels that do
+        not saturate within a frame, above the noise floor.
     """
-    usable = np.array([g for g in gaps if g <= max(1, source.n_frames // 3)])
+    if gaps is None:
+        gaps = candidate_gaps(source.fps, source.n_frames)
+    usable = np.array([g for g in gaps if g <= max(1, source.n_frames // 3)], dtype=int)
     span = int(usable.max()) + 1
     starts = evenly_spaced(source.n_frames - span + 1, n_windows)
     box = Letterbox.fit((source.height, source.width), long_side, multiple=1)
-    totals = np.zeros(len(usable))
+    windows = []
     for start in starts:
-        window = torch.from_numpy(source.read(int(start), int(start) + span))
-        frames = box.apply(window.permute(0, 3, 1, 2).float() / 255.0)
+        frames = torch.from_numpy(source.read(int(start), int(start) + span))
+        small = box.apply(frames.permute(0, 3, 1, 2).float() / 255.0)
+        windows.append(small.mean(dim=1).numpy())  # (span, h, w) gray
+    stride = max(1, span // 12)
+    background = np.median(np.concatenate([w[::stride] for w in windows]), axis=0)
+    change = np.zeros((len(usable), *background.shape))  # per pixel, per gap
+    for frames in windows:
         for i, gap in enumerate(usable):
-            d = structural_dissimilarity(
-                frames[: -gap : max(1, gap // 2)], frames[gap :: max(1, gap // 2)]
-            )
-            flat = d.flatten(1)
-            top = flat.topk(max(1, flat.shape[1] // 50), dim=1).values
-            totals[i] += float(top.mean())
-    return usable, totals / len(starts)
+            change[i] += np.abs(frames[:-gap] - frames[gap:]).mean(axis=0)
+    change /= len(windows)
+    noise = float(np.median(change[0]))
+    fast = change[0] >= FAST_FRACTION * np.maximum(change.mean(axis=0), 3 * noise)
+    motion = np.zeros(len(usable))
+    for frames in windows:
+        animal = (np.abs(frames - background) > FOREGROUND_THRESHOLD) & ~fast
+        for i, gap in enumerate(usable):
+            where = animal[:-gap]
+            moved = np.abs(frames[:-gap] - frames[gap:])
+            motion[i] += float((moved * where).sum() / max(int(where.sum()), 1))
+    return usable, np.maximum(motion / len(windows) - noise, 0.0)
 
 
 def suggest_frame_gap(source: VideoSource) -> int:
-    """The smallest gap (frames) whose motion reaches 65% of the saturated motion.
+    """The smallest gap (frames) whose motion reaches :data:`SATURATION_FRACTION` of its peak.
 
     Parameters
     ----------

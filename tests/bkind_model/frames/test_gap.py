@@ -39,3 +39,34 @@ def test_faster_animals_get_shorter_gaps(slow_and_fast):
     slow, fast = (suggest_frame_gap(open_video(p)) for p in slow_and_fast)
     assert 1 <= fast < slow
     assert fast <= 4  # 4 px/frame: a 16 px square is well displaced within 4 frames
+
+
+def _scene(path, fps, seconds=8.0, wheel=False):
+    """The synthetic animal at ``fps`` (its motion is in seconds), maybe beside a wheel."""
+    from bkind_model.synthetic import SyntheticConfig, write_sample
+
+    config = SyntheticConfig(height=96, width=96, n_frames=round(seconds * fps), fps=fps, seed=3)
+    write_sample(path, config)
+    if wheel:  # a spinning grating in a corner: changes completely every frame
+        from bkind_model.io.video import open_video as _open
+
+        frames = _open(path).read(0, config.n_frames).copy()
+        y, x = np.mgrid[0:24, 0:24]
+        for t in range(len(frames)):
+            grating = ((x + y + 7 * t) // 3) % 2
+            frames[t, :24, :24] = (grating * 200 + 30)[..., None]
+        path = write_video(path.with_name(path.stem + "_wheel.mp4"), frames, fps=fps)
+    return path
+
+
+@pytest.mark.parametrize("fps", [15, 250])
+def test_the_gap_in_seconds_does_not_depend_on_the_frame_rate(tmp_path, fps):
+    reference = suggest_frame_gap(open_video(_scene(tmp_path / "ref.mp4", 30))) / 30
+    seconds = suggest_frame_gap(open_video(_scene(tmp_path / f"at{fps}.mp4", fps))) / fps
+    assert reference / 1.6 <= seconds <= reference * 1.6
+
+
+def test_a_spinning_background_object_does_not_set_the_gap(tmp_path):
+    plain = suggest_frame_gap(open_video(_scene(tmp_path / "plain.mp4", 250)))
+    wheel = suggest_frame_gap(open_video(_scene(tmp_path / "wheel.mp4", 250, wheel=True)))
+    assert plain / 1.6 <= wheel <= plain * 1.6 and wheel > 4
