@@ -46,6 +46,10 @@ class SyntheticConfig:
         Standard deviation of Gaussian sensor noise, in grey levels (0-255).
     flicker : float
         Relative amplitude of the lighting's brightness changes over time (0.05: about 5 %).
+    wheel_hz : float
+        0: none. Otherwise a spoked wheel (a moving background object, like a running wheel
+        or a rotating lever) in the top-left corner, behind the animals, turning at this
+        many revolutions per second; its 8 spokes repeat every 1/8 revolution.
     """
 
     height: int = 256
@@ -61,6 +65,7 @@ class SyntheticConfig:
     shadow_distance: float = 0.2
     noise_sigma: float = 2.0
     flicker: float = 0.0
+    wheel_hz: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -80,6 +85,8 @@ class SyntheticConfig:
             problems.append(f"shadow_gain must be between 0 and 1, not {self.shadow_gain}")
         if self.noise_sigma < 0 or not 0 <= self.flicker <= 0.5:
             problems.append("noise_sigma must be >= 0 and flicker between 0 and 0.5")
+        if not 0 <= self.wheel_hz <= 100:
+            problems.append(f"wheel_hz must be between 0 and 100, not {self.wheel_hz}")
         if problems:
             raise ValueError("SyntheticConfig: " + "; ".join(problems) + ".")
 
@@ -239,6 +246,8 @@ class Scene:
         shadow_mask: np.ndarray | None,
     ) -> None:
         """Draw frames ``start .. start + len(frames) - 1`` into the given output arrays."""
+        if self.config.wheel_hz and labels is None:
+            labels = np.empty(frames.shape[:3], np.uint8)  # where the wheel is hidden
         for i in range(len(frames)):
             t = start + i
             self.renderer.render(
@@ -251,6 +260,9 @@ class Scene:
                 None if labels is None else labels[i],
                 None if shadow_mask is None else shadow_mask[i],
             )
+            if self.config.wheel_hz:
+                assert labels is not None
+                _draw_wheel(frames[i], labels[i], t / self.config.fps * self.config.wheel_hz)
 
     def chunks(self, chunk: int, with_masks: bool) -> Iterator[SyntheticChunk]:
         """Draw the video in chunks of ``chunk`` frames (see :func:`iter_frames`)."""
@@ -289,6 +301,32 @@ class Scene:
             fps=self.config.fps,
             config=self.config,
         )
+
+
+WHEEL_SPOKES = 8
+
+
+def _draw_wheel(frame: np.ndarray, labels: np.ndarray, turns: float) -> None:
+    """Paint the wheel, turned by ``turns`` revolutions, where no animal is on top.
+
+    Parameters
+    ----------
+    frame : ndarray
+        ``(H, W, 3)`` uint8 frame, drawn in place.
+    labels : ndarray
+        ``(H, W)`` animal labels of the frame (0: no animal).
+    """
+    height, width = labels.shape
+    radius = 0.18 * min(height, width)
+    centre = 1.1 * radius
+    size = int(2.2 * radius) + 1
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32) - centre
+    inside = (np.hypot(x, y) <= radius) & (labels[:size, :size] == 0)
+    angle = np.arctan2(y, x) / (2 * np.pi) - turns
+    spoke = np.cos(2 * np.pi * WHEEL_SPOKES * angle) > 0.3
+    rim = np.hypot(x, y) > 0.85 * radius
+    shade = np.where(spoke | rim, 40, 200).astype(np.uint8)
+    frame[:size, :size][inside] = shade[inside, None]
 
 
 def _flicker(config: SyntheticConfig, rng: np.random.Generator) -> np.ndarray:

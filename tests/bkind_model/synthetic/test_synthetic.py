@@ -237,3 +237,18 @@ def test_write_sample_without_masks_or_frames(tmp_path):
 def test_config_rejects_nonsense(bad):
     with pytest.raises(ValueError, match="SyntheticConfig"):
         SyntheticConfig(**bad)
+
+
+def test_a_wheel_turns_behind_the_animal_and_leaves_the_ground_truth_alone():
+    config = SyntheticConfig(height=96, width=96, n_frames=40, fps=250, seed=4)
+    plain = generate(config, with_masks=True)
+    wheel = generate(dataclasses.replace(config, wheel_hz=3.0), with_masks=True)
+    np.testing.assert_array_equal(plain.joints, wheel.joints)
+    corner = (slice(0, 30), slice(0, 30))
+    changed = np.abs(wheel.frames.astype(int) - plain.frames).max(axis=-1) > 0
+    assert changed[:, corner[0], corner[1]].mean() > 0.3  # the wheel is there
+    assert not changed[:, 40:, 40:].any()  # and only there
+    animal = wheel.animal_labels > 0
+    np.testing.assert_array_equal(wheel.frames[animal], plain.frames[animal])  # behind it
+    turning = np.abs(wheel.frames[1:].astype(int) - wheel.frames[:-1])[:, corner[0], corner[1]]
+    assert turning.mean() > 5
