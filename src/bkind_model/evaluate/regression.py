@@ -71,12 +71,59 @@ def ridge_fit(features: np.ndarray, targets: np.ndarray, alpha: float = 1e-3) ->
     ndarray
         ``(F + 1, D)`` weights; the last row is the intercept. Use :func:`ridge_predict`.
     """
-    mean, std = features.mean(0), features.std(0) + 1e-8
+    mean, std = features.mean(0), features.std(0)
+    # A feature (nearly) constant on the training frames carries nothing; scaled to unit
+    # variance its noise would get a weight, and one test frame where it moves would be
+    # thrown thousands of pixels away. Scales below 1% of the typical one are raised.
+    spread = std[std > 0]
+    std = np.maximum(std, STD_FLOOR * float(np.median(spread)) if len(spread) else 1.0)
     x = np.column_stack([(features - mean) / std, np.ones(len(features))])
     penalty = alpha * len(features) * np.eye(x.shape[1])
     penalty[-1, -1] = 0.0
     weights = np.linalg.solve(x.T @ x + penalty, x.T @ targets)
     return np.vstack([weights[:-1] / std[:, None], weights[-1] - (mean / std) @ weights[:-1]])
+
+
+#: Smallest feature scale, relative to the median scale (see :func:`ridge_fit`).
+STD_FLOOR = 0.01
+#: Ridge penalties tried by :func:`choose_alpha` (standardised units, per sample).
+ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+#: Contiguous folds of the training frames that choose the penalty.
+INNER_FOLDS = 5
+
+
+def choose_alpha(features: np.ndarray, targets: np.ndarray) -> float:
+    """The ridge penalty of :data:`ALPHAS` that predicts best across the training frames.
+
+    Cross-validation inside the training frames only (:data:`INNER_FOLDS` contiguous
+    folds, mean Euclidean error of the ``(x, y)`` pairs), so the test frames stay unseen.
+    With few frames and keypoints that move together, a fixed small penalty can give
+    huge weights that throw one odd test frame thousands of pixels away; the chosen one
+    does not, and it is chosen the same way for the keypoints and for the baselines.
+
+    Parameters
+    ----------
+    features : ndarray
+        ``(N, F)``.
+    targets : ndarray
+        ``(N, 2J)`` x, y of J joints.
+
+    Returns
+    -------
+    float
+        The penalty (the smallest of :data:`ALPHAS` when there are too few frames).
+    """
+    if features.shape[1] == 0 or len(features) < 2 * INNER_FOLDS:
+        return ALPHAS[0]
+    errors = []
+    for alpha in ALPHAS:
+        total = 0.0
+        for train, test in k_folds(len(features), INNER_FOLDS):
+            weights = ridge_fit(features[train], targets[train], alpha)
+            residual = ridge_predict(weights, features[test]) - targets[test]
+            total += float(np.linalg.norm(residual.reshape(len(test), -1, 2), axis=-1).sum())
+        errors.append(total)
+    return ALPHAS[int(np.argmin(errors))]
 
 
 def ridge_predict(weights: np.ndarray, features: np.ndarray) -> np.ndarray:
@@ -170,7 +217,7 @@ def regression_score(
     joints: np.ndarray,
     folds: Sequence[tuple[np.ndarray, np.ndarray]],
     body_length: float | None = None,
-    alpha: float = 1e-3,
+    alpha: float | None = None,
 ) -> RegressionScore:
     """Fit on each fold's training frames, test on its test frames, pool the errors.
 
@@ -188,8 +235,9 @@ def regression_score(
         Frame indices; see :func:`make_folds`, :func:`split_halves` and :func:`k_folds`.
     body_length : float, optional
         Length used to normalise the error (e.g. median snout-tailbase distance), px.
-    alpha : float
-        Ridge penalty.
+    alpha : float, optional
+        Ridge penalty; None chooses it for each fit by cross-validation within the
+        fit's training frames (:func:`choose_alpha`).
 
     Returns
     -------
@@ -238,9 +286,9 @@ def regression_score(
             if len(rows) == 0:
                 skipped[members] += len(test)
                 continue
-            weights = ridge_fit(
-                features[rows], joints[np.ix_(rows, members)].reshape(len(rows), -1), alpha
-            )
+            targets = joints[np.ix_(rows, members)].reshape(len(rows), -1)
+            penalty = choose_alpha(features[rows], targets) if alpha is None else alpha
+            weights = ridge_fit(features[rows], targets, penalty)
             predicted = ridge_predict(weights, features[test]).reshape(len(test), -1, 2)
             errors = np.linalg.norm(predicted - joints[np.ix_(test, members)], axis=-1)
             sums[members] += np.where(usable, errors, 0.0).sum(axis=0)

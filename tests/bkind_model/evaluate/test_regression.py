@@ -9,6 +9,7 @@ import pytest
 from bkind_model.errors import ConfigError
 from bkind_model.evaluate.baselines import blob_features
 from bkind_model.evaluate.regression import (
+    choose_alpha,
     evaluate_results,
     k_folds,
     keypoint_features,
@@ -277,3 +278,23 @@ def test_labels_of_other_images_are_refused_naming_the_folder(tiny_results, tmp_
         LabelsError, match=r"none of its \d+ labelled images \(e.g. img0000.png\) is in .*frames"
     ):
         evaluate_results(result, labels)
+
+
+def test_a_feature_constant_in_training_cannot_throw_a_test_frame_away():
+    features, joints = _linear_problem(n=80, n_features=6, n_joints=3)[:2]
+    folds = split_halves(len(features))
+    baseline = regression_score(features, joints, folds).error_px
+    stuck = np.column_stack([features, np.full(len(features), 50.0)])
+    stuck[: len(features) // 2, -1] += np.random.default_rng(0).normal(0, 1e-4, len(features) // 2)
+    stuck[-1, -1] = 120.0  # the stuck keypoint moves in one test frame
+    score = regression_score(stuck, joints, folds)
+    assert score.error_px < 1.5 * baseline + 1.0
+
+
+def test_the_penalty_is_chosen_inside_the_training_frames():
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(60, 30))  # many useless features, few frames
+    targets = rng.normal(size=(60, 2))
+    assert choose_alpha(features, targets) >= 1.0
+    useful = rng.normal(size=(60, 2))
+    assert choose_alpha(useful, useful * 10 + rng.normal(0, 0.01, (60, 2))) <= 0.01
