@@ -88,10 +88,10 @@ def measure_motion(
     span = int(usable.max()) + 1
     starts = evenly_spaced(source.n_frames - span + 1, n_windows)
     box = Letterbox.fit((source.height, source.width), long_side, multiple=1)
-    windows = []
+    windows: list[np.ndarray] = []
     for start in starts:
-        frames = torch.from_numpy(source.read(int(start), int(start) + span))
-        small = box.apply(frames.permute(0, 3, 1, 2).float() / 255.0)
+        window = torch.from_numpy(source.read(int(start), int(start) + span))
+        small = box.apply(window.permute(0, 3, 1, 2).float() / 255.0)
         windows.append(small.mean(dim=1).numpy())  # (span, h, w) gray
     stride = max(1, span // 12)
     background = np.median(np.concatenate([w[::stride] for w in windows]), axis=0)
