@@ -132,6 +132,12 @@ def _ordered(pair: tuple[float, float]) -> bool:
     return 0 <= low <= high <= 1
 
 
+#: Source pixels per input pixel the automatic input size aims at (a mouse's paw of
+#: ~10 px stays ~4 input px wide), within :data:`AUTO_IMAGE_SIZES`.
+SOURCE_PX_PER_INPUT_PX = 2.4
+#: Smallest and largest automatic input side, px: the fast synthetic default, and the
+#: most that trains enough steps in the default time budget on two CPU cores.
+AUTO_IMAGE_SIZES = (96, 128)
 #: Minutes a `bkind train` (and the Train widget) trains for when no length is given.
 DEFAULT_MINUTES = 12.0
 #: Named training lengths: ``standard`` (the default budget) and ``quick`` (the 300 steps
@@ -150,10 +156,11 @@ class Config:
     ----------
     n_keypoints : int
         Number of keypoints to discover (K).
-    image_size : int
+    image_size : int or None
         Side of the model input in pixels: the square crop that follows the animal, or
         the long side of the whole frame (aspect ratio kept, padded to a multiple of 16)
-        when ``crop_size`` is 0.
+        when ``crop_size`` is 0. None chooses it from the window's size in source pixels
+        (:func:`bkind_model.frames.pipeline.auto_image_size`: 96 to 128).
     crop_size : float or None
         Side in source pixels of the square window that follows the animal; None
         measures the animal in the video; 0 shows the whole frame instead.
@@ -217,7 +224,7 @@ class Config:
     """
 
     n_keypoints: int = 10
-    image_size: int = 96
+    image_size: int | None = None
     crop_size: float | None = None
     crop_jitter: int = 4
     frame_gap: float | None = None
@@ -251,7 +258,6 @@ class Config:
         """Raise :class:`ConfigError` for a value no run can use, naming the valid range."""
         integers = {
             "n_keypoints": (1, 100),
-            "image_size": (32, 1024),
             "crop_jitter": (0, 64),
             "steps": (1, 10**9),
             "batch_size": (1, 4096),
@@ -275,6 +281,13 @@ class Config:
         for name in ("weight_decay", "equivariance_weight", "separation_weight"):
             if _number(getattr(self, name), f"config: {name}") < 0:
                 raise ConfigError(f"Invalid config: {name} must be >= 0.")
+        if self.image_size is not None:
+            size = _number(self.image_size, "config: image_size", integer=True)
+            if not 32 <= size <= 1024:
+                raise ConfigError(
+                    f"Invalid config: image_size must be between 32 and 1024, got "
+                    f"{self.image_size!r}."
+                )
         if self.minutes is not None:
             minutes = _number(self.minutes, "config: minutes")
             if not 0.1 <= minutes <= 7 * 24 * 60:
@@ -302,7 +315,8 @@ class Config:
             raise ConfigError("Invalid config: device must be 'auto', 'cpu', 'cuda' or 'mps'.")
         checks = [
             (
-                self.image_size % (8 if self.encoder == "small" else 32) == 0,
+                self.image_size is None
+                or self.image_size % (8 if self.encoder == "small" else 32) == 0,
                 "image_size must be a multiple of 8 (32 for ResNet encoders)",
             ),
             (self.encoder in ENCODERS, f"encoder must be one of {ENCODERS}"),

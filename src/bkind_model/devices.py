@@ -6,7 +6,7 @@ import contextlib
 
 import torch
 
-from bkind_model.config import Config
+from bkind_model.config import AUTO_IMAGE_SIZES, Config
 from bkind_model.errors import ConfigError
 
 
@@ -83,7 +83,8 @@ def training_memory_mb(config: Config) -> float:
     """
     frames = config.batch_size * (3 if config.equivariance_weight > 0 else 2)
     per_pixel = 720 * (config.width / 32) * (1 if config.encoder == "small" else 4)
-    return frames * config.image_size**2 * per_pixel * 4 / 2**20
+    side = config.image_size or AUTO_IMAGE_SIZES[1]  # the largest automatic size
+    return frames * side**2 * per_pixel * 4 / 2**20
 
 
 def check_memory(config: Config, device: torch.device) -> None:

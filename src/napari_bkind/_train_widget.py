@@ -113,7 +113,13 @@ class TrainWidget(Container):
         self.steps = SpinBox(label="Steps", value=defaults.steps, min=1, max=10_000_000)
         self.expected = Label(value="")
         self.image_size = SpinBox(
-            label="Image size", value=defaults.image_size, min=32, max=1024, step=16
+            label="Image size",
+            value=defaults.image_size or 0,
+            min=0,
+            max=1024,
+            step=16,
+            tooltip="Side of the model input, px; 0 chooses it from the animal's window "
+            "(96-128)",
         )
         self.device = ComboBox(label="Device", choices=available_devices(), value="auto")
         self.more = LineEdit(
@@ -205,7 +211,7 @@ class TrainWidget(Container):
             "n_keypoints": self.n_keypoints.value,
             "steps": self.steps.value,
             "minutes": self.minutes.value or None,
-            "image_size": self.image_size.value,
+            "image_size": self.image_size.value or None,
             "device": self.device.value,
         }
         chosen = {key: value for key, value in setup.items() if value is not None}

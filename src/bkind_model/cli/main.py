@@ -88,7 +88,11 @@ def _masks_from_args(args: argparse.Namespace) -> MaskSettings | None:
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training")
     group.add_argument("--keypoints", type=int, help="number of keypoints K (default 10)")
-    group.add_argument("--image-size", type=int, help="side of the model input, px")
+    group.add_argument(
+        "--image-size",
+        type=int,
+        help="side of the model input, px (default: from the window's size, 96-128)",
+    )
     group.add_argument(
         "--crop-size",
         type=float,

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bkind_model.config import Config, MaskSettings
+from bkind_model.config import AUTO_IMAGE_SIZES, SOURCE_PX_PER_INPUT_PX, Config, MaskSettings
 from bkind_model.errors import ConfigError
 from bkind_model.frames.background import Background, median_background
 from bkind_model.frames.cache import FrameCache
@@ -33,14 +33,38 @@ BACKGROUND_SAMPLES = 100
 _CENTRE_CHUNK = 256
 
 
+def auto_image_size(config: Config, source_size: tuple[int, int]) -> int:
+    """The input side for ``config.image_size`` None, from what the window shows.
+
+    The window's side in source pixels (``crop_size``, or the frame's long side for the
+    whole frame) divided by :data:`~bkind_model.config.SOURCE_PX_PER_INPUT_PX`, rounded to a multiple of
+    32 and kept within :data:`~bkind_model.config.AUTO_IMAGE_SIZES`: a large animal in a large video gets more
+    input pixels, a small one is not blown up.
+
+    Parameters
+    ----------
+    config : Config
+        With ``crop_size`` resolved.
+    source_size : tuple of int
+        ``(height, width)`` of the video, px.
+    """
+    side = config.crop_size or max(source_size)
+    low, high = AUTO_IMAGE_SIZES
+    return int(min(high, max(low, 32 * round(side / SOURCE_PX_PER_INPUT_PX / 32))))
+
+
 def letterbox_for(config: Config, source_size: tuple[int, int]) -> Letterbox:
     """The model's view of frames of ``source_size`` ``(H, W)`` under ``config``.
 
     A square window of ``config.crop_size`` source pixels that follows the animal, or the
-    whole frame letterboxed when ``crop_size`` is 0 (it must be resolved, not None).
+    whole frame letterboxed when ``crop_size`` is 0 (it must be resolved, not None), at
+    ``config.image_size`` input pixels (:func:`auto_image_size` when None).
     """
     if config.crop_size is None:
         raise ConfigError("crop_size must be measured or set before frames are windowed.")
+    if config.image_size is None:
+        config = config.replace(image_size=auto_image_size(config, source_size))
+    assert config.image_size is not None
     if config.crop_size:
         if config.crop_size > max(source_size):
             raise ConfigError(

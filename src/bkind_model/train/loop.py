@@ -32,7 +32,12 @@ from bkind_model.devices import autocast, check_memory, resolve_device
 from bkind_model.errors import BKindError, ConfigError
 from bkind_model.frames.gap import suggest_frame_gap
 from bkind_model.frames.pairs import PairSampler
-from bkind_model.frames.pipeline import PreparedVideo, letterbox_for, prepare_video
+from bkind_model.frames.pipeline import (
+    PreparedVideo,
+    auto_image_size,
+    letterbox_for,
+    prepare_video,
+)
 from bkind_model.frames.sampling import evenly_spaced
 from bkind_model.frames.windows import measure_crop_size
 from bkind_model.io.atomic import ensure_folder
@@ -305,7 +310,7 @@ class Trainer:
 
     @staticmethod
     def _resolve_auto(config: Config, source: VideoSource, saved: dict | None) -> Config:
-        """Fill the frame gap, crop size and a budget's steps from the checkpoint, or measure."""
+        """Fill gap, crop, input size and a budget's steps from the checkpoint, or measure."""
         stored = saved["config"] if saved is not None else {}
         if config.minutes is not None and "steps" in stored:
             config = config.replace(steps=stored["steps"])  # planned (or planned again)
@@ -321,6 +326,11 @@ class Trainer:
             if crop is None:
                 crop = measure_crop_size(source)
             config = config.replace(crop_size=crop)
+        if config.image_size is None:
+            size = stored.get("image_size")
+            if size is None:
+                size = auto_image_size(config, (source.height, source.width))
+            config = config.replace(image_size=size)
         return config
 
     # -- schedule and state ---------------------------------------------------------------
