@@ -649,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--steps must be at least 1")
     if args.stages < 1:
         parser.error("--stages must be at least 1")
-    if args.minutes <= 0:
+    if args.minutes is not None and args.minutes <= 0:
         parser.error("--minutes must be positive")
     args.train_args = shlex.split(args.train_args)
     datasets = chosen_datasets(args, parser)
