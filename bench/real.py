@@ -494,7 +494,7 @@ def training_length(args: argparse.Namespace) -> tuple[list[str], float | None]:
     """
     from bkind_model.config import DEFAULT_MINUTES, PRESETS
 
-    steps = args.steps if args.steps is not None else None
+    steps = args.steps
     if steps is None and args.quick:
         steps = int(PRESETS["quick"]["steps"])
     if steps is not None:
