@@ -95,20 +95,24 @@ def measure_motion(
         windows.append(small.mean(dim=1).numpy())  # (span, h, w) gray
     stride = max(1, span // 12)
     background = np.median(np.concatenate([w[::stride] for w in windows]), axis=0)
-    change = np.zeros((len(usable), *background.shape))  # per pixel, per gap
-    for frames in windows:
+    # One pass over the pairs: per pixel, the mean change (all frames) and the change
+    # summed over the frames where the pixel is foreground, with that frame count.
+    shape = (len(windows), len(usable), *background.shape)
+    change = np.zeros(shape[1:])
+    foreground_change, foreground_count = np.zeros(shape), np.zeros(shape)
+    for w, frames in enumerate(windows):
+        foreground = np.abs(frames - background) > FOREGROUND_THRESHOLD
         for i, gap in enumerate(usable):
-            change[i] += np.abs(frames[:-gap] - frames[gap:]).mean(axis=0)
+            moved = np.abs(frames[:-gap] - frames[gap:])
+            change[i] += moved.mean(axis=0)
+            foreground_change[w, i] = (moved * foreground[:-gap]).sum(axis=0)
+            foreground_count[w, i] = foreground[:-gap].sum(axis=0)
     change /= len(windows)
     noise = float(np.median(change[0]))
-    fast = change[0] >= FAST_FRACTION * np.maximum(change.mean(axis=0), 3 * noise)
-    motion = np.zeros(len(usable))
-    for frames in windows:
-        animal = (np.abs(frames - background) > FOREGROUND_THRESHOLD) & ~fast
-        for i, gap in enumerate(usable):
-            where = animal[:-gap]
-            moved = np.abs(frames[:-gap] - frames[gap:])
-            motion[i] += float((moved * where).sum() / max(int(where.sum()), 1))
+    keep = ~(change[0] >= FAST_FRACTION * np.maximum(change.mean(axis=0), 3 * noise))
+    moved_sum = (foreground_change * keep).sum(axis=(2, 3))  # (windows, gaps)
+    counted = np.maximum((foreground_count * keep).sum(axis=(2, 3)), 1)
+    motion = (moved_sum / counted).sum(axis=0)
     return usable, np.maximum(motion / len(windows) - noise, 0.0)
 
 
