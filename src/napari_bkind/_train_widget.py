@@ -118,8 +118,7 @@ class TrainWidget(Container):
             min=0,
             max=1024,
             step=16,
-            tooltip="Side of the model input, px; 0 chooses it from the animal's window "
-            "(96-128)",
+            tooltip="Side of the model input, px; 0 chooses it from the animal's window (96-128)",
         )
         self.device = ComboBox(label="Device", choices=available_devices(), value="auto")
         self.more = LineEdit(

@@ -37,9 +37,9 @@ def auto_image_size(config: Config, source_size: tuple[int, int]) -> int:
     """The input side for ``config.image_size`` None, from what the window shows.
 
     The window's side in source pixels (``crop_size``, or the frame's long side for the
-    whole frame) divided by :data:`~bkind_model.config.SOURCE_PX_PER_INPUT_PX`, rounded to a multiple of
-    32 and kept within :data:`~bkind_model.config.AUTO_IMAGE_SIZES`: a large animal in a large video gets more
-    input pixels, a small one is not blown up.
+    whole frame) divided by :data:`~bkind_model.config.SOURCE_PX_PER_INPUT_PX`, rounded
+    to a multiple of 32 and kept within :data:`~bkind_model.config.AUTO_IMAGE_SIZES`: a
+    large animal in a large video gets more input pixels, a small one is not blown up.
 
     Parameters
     ----------
