@@ -21,8 +21,10 @@ ALLOWED = {
     "infer": {"errors", "config", "devices", "io", "frames", "model"},
     "synthetic": {"errors", "io"},
     "evaluate": {"errors", "config", "io", "frames", "synthetic"},
-    "cli": {"errors", "config", "devices", "io", "frames", "model", "train", "infer"}
+    "multiview": {"errors", "config", "devices", "io", "frames", "model", "train", "infer"}
     | {"evaluate", "synthetic"},
+    "cli": {"errors", "config", "devices", "io", "frames", "model", "train", "infer"}
+    | {"evaluate", "synthetic", "multiview"},
 }
 
 
