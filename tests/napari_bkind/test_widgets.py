@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import has_opengl
-from napari.layers import Points, Shapes, Tracks
+from napari.layers import Image, Points, Shapes, Tracks
 
 from bkind_model.config import DEFAULT_MINUTES
 from bkind_model.io.checkpoint import load_checkpoint
@@ -40,6 +40,17 @@ def test_sample_data_loads_with_ground_truth_keypoints(viewer):
     assert image.data.shape[0] == 300 and image.rgb
     assert isinstance(truth, Points) and "keypoint" in truth.features
     assert truth.data[:, 0].max() == 299
+
+
+def test_multiview_sample_gives_one_image_per_camera(viewer):
+    viewer.open_sample("napari-bkind", "synthetic_multiview")
+    images = [layer for layer in viewer.layers if isinstance(layer, Image)]
+    points = [layer for layer in viewer.layers if isinstance(layer, Points)]
+    assert [image.name for image in images] == ["cam_a", "cam_b", "cam_c"]
+    assert all(image.data.shape == (150, 192, 192, 3) and image.rgb for image in images)
+    assert [image.metadata["camera"] for image in images] == ["cam_a", "cam_b", "cam_c"]
+    assert len(points) == 3 and all(p.data[:, 0].max() == 149 for p in points)
+    assert len({image.translate[2] for image in images}) == 3  # side by side
 
 
 def test_gap_widget_suggests_a_gap_and_shows_the_pair(viewer, video, qtbot):

@@ -92,11 +92,11 @@ ALPHAS = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
 INNER_FOLDS = 5
 
 
-def choose_alpha(features: np.ndarray, targets: np.ndarray) -> float:
+def choose_alpha(features: np.ndarray, targets: np.ndarray, dims: int = 2) -> float:
     """The ridge penalty of :data:`ALPHAS` that predicts best across the training frames.
 
     Cross-validation inside the training frames only (:data:`INNER_FOLDS` contiguous
-    folds, mean Euclidean error of the ``(x, y)`` pairs), so the test frames stay unseen.
+    folds, mean Euclidean error of the joints), so the test frames stay unseen.
     With few frames and keypoints that move together, a fixed small penalty can give
     huge weights that throw one odd test frame thousands of pixels away; the chosen one
     does not, and it is chosen the same way for the keypoints and for the baselines.
@@ -106,7 +106,9 @@ def choose_alpha(features: np.ndarray, targets: np.ndarray) -> float:
     features : ndarray
         ``(N, F)``.
     targets : ndarray
-        ``(N, 2J)`` x, y of J joints.
+        ``(N, dims * J)`` coordinates of J joints.
+    dims : int
+        Coordinates per joint: 2 (x, y) or 3 (x, y, z).
 
     Returns
     -------
@@ -121,7 +123,7 @@ def choose_alpha(features: np.ndarray, targets: np.ndarray) -> float:
         for train, test in k_folds(len(features), INNER_FOLDS):
             weights = ridge_fit(features[train], targets[train], alpha)
             residual = ridge_predict(weights, features[test]) - targets[test]
-            total += float(np.linalg.norm(residual.reshape(len(test), -1, 2), axis=-1).sum())
+            total += float(np.linalg.norm(residual.reshape(len(test), -1, dims), axis=-1).sum())
         errors.append(total)
     return ALPHAS[int(np.argmin(errors))]
 
@@ -230,7 +232,8 @@ def regression_score(
     features : ndarray
         ``(N, F)`` per-frame features, finite (a mean-pose baseline passes ``(N, 0)``).
     joints : ndarray
-        ``(N, J, 2)`` labelled joints, px; NaN where not labelled.
+        ``(N, J, 2)`` labelled joints, px (or ``(N, J, 3)`` world units, for 3D); NaN
+        where not labelled.
     folds : sequence of (train_index, test_index)
         Frame indices; see :func:`make_folds`, :func:`split_halves` and :func:`k_folds`.
     body_length : float, optional
@@ -252,9 +255,11 @@ def regression_score(
     """
     features = np.asarray(features, dtype=np.float64)
     joints = np.asarray(joints, dtype=np.float64)
-    if joints.ndim != 3 or joints.shape[-1] != 2:
-        raise ConfigError(f"joints of shape {joints.shape}; expected (frames, joints, 2).")
-    n, n_joints, _ = joints.shape
+    if joints.ndim != 3 or joints.shape[-1] not in (2, 3):
+        raise ConfigError(
+            f"joints of shape {joints.shape}; expected (frames, joints, 2) or (frames, joints, 3)."
+        )
+    n, n_joints, dims = joints.shape
     if features.ndim != 2 or len(features) != n:
         raise ConfigError(f"features of shape {features.shape} for {n} frames of joints.")
     bad = np.flatnonzero(~np.isfinite(features).all(axis=1))
@@ -287,9 +292,9 @@ def regression_score(
                 skipped[members] += len(test)
                 continue
             targets = joints[np.ix_(rows, members)].reshape(len(rows), -1)
-            penalty = choose_alpha(features[rows], targets) if alpha is None else alpha
+            penalty = choose_alpha(features[rows], targets, dims) if alpha is None else alpha
             weights = ridge_fit(features[rows], targets, penalty)
-            predicted = ridge_predict(weights, features[test]).reshape(len(test), -1, 2)
+            predicted = ridge_predict(weights, features[test]).reshape(len(test), -1, dims)
             errors = np.linalg.norm(predicted - joints[np.ix_(test, members)], axis=-1)
             sums[members] += np.where(usable, errors, 0.0).sum(axis=0)
             scored[members] += usable.sum(axis=0)

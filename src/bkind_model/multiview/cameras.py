@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,18 +38,26 @@ def rodrigues(vector: np.ndarray) -> np.ndarray:
 
 
 def rodrigues_vector(matrix: np.ndarray) -> np.ndarray:
-    """Rodrigues vector ``(3,)`` of a rotation matrix ``(3, 3)`` (inverse of :func:`rodrigues`)."""
+    """Rodrigues vector ``(3,)`` of a rotation matrix ``(3, 3)`` (inverse of :func:`rodrigues`).
+
+    The angle is ``atan2(sin, cos)`` from the antisymmetric part and the trace (accurate at
+    every angle); within 1e-4 rad of a half turn, where the antisymmetric part vanishes,
+    the axis comes from the symmetric part and only its sign from the antisymmetric part.
+    """
     r = np.asarray(matrix, dtype=np.float64)
-    cos = np.clip((np.trace(r) - 1) / 2, -1.0, 1.0)
-    angle = float(np.arccos(cos))
-    if angle < 1e-12:
-        return np.zeros(3)
-    if np.pi - angle < 1e-6:  # half turn: the axis from the symmetric part
-        axis = np.sqrt(np.clip((np.diag(r) + 1) / 2, 0, None))
-        signs = np.sign([1.0, r[0, 1] + r[1, 0] or 1.0, r[0, 2] + r[2, 0] or 1.0])
-        return angle * axis * signs
-    axis = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
-    return angle * axis / (2 * np.sin(angle))
+    twice_sin_axis = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
+    sin = float(np.linalg.norm(twice_sin_axis)) / 2
+    cos = (float(np.trace(r)) - 1) / 2
+    angle = float(np.arctan2(sin, cos))
+    if cos >= 0 or sin > 1e-4:
+        return twice_sin_axis * (0.5 if sin < 1e-300 else angle / (2 * sin))
+    # near a half turn: (R + R^T) / 2 - cos I = (1 - cos) k k^T
+    outer = (r + r.T) / 2 - cos * np.eye(3)
+    i = int(np.argmax(np.diag(outer)))
+    axis = outer[:, i] / np.sqrt(outer[i, i] * (1 - cos))
+    if axis @ twice_sin_axis < 0:
+        axis = -axis
+    return angle * axis
 
 
 def look_at(
@@ -126,11 +135,40 @@ class Camera:
         """World points ``(..., 3)`` -> pixels ``(..., 2)`` in this camera, with distortion."""
         return CameraRig([self]).project_numpy(points)[..., 0, :]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The camera as plain lists, anipose's keys (calibration files, checkpoints)."""
+        return {
+            "name": self.name,
+            "size": [int(v) for v in self.size],
+            "matrix": np.asarray(self.matrix, np.float64).tolist(),
+            "distortions": np.asarray(self.distortions, np.float64).tolist(),
+            "rotation": np.asarray(self.rotation, np.float64).ravel().tolist(),
+            "translation": np.asarray(self.translation, np.float64).tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Camera:
+        """Inverse of :meth:`to_dict` (values already checked)."""
+        return cls(
+            name=str(values["name"]),
+            size=(int(values["size"][0]), int(values["size"][1])),
+            matrix=np.asarray(values["matrix"], np.float64),
+            distortions=np.asarray(values["distortions"], np.float64),
+            rotation=np.asarray(values["rotation"], np.float64),
+            translation=np.asarray(values["translation"], np.float64),
+        )
+
     def same_parameters(self, other: Camera, tolerance: float = 1e-9) -> bool:
         """Whether ``other`` has the same intrinsics and pose (a copied entry)."""
         mine = np.concatenate([self.matrix.ravel(), self.rotation, self.translation])
         theirs = np.concatenate([other.matrix.ravel(), other.rotation, other.translation])
         return bool(np.allclose(mine, theirs, rtol=0, atol=tolerance * (1 + np.abs(mine).max())))
+
+
+def _five(distortions: np.ndarray) -> np.ndarray:
+    """``k1, k2, p1, p2, k3`` ``(5,)``: four coefficients get ``k3 = 0``."""
+    d = np.asarray(distortions, np.float64).ravel()[:5]
+    return np.concatenate([d, np.zeros(5 - len(d))])
 
 
 class CameraRig:
@@ -170,9 +208,7 @@ class CameraRig:
         self.rotations = stack([c.rotation_matrix for c in self.cameras])
         self.translations = stack([np.asarray(c.translation, np.float64) for c in self.cameras])
         self.matrices = stack([np.asarray(c.matrix, np.float64) for c in self.cameras])
-        self.distortions = stack(
-            [np.resize(np.asarray(c.distortions, np.float64), 5) for c in self.cameras]
-        )
+        self.distortions = stack([_five(c.distortions) for c in self.cameras])
 
     def __len__(self) -> int:
         return len(self.cameras)

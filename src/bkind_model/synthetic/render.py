@@ -362,6 +362,7 @@ class FrameRenderer:
         frame: np.ndarray,
         labels: np.ndarray | None = None,
         shadow_mask: np.ndarray | None = None,
+        length: float | None = None,
     ) -> None:
         """Draw one frame into ``frame`` (and its masks into ``labels`` and ``shadow_mask``).
 
@@ -381,11 +382,15 @@ class FrameRenderer:
             ``(H, W)`` uint8 output: 0 background, ``i + 1`` where animal ``i`` is on top.
         shadow_mask : ndarray, optional
             ``(H, W)`` bool output: cast shadow not covered by an animal.
+        length : float, optional
+            Body length of the animals in this frame, pixels (default: the renderer's). A
+            camera that sees the animals from changing distances scales them per frame.
         """
+        length = self.length if length is None else length
         canvas = self._canvas
         np.multiply(self.arena.image, gain, out=canvas)
         drawn = [
-            self._rasterise_animal(i, joints[i], float(lift[i]), float(groom[i]))
+            self._rasterise_animal(i, joints[i], float(lift[i]), float(groom[i]), length)
             for i in range(len(joints))
         ]
         if labels is not None:
@@ -405,11 +410,11 @@ class FrameRenderer:
         np.copyto(frame, canvas, casting="unsafe")
 
     def _rasterise_animal(
-        self, index: int, joints: np.ndarray, lift: float, groom: float
+        self, index: int, joints: np.ndarray, lift: float, groom: float, length: float
     ) -> list[_Drawn]:
-        """Coverage and shading of every part of animal ``index`` that is in the frame."""
+        """Coverage and shading of every part of animal ``index`` (``length`` px) in the frame."""
         drawn = []
-        for part in _parts(joints, lift, groom, self.length, self.looks[index]):
+        for part in _parts(joints, lift, groom, length, self.looks[index]):
             boxes = _segment_boxes(part, self.height, self.width)
             present = [b for b in boxes if b is not None]
             if present:

@@ -62,6 +62,22 @@ WARMUP_STEPS = 50
 PLAN_STEPS = 20
 
 
+def lr_factor(step: int, steps: int, planning: bool) -> float:
+    """Learning-rate multiplier at ``step`` of ``steps``: linear warm-up, cosine decay to 0.1.
+
+    While a time budget is still being planned (``planning``) the rate stays at its peak.
+    """
+    warm = min(1.0, (step + 1) / WARMUP_STEPS)
+    progress = 0.0 if planning else min(1.0, step / max(1, steps))
+    return warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def budget_steps(step: int, steps_per_s: float, minutes: float, seconds_done: float) -> int:
+    """The step count a time budget of ``minutes`` fits, after ``seconds_done`` s at ``step``."""
+    remaining_s = max(0.0, 60 * minutes - seconds_done)
+    return max(1, step + int(steps_per_s * remaining_s))
+
+
 class TrainingDiverged(BKindError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
@@ -336,9 +352,7 @@ class Trainer:
     # -- schedule and state ---------------------------------------------------------------
 
     def _lr_factor(self, step: int) -> float:
-        warm = min(1.0, (step + 1) / WARMUP_STEPS)
-        progress = 0.0 if self.planning else min(1.0, step / max(1, self.config.steps))
-        return warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+        return lr_factor(step, self.config.steps, self.planning)
 
     def state(self) -> dict[str, Any]:
         """Everything needed to resume exactly, as saved in the checkpoint."""
@@ -398,9 +412,8 @@ class Trainer:
     def _plan_steps(self, steps_per_s: float) -> int:
         """Set ``config.steps`` to what the budget's remaining time fits at this speed."""
         assert self.config.minutes is not None
-        remaining_s = max(0.0, 60 * self.config.minutes - self.history.seconds)
-        steps = self.step + int(steps_per_s * remaining_s)
-        self.config = self.config.replace(steps=max(1, steps))
+        steps = budget_steps(self.step, steps_per_s, self.config.minutes, self.history.seconds)
+        self.config = self.config.replace(steps=steps)
         self.history.planned_for = self.config.minutes
         return self.config.steps
 

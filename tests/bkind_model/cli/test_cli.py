@@ -6,7 +6,8 @@ import re
 import pytest
 
 from bkind_model.cli import main
-from bkind_model.cli.main import _config_from_args, build_parser
+from bkind_model.cli.main import build_parser
+from bkind_model.cli.options import config_from_args
 from bkind_model.config import DEFAULT_MINUTES
 from bkind_model.io.results import KeypointResult
 from bkind_model.synthetic import ground_truth_path
@@ -66,7 +67,7 @@ def test_train_with_masks_from_the_command_line(tiny_video, tmp_path, capsys):
 )
 def test_training_length_options(options, steps, minutes, tmp_path):
     args = build_parser().parse_args(["train", "v.mp4", "--out", str(tmp_path), *options])
-    config = _config_from_args(args)
+    config = config_from_args(args)
     assert (config.steps, config.minutes) == (steps, minutes)
 
 

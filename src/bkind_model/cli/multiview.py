@@ -1,0 +1,168 @@
+"""``bkind train3d``, ``extract3d``, ``evaluate3d`` and ``export3d``: 3D from calibrated cameras.
+
+Views are matched to the calibration's cameras by file name (the file name contains the
+camera's name); ``--views name=path`` says it explicitly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from bkind_model.cli.options import add_training_options, config_from_args
+from bkind_model.errors import ConfigError
+
+
+def _pairs(values: list[str] | None, what: str, example: str) -> dict[str, str]:
+    """``["a=1", "b=2"]`` -> ``{"a": "1", "b": "2"}``, with a clear error for a bad item."""
+    out = {}
+    for item in values or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise ConfigError(f"{what} {item!r}: write NAME=VALUE, e.g. {example}.")
+        out[name] = value
+    return out
+
+
+def _session(args: argparse.Namespace) -> Any:
+    from bkind_model.multiview.views import open_session
+
+    views = _pairs(args.views, "--views", "--views side=videos/side.mp4")
+    offsets = {
+        name: _whole(value, name)
+        for name, value in _pairs(args.offsets, "--offsets", "--offsets side=3").items()
+    }
+    return open_session(args.videos, args.calibration, overrides=views, offsets=offsets or None)
+
+
+def _whole(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(
+            f"--offsets {name}={value}: the offset is a whole number of frames."
+        ) from None
+
+
+def _cmd_train3d(args: argparse.Namespace) -> int:
+    from bkind_model.multiview.training import Trainer3D, default_config_3d
+
+    session = _session(args)
+    config = config_from_args(args, default_config_3d())
+    trainer = Trainer3D(session, Path(args.out), config, resume=not args.restart)
+    try:
+        print(
+            f"Training {config.n_keypoints} 3D keypoints from {len(session.cameras)} views "
+            f"({', '.join(session.names)}) at {trainer.config.image_size} px, gap "
+            f"{trainer.views.gap} frames, on {trainer.device} (from step {trainer.step}).",
+            file=sys.stderr,
+        )
+        bar = tqdm(total=trainer.config.steps, initial=trainer.step, unit="step", file=sys.stderr)
+        try:
+            for event in trainer.run():
+                bar.update(1)
+                if event.planned:
+                    bar.total = event.total_steps
+                    bar.write(
+                        f"{event.total_steps} steps: about {event.eta_s / 60:.1f} min to go.",
+                        file=sys.stderr,
+                    )
+                bar.set_postfix(loss=f"{event.losses['total']:.4f}")
+        finally:
+            bar.close()
+    finally:
+        trainer.close()
+    print(trainer.checkpoint_path)
+    return 0
+
+
+def _checkpoint(path: str) -> Path:
+    p = Path(path)
+    return p / "checkpoint.pt" if p.is_dir() else p
+
+
+def _cmd_extract3d(args: argparse.Namespace) -> int:
+    from bkind_model.multiview.extraction import extract_3d
+
+    session = _session(args)
+    bar = tqdm(total=session.n_frames, unit="frame", file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        bar.n = done
+        bar.refresh()
+
+    try:
+        result = extract_3d(_checkpoint(args.checkpoint), session, progress=progress)
+    finally:
+        bar.close()
+    out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix("") / "keypoints3d.h5"
+    if not args.out and Path(args.checkpoint).is_dir():
+        out = Path(args.checkpoint) / "keypoints3d.h5"
+    print(result.save(out))
+    print(json.dumps({"reprojection_px": result.per_view_error()}), file=sys.stderr)
+    return 0
+
+
+def _cmd_evaluate3d(args: argparse.Namespace) -> int:
+    from bkind_model.multiview.evaluation import evaluate_3d
+
+    print(json.dumps(evaluate_3d(args.results, args.truth).to_dict(), indent=2))
+    return 0
+
+
+def _cmd_export3d(args: argparse.Namespace) -> int:
+    from bkind_model.multiview.export import export_3d
+
+    print(export_3d(args.results, to=args.to, out=args.out))
+    return 0
+
+
+def _add_session_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("videos", nargs="+", help="one video per camera")
+    parser.add_argument(
+        "--calibration", required=True, help="anipose calibration.toml of the cameras"
+    )
+    parser.add_argument(
+        "--views",
+        nargs="+",
+        metavar="NAME=PATH",
+        help="which video is which camera (default: the file name contains the camera name)",
+    )
+    parser.add_argument(
+        "--offsets",
+        nargs="+",
+        metavar="NAME=FRAMES",
+        help="frames to skip at the start of a view, to synchronise it",
+    )
+
+
+def add_3d_commands(sub: Any) -> None:
+    """Add the 3D subcommands to ``bkind``'s subparsers."""
+    train = sub.add_parser("train3d", help="train 3D keypoints on synchronised, calibrated views")
+    _add_session_options(train)
+    train.add_argument("--out", required=True, help="run folder (checkpoint.pt goes there)")
+    train.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    add_training_options(train)
+    train.set_defaults(func=_cmd_train3d)
+
+    extract = sub.add_parser("extract3d", help="3D keypoints of every synchronised frame")
+    extract.add_argument("checkpoint", help="checkpoint file or run folder of `train3d`")
+    _add_session_options(extract)
+    extract.add_argument("--out", help="3D results .h5 (default: keypoints3d.h5 in the run)")
+    extract.set_defaults(func=_cmd_extract3d)
+
+    evaluate = sub.add_parser("evaluate3d", help="MPJPE after regression to 3D joints")
+    evaluate.add_argument("results", help="keypoints3d.h5 from `extract3d`")
+    evaluate.add_argument("truth", help="ground-truth 3D joints (ground_truth_3d.h5)")
+    evaluate.set_defaults(func=_cmd_evaluate3d)
+
+    export = sub.add_parser("export3d", help="3D keypoints as CSV or anipose's layout")
+    export.add_argument("results", help="keypoints3d.h5 from `extract3d`")
+    export.add_argument("--to", default="csv", choices=("csv", "anipose"), help="format")
+    export.add_argument("--out", help="output file (default: beside the results)")
+    export.set_defaults(func=_cmd_export3d)

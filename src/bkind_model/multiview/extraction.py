@@ -1,0 +1,150 @@
+"""A trained 3D checkpoint over a whole session: 3D keypoints and their reprojections."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bkind_model.devices import resolve_device
+from bkind_model.errors import CheckpointError
+from bkind_model.frames.letterbox import Letterbox
+from bkind_model.io.checkpoint import checkpoint_config, file_hash, load_checkpoint
+from bkind_model.io.results import default_keypoint_names
+from bkind_model.io.video import open_video
+from bkind_model.multiview.cameras import Camera
+from bkind_model.multiview.data import prepare_views
+from bkind_model.multiview.network import BKinD3D, ViewGeometry
+from bkind_model.multiview.results import Result3D, skeleton_edges
+from bkind_model.multiview.settings import Settings3D
+from bkind_model.multiview.views import Session
+
+#: Synchronised frames per forward pass.
+EXTRACT_BATCH = 16
+
+
+def load_model_3d(
+    checkpoint: str | Path, device: torch.device | str = "cpu"
+) -> tuple[BKinD3D, dict]:
+    """A 3D checkpoint as a model in eval mode, and the loaded state.
+
+    Raises
+    ------
+    CheckpointError
+        When the file is a 2D checkpoint or damaged.
+    """
+    state = load_checkpoint(checkpoint)
+    if "settings3d" not in state or "cameras" not in state:
+        raise CheckpointError(
+            f"{checkpoint}: a 2D checkpoint, not from `bkind train3d`; use `bkind extract` "
+            "for it, or train 3D first."
+        )
+    config = checkpoint_config(state, checkpoint)
+    model = BKinD3D(config)
+    model.load_state_dict(state["model"])
+    return model.to(device).eval(), state
+
+
+def check_same_cameras(state: dict, session: Session, checkpoint: str | Path) -> None:
+    """Refuse a session whose cameras differ from those the model was trained with."""
+    trained = [Camera.from_dict(c) for c in state["cameras"]]
+    names = [c.name for c in trained]
+    if names != list(session.names):
+        raise CheckpointError(
+            f"{checkpoint}: trained on cameras {names}, the session has {list(session.names)}. "
+            "Extract with the session's own calibration and videos, in the same cameras."
+        )
+    for old, new in zip(trained, session.cameras, strict=True):
+        if not old.same_parameters(new, tolerance=1e-6):
+            raise CheckpointError(
+                f"{checkpoint}: camera {new.name!r} has another calibration than the one "
+                "the model was trained with; train again with this calibration."
+            )
+
+
+def _pixels(geometry: ViewGeometry, uv: torch.Tensor) -> np.ndarray:
+    """Normalised ``(B, V, K, 2)`` -> source pixels of each view, numpy."""
+    return geometry.to_pixels(uv.transpose(1, 2)).transpose(1, 2).cpu().numpy()
+
+
+@torch.no_grad()
+def extract_3d(
+    checkpoint: str | Path,
+    session: Session,
+    *,
+    device: str = "auto",
+    cache_dir: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Result3D:
+    """3D keypoints of every synchronised frame of a session.
+
+    Parameters
+    ----------
+    checkpoint : str or Path
+        From :class:`~bkind_model.multiview.training.Trainer3D`.
+    session : Session
+        The same cameras (the videos may be others of the same rig).
+    device : str
+        ``"auto"`` or a torch device.
+    cache_dir : str or Path, optional
+        Where the frame caches are (shared with training).
+    progress : callable, optional
+        ``f(done, total)`` in frames.
+
+    Returns
+    -------
+    Result3D
+        Points, per-view detections and reprojections, weights, the learned skeleton.
+    """
+    torch_device = resolve_device(device)
+    model, state = load_model_3d(checkpoint, torch_device)
+    check_same_cameras(state, session, checkpoint)
+    config = checkpoint_config(state, checkpoint)
+    letterboxes = [Letterbox.from_dict(lb) for lb in state["letterboxes"]]
+    sources = [open_video(v) for v in session.videos]
+    views = prepare_views(
+        sources, letterboxes, tuple(session.offsets), session.n_frames, config, cache_dir=cache_dir
+    )
+    geometry = ViewGeometry(list(session.cameras), letterboxes, torch_device)
+    n, k, v = session.n_frames, config.n_keypoints, len(session.cameras)
+    points = np.zeros((n, k, 3), np.float32)
+    detected = np.zeros((n, v, k, 2), np.float32)
+    reprojected = np.zeros((n, v, k, 2), np.float32)
+    weights = np.zeros((n, v, k), np.float32)
+    for start in range(0, n, EXTRACT_BATCH):
+        t = np.arange(start, min(n, start + EXTRACT_BATCH))
+        out, _ = model.views(views.inputs(t, torch_device), geometry)
+        points[t] = out.points.cpu().numpy()
+        detected[t] = _pixels(geometry, out.detected)
+        reprojected[t] = _pixels(geometry, out.reprojected)
+        weights[t] = out.weights.cpu().numpy()
+        if progress is not None:
+            progress(int(t[-1]) + 1, n)
+    edge_weights = model.edge_weights().cpu().numpy()
+    edges = skeleton_edges(edge_weights, k)
+    i, j = np.triu_indices(k, 1)
+    lookup = {(int(a), int(b)): e for e, (a, b) in enumerate(zip(i, j, strict=True))}
+    metadata = {
+        "fps": float(session.fps),
+        "camera_names": list(session.names),
+        "cameras": [c.to_dict() for c in session.cameras],
+        "keypoint_names": default_keypoint_names(k),
+        "config": state["config"],
+        "settings3d": Settings3D.from_dict(state["settings3d"]).to_dict(),
+        "checkpoint": str(Path(checkpoint).resolve()),
+        "checkpoint_sha256": file_hash(checkpoint),
+        "videos": [str(Path(p).resolve()) for p in session.videos],
+        "offsets": [int(o) for o in session.offsets],
+        "n_frames": n,
+    }
+    return Result3D(
+        points,
+        detected,
+        reprojected,
+        weights,
+        edges,
+        np.array([edge_weights[lookup[(a, b)]] for a, b in edges], np.float32),
+        metadata,
+    )

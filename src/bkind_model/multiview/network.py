@@ -1,0 +1,221 @@
+"""BKinD-3D, algebraic design: per-view 2D keypoints, triangulated, reprojected, decoded.
+
+Every view of a synchronised frame goes through the 2D network's encoder and keypoint head
+(:class:`~bkind_model.model.network.BKinD`, weights shared by the views). Soft-argmax gives
+K keypoints per view with a confidence; a confidence-weighted differentiable triangulation
+(:meth:`~bkind_model.multiview.cameras.CameraRig.triangulate`) turns keypoint ``k`` of all
+views into one 3D point; that point is projected back into every view (lens distortion
+included), and those *reprojections*, not the per-view detections, drive each view's
+decoder. A keypoint therefore explains a view's motion only where all views agree on it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from bkind_model.config import Config
+from bkind_model.frames.letterbox import Letterbox
+from bkind_model.model.keypoints import Keypoints, soft_argmax
+from bkind_model.model.network import BKinD
+from bkind_model.multiview.cameras import Camera, CameraRig
+
+
+def square_letterbox(source_size: tuple[int, int], side: int) -> Letterbox:
+    """Frames of ``source_size`` ``(H, W)`` scaled into a ``side`` x ``side`` input, centred.
+
+    Every view gets the same input size so that all views of a batch share one pass of
+    the encoder, whatever each camera's resolution and aspect ratio.
+    """
+    height, width = source_size
+    scale = side / max(height, width)
+    resized = (round(height * scale), round(width * scale))
+    pad = ((side - resized[0]) // 2, (side - resized[1]) // 2)
+    return Letterbox((int(height), int(width)), (side, side), scale, pad)
+
+
+class ViewGeometry:
+    """The cameras and each view's letterbox, as tensors: model units <-> world.
+
+    Parameters
+    ----------
+    cameras : list of Camera
+        The V cameras in view order.
+    letterboxes : list of Letterbox
+        How each view's frames become model inputs (one input size for all).
+    device : torch.device or str
+        Where the tensors live.
+
+    Attributes
+    ----------
+    rig : CameraRig
+        float32 cameras on ``device``.
+    scene_scale : float
+        Width of the scene seen at the cameras' centre of attention, world units
+        (median over the views): the length the 3D losses are measured against.
+    """
+
+    def __init__(
+        self, cameras: list[Camera], letterboxes: list[Letterbox], device: torch.device | str
+    ) -> None:
+        self.cameras, self.letterboxes = cameras, letterboxes
+        self.rig = CameraRig(cameras, torch.float32, device)
+        size = letterboxes[0].input_size
+        if any(lb.input_size != size for lb in letterboxes):
+            raise ValueError("every view needs the same input size (square_letterbox)")
+        self.input_wh = torch.tensor([size[1], size[0]], dtype=torch.float32, device=device)
+        scales = [
+            [lb.resized_size[1] / lb.source_size[1], lb.resized_size[0] / lb.source_size[0]]
+            for lb in letterboxes
+        ]
+        self.scales = torch.tensor(scales, dtype=torch.float32, device=device)  # (V, 2)
+        pads = [[lb.pad[1], lb.pad[0]] for lb in letterboxes]
+        self.pads = torch.tensor(pads, dtype=torch.float32, device=device)  # (V, 2)
+        self.scene_scale = scene_scale(cameras)
+
+    def to_pixels(self, uv: Tensor) -> Tensor:
+        """Normalised input coordinates ``(..., V, 2)`` -> source pixels of each view."""
+        edge = (uv + 1.0) * self.input_wh / 2.0
+        return (edge - self.pads) / self.scales - 0.5
+
+    def to_normalised(self, pixels: Tensor) -> Tensor:
+        """Source pixels ``(..., V, 2)`` -> normalised input coordinates of each view."""
+        return 2.0 * ((pixels + 0.5) * self.scales + self.pads) / self.input_wh - 1.0
+
+
+def attention_point(cameras: list[Camera]) -> np.ndarray:
+    """``(3,)`` the world point closest (least squares) to every camera's optical axis."""
+    a, b = np.zeros((3, 3)), np.zeros(3)
+    for camera in cameras:
+        axis = camera.rotation_matrix[2]  # the optical axis in world coordinates
+        projector = np.eye(3) - np.outer(axis, axis)
+        a += projector
+        b += projector @ camera.centre
+    return np.linalg.lstsq(a, b, rcond=None)[0]
+
+
+def scene_scale(cameras: list[Camera]) -> float:
+    """Median width, world units, that each camera's image spans at the attention point."""
+    point = attention_point(cameras)
+    widths = []
+    for camera in cameras:
+        depth = float(camera.rotation_matrix[2] @ (point - camera.centre))
+        widths.append(abs(depth) * camera.size[0] / float(camera.matrix[0, 0]))
+    return float(np.median(widths))
+
+
+@dataclass
+class Output3D:
+    """One forward pass on a batch of synchronised pairs.
+
+    Attributes
+    ----------
+    points_a, points_b : Tensor
+        ``(B, K, 3)`` 3D keypoints of frames ``t`` and ``t + gap``, world units.
+    detected_a, detected_b : Tensor
+        ``(B, V, K, 2)`` each view's own 2D keypoints, normalised input units.
+    reprojected_a, reprojected_b : Tensor
+        ``(B, V, K, 2)`` the 3D keypoints projected into each view, normalised units.
+    weights_a, weights_b : Tensor
+        ``(B, V, K)`` triangulation weight of each view (sums to 1 over views).
+    reconstruction : Tensor or None
+        ``(B * V, 1, H, W)`` predicted structural dissimilarity of each view.
+    """
+
+    points_a: Tensor
+    points_b: Tensor
+    detected_a: Tensor
+    detected_b: Tensor
+    reprojected_a: Tensor
+    reprojected_b: Tensor
+    weights_a: Tensor
+    weights_b: Tensor
+    reconstruction: Tensor | None
+
+
+@dataclass
+class Views3D:
+    """3D keypoints of a batch of synchronised frames and how each view saw them.
+
+    Attributes
+    ----------
+    points : Tensor
+        ``(B, K, 3)`` world units.
+    detected, reprojected : Tensor
+        ``(B, V, K, 2)`` normalised input units.
+    weights : Tensor
+        ``(B, V, K)`` triangulation weights (sum to 1 over views).
+    keypoints : Keypoints
+        The per-view 2D keypoints, batch ``B * V`` (view fastest).
+    """
+
+    points: Tensor
+    detected: Tensor
+    reprojected: Tensor
+    weights: Tensor
+    keypoints: Keypoints
+
+
+class BKinD3D(nn.Module):
+    """The 2D network shared by the views, a triangulation, and a learned skeleton.
+
+    Parameters
+    ----------
+    config : Config
+        The 2D network's settings (``n_keypoints``, encoder ...).
+
+    Attributes
+    ----------
+    net : BKinD
+        Encoder, keypoint head and decoder, shared by every view.
+    edge_logits : Parameter
+        ``(K * (K - 1) / 2,)`` logits of the learned skeleton's edges (upper triangle of
+        the keypoint pairs, row-major; :meth:`edge_weights`).
+    """
+
+    def __init__(self, config: Config) -> None:
+        super().__init__()
+        self.net = BKinD(config)
+        self.n_keypoints = k = config.n_keypoints
+        self.edge_logits = nn.Parameter(torch.zeros(k * (k - 1) // 2))
+
+    def edge_weights(self) -> Tensor:
+        """``(K * (K - 1) / 2,)`` skeleton edge weights, positive, summing to ``K - 1``."""
+        return torch.softmax(self.edge_logits, 0) * (self.n_keypoints - 1)
+
+    def views(self, frames: Tensor, geometry: ViewGeometry) -> tuple[Views3D, list[Tensor]]:
+        """Frames ``(B, V, 3, H, W)`` in [0, 1] -> 3D keypoints and the encoder features."""
+        batch, n_views = frames.shape[:2]
+        logits, features = self.net.heatmaps(frames.flatten(0, 1))
+        keypoints = soft_argmax(logits)
+        k = keypoints.mean.shape[1]
+        detected = keypoints.mean.float().view(batch, n_views, k, 2)
+        confidence = keypoints.confidence.float().view(batch, n_views, k).detach()
+        weights = confidence / confidence.sum(1, keepdim=True)
+        pixels = geometry.to_pixels(detected.transpose(1, 2))  # (B, K, V, 2)
+        points = geometry.rig.triangulate(pixels, weights.transpose(1, 2))  # (B, K, 3)
+        reprojected = geometry.to_normalised(geometry.rig.project(points)).transpose(1, 2)
+        return Views3D(points, detected, reprojected, weights, keypoints), features
+
+    def forward(self, first: Tensor, second: Tensor, geometry: ViewGeometry) -> Output3D:
+        """Two batches of synchronised frames ``(B, V, 3, H, W)`` -> 3D keypoints and maps."""
+        batch = first.shape[0]
+        both, features = self.views(torch.cat([first, second]), geometry)
+        half = batch * first.shape[1]
+        reprojected = both.reprojected.flatten(0, 1)  # (2 B V, K, 2)
+        appearance = features[-1][:half]
+        reconstruction = self.net.decoder(appearance, reprojected[:half], reprojected[half:])
+        return Output3D(
+            both.points[:batch],
+            both.points[batch:],
+            both.detected[:batch],
+            both.detected[batch:],
+            both.reprojected[:batch],
+            both.reprojected[batch:],
+            both.weights[:batch],
+            both.weights[batch:],
+            reconstruction,
+        )

@@ -1,0 +1,190 @@
+"""3D results: keypoints in world units, how every view saw them, and the learned skeleton.
+
+Layout of ``keypoints3d.h5`` (world units of the calibration; pixels ``(x, y)`` of each
+camera's original video with the centre of the top-left pixel at ``(0, 0)``):
+
+==========================  =====================  ======================================
+dataset                     shape                  meaning
+==========================  =====================  ======================================
+``points``                  (T, K, 3) float32      3D keypoints, world units
+``detected``                (T, V, K, 2) float32   each view's own 2D keypoints, px
+``reprojected``             (T, V, K, 2) float32   ``points`` projected into each view, px
+``weights``                 (T, V, K) float32      triangulation weight of each view
+``reprojection_error``      (T, V, K) float32      ``|detected - reprojected|``, px
+``edges``                   (E, 2) int32           the learned skeleton's keypoint pairs
+``edge_weights``            (E,) float32           their learned weights
+==========================  =====================  ======================================
+
+Attributes: ``format``, ``fps``, ``camera_names``, ``cameras`` (JSON list of anipose
+camera entries), ``keypoint_names``, ``config`` and ``settings3d`` (JSON),
+``checkpoint``, ``videos``, ``offsets``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from bkind_model.errors import BKindError
+from bkind_model.io.atomic import atomic_path
+from bkind_model.multiview.cameras import Camera
+
+FORMAT = "bkind-results3d-1"
+_ARRAYS = ("points", "detected", "reprojected", "weights", "reprojection_error")
+
+
+class Results3DError(BKindError):
+    """A 3D results file cannot be read."""
+
+
+@dataclass
+class Result3D:
+    """3D keypoints of one session (see the module for units).
+
+    Attributes
+    ----------
+    points : ndarray
+        ``(T, K, 3)``.
+    detected, reprojected : ndarray
+        ``(T, V, K, 2)`` px.
+    weights : ndarray
+        ``(T, V, K)``.
+    edges : ndarray
+        ``(E, 2)`` int keypoint pairs of the learned skeleton.
+    edge_weights : ndarray
+        ``(E,)``.
+    metadata : dict
+        The attributes of the file.
+    """
+
+    points: np.ndarray
+    detected: np.ndarray
+    reprojected: np.ndarray
+    weights: np.ndarray
+    edges: np.ndarray
+    edge_weights: np.ndarray
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reprojection_error(self) -> np.ndarray:
+        """``(T, V, K)`` px between each view's keypoints and the reprojected 3D ones."""
+        return np.linalg.norm(self.detected - self.reprojected, axis=-1)
+
+    @property
+    def camera_names(self) -> list[str]:
+        """The views, in order."""
+        return list(self.metadata.get("camera_names", []))
+
+    @property
+    def cameras(self) -> list[Camera]:
+        """The cameras the points were triangulated with."""
+        return [Camera.from_dict(c) for c in self.metadata.get("cameras", [])]
+
+    @property
+    def keypoint_names(self) -> list[str]:
+        """K names."""
+        names = self.metadata.get("keypoint_names")
+        k = self.points.shape[1]
+        return list(names) if names else [f"kp{i}" for i in range(k)]
+
+    def per_view_error(self) -> dict[str, float]:
+        """Median reprojection error of each view, px."""
+        errors = self.reprojection_error
+        return {
+            name: float(np.nanmedian(errors[:, v])) for v, name in enumerate(self.camera_names)
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write the results atomically."""
+        path = Path(path)
+        with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as f:
+            f.attrs["format"] = FORMAT
+            for key, value in self.metadata.items():
+                if isinstance(value, dict) or (
+                    isinstance(value, list) and value and isinstance(value[0], dict)
+                ):
+                    f.attrs[key] = json.dumps(value)
+                elif isinstance(value, list | tuple) and value and isinstance(value[0], str):
+                    f.attrs[key] = np.array(value, dtype=h5py.string_dtype())
+                elif value is not None:
+                    f.attrs[key] = value
+            for name in _ARRAYS:
+                f.create_dataset(name, data=np.asarray(getattr(self, name), np.float32))
+            f.create_dataset("edges", data=np.asarray(self.edges, np.int32).reshape(-1, 2))
+            f.create_dataset("edge_weights", data=np.asarray(self.edge_weights, np.float32))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Result3D:
+        """Read a file written by :meth:`save`.
+
+        Raises
+        ------
+        Results3DError
+            Missing, not HDF5, or not a 3D results file.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise Results3DError(f"{path}: 3D results not found. Run `bkind extract3d` first.")
+        try:
+            with h5py.File(path, "r") as f:
+                if f.attrs.get("format") != FORMAT:
+                    raise Results3DError(
+                        f"{path}: not a bkind 3D results file; pass the output of "
+                        "`bkind extract3d`."
+                    )
+                metadata: dict[str, Any] = {}
+                for key, value in f.attrs.items():
+                    if isinstance(value, np.ndarray):
+                        value = [v.decode() if isinstance(v, bytes) else v for v in value.tolist()]
+                    elif isinstance(value, np.generic):
+                        value = value.item()
+                    if key in ("config", "settings3d", "cameras") and isinstance(value, str):
+                        value = json.loads(value)
+                    metadata[key] = value
+                arrays = {name: f[name][()] for name in (*_ARRAYS, "edges", "edge_weights")}
+        except (OSError, KeyError) as exc:
+            raise Results3DError(
+                f"{path}: cannot read as 3D results ({exc}); extract again."
+            ) from exc
+        del arrays["reprojection_error"]
+        return cls(**arrays, metadata=metadata)
+
+
+def skeleton_edges(weights: np.ndarray, n_keypoints: int) -> np.ndarray:
+    """The learned skeleton: a maximum spanning tree of the edge weights.
+
+    Parameters
+    ----------
+    weights : ndarray
+        ``(K * (K - 1) / 2,)`` weights of the pairs ``i < j`` (row-major upper triangle).
+    n_keypoints : int
+        K.
+
+    Returns
+    -------
+    ndarray
+        ``(K - 1, 2)`` int pairs ``(i, j)``, strongest first.
+    """
+    i, j = np.triu_indices(n_keypoints, 1)
+    order = np.argsort(-np.asarray(weights))
+    parent = list(range(n_keypoints))
+
+    def root(a: int) -> int:
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    edges = []
+    for e in order:
+        a, b = root(int(i[e])), root(int(j[e]))
+        if a != b:
+            parent[a] = b
+            edges.append((int(i[e]), int(j[e])))
+    return np.array(edges, dtype=np.int32).reshape(-1, 2)

@@ -1,0 +1,339 @@
+"""Training BKinD-3D on the synchronised views of a calibrated session.
+
+:class:`Trainer3D` caches every view (:func:`~bkind_model.multiview.data.prepare_views`),
+builds or resumes :class:`~bkind_model.multiview.network.BKinD3D`, and :meth:`Trainer3D.run`
+yields a :class:`~bkind_model.train.loop.TrainingEvent` after every step, like the 2D
+trainer, so the command line's progress and a napari worker read both the same way.
+Checkpoints are atomic, written every ``checkpoint_every`` steps, every
+``checkpoint_minutes``, at the end and when stopped; a run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bkind_model.config import Config
+from bkind_model.devices import autocast, resolve_device
+from bkind_model.errors import CheckpointError, ConfigError
+from bkind_model.frames.gap import suggest_frame_gap
+from bkind_model.frames.pipeline import auto_image_size
+from bkind_model.io.atomic import ensure_folder
+from bkind_model.io.checkpoint import (
+    checkpoint_config,
+    ensure_compatible,
+    ensure_same_videos,
+    load_checkpoint,
+    save_checkpoint,
+)
+from bkind_model.io.lock import RunLock
+from bkind_model.io.video import open_video
+from bkind_model.multiview.data import PreparedViews, prepare_views
+from bkind_model.multiview.network import BKinD3D, ViewGeometry, square_letterbox
+from bkind_model.multiview.objective import terms_3d
+from bkind_model.multiview.settings import Settings3D
+from bkind_model.multiview.views import Session
+from bkind_model.train.loop import (
+    PLAN_STEPS,
+    TrainingDiverged,
+    TrainingEvent,
+    budget_steps,
+    lr_factor,
+)
+
+#: Synchronised pairs per step: with 3 views a batch of 6 is 36 images through the encoder.
+DEFAULT_BATCH_3D = 6
+
+
+def default_config_3d(**changes: Any) -> Config:
+    """The 2D settings a 3D run starts from: whole frames, a batch of pairs over all views."""
+    return Config(crop_size=0.0, batch_size=DEFAULT_BATCH_3D).replace(**changes)
+
+
+@dataclass(frozen=True)
+class Status3D:
+    """A read-only snapshot of a 3D run for another thread.
+
+    Attributes
+    ----------
+    step, total_steps : int
+        Steps done and planned.
+    device : str
+        Where training runs.
+    camera_names : tuple of str
+        The views, in order.
+    checkpoint : Path or None
+        The checkpoint file, once one exists.
+    """
+
+    step: int
+    total_steps: int
+    device: str
+    camera_names: tuple[str, ...]
+    checkpoint: Path | None
+
+
+class Trainer3D:
+    """Trains BKinD-3D on one session of synchronised, calibrated videos.
+
+    Parameters
+    ----------
+    session : Session
+        Cameras, their videos, offsets and synchronised frame count
+        (:func:`~bkind_model.multiview.views.open_session`).
+    out_dir : str or Path
+        Run folder (``checkpoint.pt``).
+    config : Config, optional
+        2D network and training settings (:func:`default_config_3d` when None); a
+        ``frame_gap`` of None is measured on the first view, an ``image_size`` of None
+        chosen from the largest view.
+    settings : Settings3D, optional
+        The 3D terms.
+    resume : bool
+        Continue from ``out_dir/checkpoint.pt`` when it exists.
+    cache_dir : str or Path, optional
+        Where the frame caches go.
+    prepare_progress : callable, optional
+        ``f(done, total, message)`` while frames are cached.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        out_dir: str | Path,
+        config: Config | None = None,
+        settings: Settings3D | None = None,
+        *,
+        resume: bool = True,
+        cache_dir: str | Path | None = None,
+        prepare_progress: Callable[[int, int, str], None] | None = None,
+    ) -> None:
+        self.out_dir = ensure_folder(out_dir, "run folder")
+        self.lock = RunLock(self.out_dir)
+        self.checkpoint_path = self.out_dir / "checkpoint.pt"
+        self.session = session
+        config = config or default_config_3d()
+        if config.crop_size != 0:
+            raise ConfigError(
+                "3D training sees whole frames: leave crop_size at 0 (the default of 3D runs)."
+            )
+        settings = settings or Settings3D()
+        self.device = resolve_device(config.device)
+        sources = [open_video(v) for v in session.videos]
+        saved = None
+        if resume and self.checkpoint_path.exists():
+            saved = load_checkpoint(self.checkpoint_path)
+            if "settings3d" not in saved:
+                raise CheckpointError(
+                    f"{self.checkpoint_path}: a 2D checkpoint, not a 3D run. Train 3D in "
+                    "another folder (or pass --restart)."
+                )
+        config = self._resolve_auto(config, sources, saved)
+        if saved is not None:
+            ensure_compatible(
+                checkpoint_config(saved, self.checkpoint_path), config, self.checkpoint_path
+            )
+            ensure_same_videos(saved, list(session.videos), self.checkpoint_path)
+            if Settings3D.from_dict(saved["settings3d"]) != settings:
+                raise CheckpointError(
+                    f"{self.checkpoint_path}: cannot resume with other 3D settings "
+                    f"({saved['settings3d']} vs {settings.to_dict()}); resume with the run's "
+                    "settings or start a new run folder."
+                )
+        self.config, self.settings = config, settings
+        assert config.image_size is not None
+        letterboxes = [square_letterbox(s.shape[1:3], config.image_size) for s in sources]
+        self.views: PreparedViews = prepare_views(
+            sources,
+            letterboxes,
+            tuple(session.offsets),
+            session.n_frames,
+            config,
+            cache_dir=cache_dir,
+            progress=prepare_progress,
+        )
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        torch.manual_seed(config.seed)
+        self.geometry = ViewGeometry(list(session.cameras), letterboxes, self.device)
+        self.model = BKinD3D(config).to(self.device)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, self.config.steps, self.planning)
+        )
+        self.rng = torch.Generator().manual_seed(config.seed)
+        self.step = 0
+        self.seconds = 0.0
+        self.planned_for: float | None = None
+        self.losses: list[dict[str, float]] = []
+        self._cancel = False
+        if saved is not None:
+            self._restore(saved)
+
+    @staticmethod
+    def _resolve_auto(config: Config, sources: list, saved: dict | None) -> Config:
+        """Frame gap, input size and a budget's steps: from the checkpoint, or measured."""
+        stored = saved["config"] if saved is not None else {}
+        if config.minutes is not None and "steps" in stored:
+            config = config.replace(steps=stored["steps"])
+        if config.frame_gap is None:
+            gap = stored.get("frame_gap") or float(suggest_frame_gap(sources[0]))
+            config = config.replace(frame_gap=gap, gap_unit=stored.get("gap_unit", "frames"))
+        if config.image_size is None:
+            size = stored.get("image_size") or max(
+                auto_image_size(config, s.shape[1:3]) for s in sources
+            )
+            config = config.replace(image_size=size)
+        return config
+
+    @property
+    def planning(self) -> bool:
+        """True while a time budget is set and the step count not yet planned for it."""
+        return self.config.minutes is not None and self.planned_for != self.config.minutes
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to resume, and to extract without the training videos' caches."""
+        return {
+            "config": self.config.to_dict(),
+            "settings3d": self.settings.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "step": self.step,
+            "rng": self.rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "letterboxes": [lb.to_dict() for lb in self.views.letterboxes],
+            "cameras": [c.to_dict() for c in self.session.cameras],
+            "offsets": list(self.views.offsets),
+            "videos": [str(Path(v).resolve()) for v in self.session.videos],
+            "history": {
+                "losses": self.losses,
+                "seconds": self.seconds,
+                "planned_for": self.planned_for,
+            },
+        }
+
+    def _restore(self, saved: dict[str, Any]) -> None:
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.rng.set_state(saved["rng"])
+        torch.set_rng_state(saved["torch_rng"])
+        self.step = int(saved["step"])
+        history = saved.get("history", {})
+        self.losses = list(history.get("losses", []))
+        self.seconds = float(history.get("seconds", 0.0))
+        self.planned_for = history.get("planned_for")
+
+    def save(self) -> Path:
+        """Write the checkpoint now (atomically)."""
+        return save_checkpoint(self.checkpoint_path, self.state())
+
+    def cancel(self) -> None:
+        """Stop :meth:`run` after the current step (a checkpoint is written); any thread."""
+        self._cancel = True
+
+    def close(self) -> None:
+        """Release the run folder."""
+        self.lock.release()
+
+    def status(self) -> Status3D:
+        """A snapshot for display."""
+        return Status3D(
+            self.step,
+            self.config.steps,
+            str(self.device),
+            tuple(self.session.names),
+            self.checkpoint_path if self.checkpoint_path.exists() else None,
+        )
+
+    def train_step(self) -> dict[str, float]:
+        """One optimiser step on a fresh batch of synchronised pairs; the loss terms."""
+        self.model.train()
+        first, second = self.views.sample_pairs(self.config.batch_size, self.rng, self.device)
+        with autocast(self.device):
+            terms = terms_3d(
+                self.model,
+                first,
+                second,
+                self.geometry,
+                self.settings,
+                self.config.reconstruction_loss,
+                self.step,
+            )
+        loss = torch.stack(list(terms.values())).sum()
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"{self.checkpoint_path}: the loss became {loss.item()} at step "
+                f"{self.step + 1}; the last good checkpoint is kept. Lower the learning rate "
+                "(lr) and resume."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return {name: float(v.detach()) for name, v in terms.items()} | {
+            "total": float(loss.detach())
+        }
+
+    def run(self) -> Iterator[TrainingEvent]:
+        """Train until ``config.steps`` (or the time budget), yielding an event per step."""
+        total = self.config.steps
+        start, done_at_start = time.perf_counter(), self.step
+        seconds_before, timed_from = self.seconds, start
+        saved_at, saved_step = start, self.step
+        in_step = diverged = False
+        try:
+            while (self.step < total or self.planning) and not self._cancel:
+                in_step = True
+                losses = self.train_step()
+                in_step = False
+                now = time.perf_counter()
+                elapsed = now - start
+                self.seconds = seconds_before + elapsed
+                done = self.step - done_at_start
+                planned = False
+                if done == 1:
+                    timed_from = now
+                elif done == 1 + PLAN_STEPS and self.planning:
+                    assert self.config.minutes is not None
+                    rate = PLAN_STEPS / max(now - timed_from, 1e-9)
+                    total = budget_steps(self.step, rate, self.config.minutes, self.seconds)
+                    self.config = self.config.replace(steps=total)
+                    self.planned_for = self.config.minutes
+                    planned = True
+                rate = done / max(elapsed, 1e-9)
+                event = TrainingEvent(
+                    self.step, total, losses, elapsed, max(0, total - self.step) / rate,
+                    planned=planned,
+                )  # fmt: skip
+                self.losses.append(losses)
+                last = self.step >= total and not self.planning
+                due = now - saved_at >= 60 * self.config.checkpoint_minutes
+                if self.step % self.config.checkpoint_every == 0 or last or due:
+                    event.checkpoint = self.save()
+                    saved_at, saved_step = time.perf_counter(), self.step
+                yield event
+        except TrainingDiverged:
+            diverged = True
+            raise
+        finally:
+            if self.step > saved_step and not in_step and not diverged:
+                self.save()
+
+    @torch.no_grad()
+    def keypoints_3d(self, t: np.ndarray) -> np.ndarray:
+        """The current model's 3D keypoints ``(n, K, 3)`` on synchronised frames ``t``."""
+        self.model.eval()
+        views, _ = self.model.views(self.views.inputs(t, self.device), self.geometry)
+        return views.points.float().cpu().numpy()
