@@ -1,9 +1,10 @@
 """The views of a session ready for training: one frame cache per camera, in step.
 
 Every view is cached at model scale through the 2D engine's
-:func:`~bkind_model.frames.pipeline.prepare_video` (whole frames, letterboxed into one
-square input size), and a synchronised frame ``t`` of the session is frame
-``t + offset[v]`` of view ``v``.
+:func:`~bkind_model.frames.pipeline.prepare_video`, and seen through a square window
+that follows the animal in that view (or the whole frame, letterboxed), all views at one
+input size. A synchronised frame ``t`` of the session is frame ``t + offset[v]`` of view
+``v``.
 """
 
 from __future__ import annotations
@@ -51,20 +52,66 @@ class PreparedViews:
         """V."""
         return len(self.videos)
 
-    def inputs(self, t: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-        """Synchronised frames ``t`` ``(B,)`` -> inputs ``(B, V, 3, H, W)`` in [0, 1]."""
-        views = [
-            video.inputs(np.asarray(t) + offset, device=device).images
-            for video, offset in zip(self.videos, self.offsets, strict=True)
-        ]
-        return torch.stack(views, 1)
+    def inputs(
+        self,
+        t: np.ndarray,
+        device: torch.device | str = "cpu",
+        centres_of: np.ndarray | None = None,
+        jitter: np.ndarray | None = None,
+    ) -> ViewInputs:
+        """Synchronised frames ``t`` ``(B,)`` of every view as model inputs.
+
+        Parameters
+        ----------
+        t : ndarray
+            ``(B,)`` synchronised frame numbers.
+        device : torch.device or str
+            Where the tensors go.
+        centres_of : ndarray, optional
+            ``(B,)`` synchronised frames whose animal centres place the windows (the
+            first frame of a pair, so both frames share one window); ``t`` when None.
+        jitter : ndarray, optional
+            ``(B, V, 2)`` integer window shifts, pixels at model scale.
+        """
+        t = np.asarray(t)
+        centres_of = t if centres_of is None else np.asarray(centres_of)
+        images, offsets = [], []
+        for v, (video, offset) in enumerate(zip(self.videos, self.offsets, strict=True)):
+            shift = None if jitter is None else jitter[:, v]
+            inputs = video.inputs(
+                t + offset, shift, device, centres=video.centres[centres_of + offset]
+            )
+            images.append(inputs.images)
+            offsets.append(inputs.offsets)
+        window = torch.as_tensor(np.stack(offsets, 1), dtype=torch.float32, device=device)
+        return ViewInputs(torch.stack(images, 1), window)
 
     def sample_pairs(
-        self, batch: int, generator: torch.Generator, device: torch.device | str = "cpu"
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``batch`` pairs ``(t, t + gap)`` of synchronised frames, each ``(B, V, 3, H, W)``."""
+        self, batch: int, generator: torch.Generator, jitter_px: int, device: torch.device | str
+    ) -> tuple[ViewInputs, ViewInputs]:
+        """``batch`` pairs ``(t, t + gap)`` of synchronised frames, each seen through one window."""
         t = torch.randint(0, self.n_frames - self.gap, (batch,), generator=generator).numpy()
-        return self.inputs(t, device), self.inputs(t + self.gap, device)
+        shape = (batch, self.n_views, 2)
+        jitter = torch.randint(-jitter_px, jitter_px + 1, shape, generator=generator).numpy()
+        first = self.inputs(t, device, jitter=jitter)
+        return first, self.inputs(t + self.gap, device, centres_of=t, jitter=jitter)
+
+
+@dataclass
+class ViewInputs:
+    """Model inputs of every view of some synchronised frames.
+
+    Attributes
+    ----------
+    images : Tensor
+        ``(B, V, 3, H, W)`` in [0, 1].
+    offsets : Tensor
+        ``(B, V, 2)`` float32 ``(x0, y0)`` of each input window in pixels of the frame at
+        model scale (``-pad`` for letterboxed whole frames).
+    """
+
+    images: torch.Tensor
+    offsets: torch.Tensor
 
 
 def prepare_views(

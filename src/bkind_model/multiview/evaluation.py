@@ -18,10 +18,10 @@ import numpy as np
 from bkind_model.config import Config
 from bkind_model.errors import ConfigError
 from bkind_model.evaluate.regression import make_folds, regression_score
+from bkind_model.frames.letterbox import Letterbox
 from bkind_model.io.video import open_video
 from bkind_model.multiview.cameras import CameraRig
 from bkind_model.multiview.data import PreparedViews, prepare_views
-from bkind_model.multiview.network import square_letterbox
 from bkind_model.multiview.results import Result3D
 from bkind_model.multiview.synthetic import load_ground_truth_3d
 
@@ -163,9 +163,8 @@ def evaluate_3d(
             f"3D keypoints in {results}; score the results of the same session."
         )
     config = Config.from_dict(result.metadata["config"])
-    assert config.image_size is not None
     sources = [open_video(v) for v in result.metadata["videos"]]
-    letterboxes = [square_letterbox(s.shape[1:3], config.image_size) for s in sources]
+    letterboxes = [Letterbox.from_dict(lb) for lb in result.metadata["letterboxes"]]
     offsets = tuple(int(o) for o in result.metadata["offsets"])
     views = prepare_views(
         sources, letterboxes, offsets, len(result.points), config, cache_dir=cache_dir

@@ -64,9 +64,10 @@ def check_same_cameras(state: dict, session: Session, checkpoint: str | Path) ->
             )
 
 
-def _pixels(geometry: ViewGeometry, uv: torch.Tensor) -> np.ndarray:
-    """Normalised ``(B, V, K, 2)`` -> source pixels of each view, numpy."""
-    return geometry.to_pixels(uv.transpose(1, 2)).transpose(1, 2).cpu().numpy()
+def _pixels(geometry: ViewGeometry, uv: torch.Tensor, offsets: torch.Tensor) -> np.ndarray:
+    """Normalised ``(B, V, K, 2)`` in windows ``(B, V, 2)`` -> source pixels, numpy."""
+    pixels = geometry.to_pixels(uv.transpose(1, 2), offsets.unsqueeze(1))
+    return pixels.transpose(1, 2).cpu().numpy()
 
 
 @torch.no_grad()
@@ -115,10 +116,11 @@ def extract_3d(
     weights = np.zeros((n, v, k), np.float32)
     for start in range(0, n, EXTRACT_BATCH):
         t = np.arange(start, min(n, start + EXTRACT_BATCH))
-        out, _ = model.views(views.inputs(t, torch_device), geometry)
+        inputs = views.inputs(t, torch_device)
+        out, _ = model.views(inputs.images, inputs.offsets, geometry)
         points[t] = out.points.cpu().numpy()
-        detected[t] = _pixels(geometry, out.detected)
-        reprojected[t] = _pixels(geometry, out.reprojected)
+        detected[t] = _pixels(geometry, out.detected, inputs.offsets)
+        reprojected[t] = _pixels(geometry, out.reprojected, inputs.offsets)
         weights[t] = out.weights.cpu().numpy()
         if progress is not None:
             progress(int(t[-1]) + 1, n)
@@ -137,6 +139,7 @@ def extract_3d(
         "checkpoint_sha256": file_hash(checkpoint),
         "videos": [str(Path(p).resolve()) for p in session.videos],
         "offsets": [int(o) for o in session.offsets],
+        "letterboxes": state["letterboxes"],
         "n_frames": n,
     }
     return Result3D(

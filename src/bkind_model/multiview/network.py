@@ -22,10 +22,11 @@ from bkind_model.frames.letterbox import Letterbox
 from bkind_model.model.keypoints import Keypoints, soft_argmax
 from bkind_model.model.network import BKinD
 from bkind_model.multiview.cameras import Camera, CameraRig
+from bkind_model.multiview.data import ViewInputs
 
 
 def square_letterbox(source_size: tuple[int, int], side: int) -> Letterbox:
-    """Frames of ``source_size`` ``(H, W)`` scaled into a ``side`` x ``side`` input, centred.
+    """Whole frames of ``source_size`` ``(H, W)`` scaled into a ``side`` x ``side`` input.
 
     Every view gets the same input size so that all views of a batch share one pass of
     the encoder, whatever each camera's resolution and aspect ratio.
@@ -72,18 +73,20 @@ class ViewGeometry:
             for lb in letterboxes
         ]
         self.scales = torch.tensor(scales, dtype=torch.float32, device=device)  # (V, 2)
-        pads = [[lb.pad[1], lb.pad[0]] for lb in letterboxes]
-        self.pads = torch.tensor(pads, dtype=torch.float32, device=device)  # (V, 2)
         self.scene_scale = scene_scale(cameras)
 
-    def to_pixels(self, uv: Tensor) -> Tensor:
-        """Normalised input coordinates ``(..., V, 2)`` -> source pixels of each view."""
-        edge = (uv + 1.0) * self.input_wh / 2.0
-        return (edge - self.pads) / self.scales - 0.5
+    def to_pixels(self, uv: Tensor, offsets: Tensor) -> Tensor:
+        """Normalised input coordinates ``(..., V, 2)`` -> source pixels of each view.
 
-    def to_normalised(self, pixels: Tensor) -> Tensor:
-        """Source pixels ``(..., V, 2)`` -> normalised input coordinates of each view."""
-        return 2.0 * ((pixels + 0.5) * self.scales + self.pads) / self.input_wh - 1.0
+        ``offsets`` ``(..., V, 2)`` are the input windows' corners in pixels at model scale
+        (:class:`~bkind_model.multiview.data.ViewInputs`).
+        """
+        edge = (uv + 1.0) * self.input_wh / 2.0
+        return (edge + offsets) / self.scales - 0.5
+
+    def to_normalised(self, pixels: Tensor, offsets: Tensor) -> Tensor:
+        """Source pixels ``(..., V, 2)`` -> normalised coordinates of each view's window."""
+        return 2.0 * ((pixels + 0.5) * self.scales - offsets) / self.input_wh - 1.0
 
 
 def attention_point(cameras: list[Camera]) -> np.ndarray:
@@ -186,8 +189,14 @@ class BKinD3D(nn.Module):
         """``(K * (K - 1) / 2,)`` skeleton edge weights, positive, summing to ``K - 1``."""
         return torch.softmax(self.edge_logits, 0) * (self.n_keypoints - 1)
 
-    def views(self, frames: Tensor, geometry: ViewGeometry) -> tuple[Views3D, list[Tensor]]:
-        """Frames ``(B, V, 3, H, W)`` in [0, 1] -> 3D keypoints and the encoder features."""
+    def views(
+        self, frames: Tensor, offsets: Tensor, geometry: ViewGeometry
+    ) -> tuple[Views3D, list[Tensor]]:
+        """Frames ``(B, V, 3, H, W)`` in [0, 1] seen through windows ``(B, V, 2)`` -> 3D.
+
+        Returns the 3D keypoints with each view's detections and reprojections, and the
+        encoder features of the ``B * V`` inputs (view fastest).
+        """
         batch, n_views = frames.shape[:2]
         logits, features = self.net.heatmaps(frames.flatten(0, 1))
         keypoints = soft_argmax(logits)
@@ -195,16 +204,22 @@ class BKinD3D(nn.Module):
         detected = keypoints.mean.float().view(batch, n_views, k, 2)
         confidence = keypoints.confidence.float().view(batch, n_views, k).detach()
         weights = confidence / confidence.sum(1, keepdim=True)
-        pixels = geometry.to_pixels(detected.transpose(1, 2))  # (B, K, V, 2)
+        windows = offsets.unsqueeze(1)  # (B, 1, V, 2): the same window for every keypoint
+        pixels = geometry.to_pixels(detected.transpose(1, 2), windows)  # (B, K, V, 2)
         points = geometry.rig.triangulate(pixels, weights.transpose(1, 2))  # (B, K, 3)
-        reprojected = geometry.to_normalised(geometry.rig.project(points)).transpose(1, 2)
+        projected = geometry.rig.project(points)  # (B, K, V, 2)
+        reprojected = geometry.to_normalised(projected, windows).transpose(1, 2)
         return Views3D(points, detected, reprojected, weights, keypoints), features
 
-    def forward(self, first: Tensor, second: Tensor, geometry: ViewGeometry) -> Output3D:
-        """Two batches of synchronised frames ``(B, V, 3, H, W)`` -> 3D keypoints and maps."""
-        batch = first.shape[0]
-        both, features = self.views(torch.cat([first, second]), geometry)
-        half = batch * first.shape[1]
+    def forward(self, first: ViewInputs, second: ViewInputs, geometry: ViewGeometry) -> Output3D:
+        """Two batches of synchronised frames -> 3D keypoints and every view's map."""
+        batch = first.images.shape[0]
+        both, features = self.views(
+            torch.cat([first.images, second.images]),
+            torch.cat([first.offsets, second.offsets]),
+            geometry,
+        )
+        half = batch * first.images.shape[1]
         reprojected = both.reprojected.flatten(0, 1)  # (2 B V, K, 2)
         appearance = features[-1][:half]
         reconstruction = self.net.decoder(appearance, reprojected[:half], reprojected[half:])

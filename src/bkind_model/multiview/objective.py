@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from bkind_model.frames.dissimilarity import structural_dissimilarity
+from bkind_model.multiview.data import ViewInputs
 from bkind_model.multiview.network import BKinD3D, ViewGeometry
 from bkind_model.multiview.settings import Settings3D
 from bkind_model.train.losses import reconstruction_loss, separation_loss
@@ -41,8 +42,8 @@ def bone_loss(points: Tensor, weights: Tensor, scale: float) -> Tensor:
 
 def terms_3d(
     model: BKinD3D,
-    first: Tensor,
-    second: Tensor,
+    first: ViewInputs,
+    second: ViewInputs,
     geometry: ViewGeometry,
     settings: Settings3D,
     reconstruction: str,
@@ -54,8 +55,8 @@ def terms_3d(
     ----------
     model : BKinD3D
         In training mode.
-    first, second : Tensor
-        ``(B, V, 3, H, W)`` frames ``t`` and ``t + gap`` of every view, in [0, 1].
+    first, second : ViewInputs
+        Frames ``t`` and ``t + gap`` of every view, each pair through one window.
     geometry : ViewGeometry
         Cameras and letterboxes.
     settings : Settings3D
@@ -72,7 +73,7 @@ def terms_3d(
     """
     out = model(first, second, geometry)
     assert out.reconstruction is not None
-    target = structural_dissimilarity(first.flatten(0, 1), second.flatten(0, 1))
+    target = structural_dissimilarity(first.images.flatten(0, 1), second.images.flatten(0, 1))
     terms = {
         "reconstruction": reconstruction_loss(reconstruction, out.reconstruction.float(), target)
     }

@@ -144,7 +144,9 @@ class Result3D:
                         value = [v.decode() if isinstance(v, bytes) else v for v in value.tolist()]
                     elif isinstance(value, np.generic):
                         value = value.item()
-                    if key in ("config", "settings3d", "cameras") and isinstance(value, str):
+                    if key in ("config", "settings3d", "cameras", "letterboxes") and isinstance(
+                        value, str
+                    ):
                         value = json.loads(value)
                     metadata[key] = value
                 arrays = {name: f[name][()] for name in (*_ARRAYS, "edges", "edge_weights")}

@@ -23,7 +23,9 @@ from bkind_model.config import Config
 from bkind_model.devices import autocast, resolve_device
 from bkind_model.errors import CheckpointError, ConfigError
 from bkind_model.frames.gap import suggest_frame_gap
+from bkind_model.frames.letterbox import Letterbox
 from bkind_model.frames.pipeline import auto_image_size
+from bkind_model.frames.windows import measure_crop_size
 from bkind_model.io.atomic import ensure_folder
 from bkind_model.io.checkpoint import (
     checkpoint_config,
@@ -52,8 +54,8 @@ DEFAULT_BATCH_3D = 6
 
 
 def default_config_3d(**changes: Any) -> Config:
-    """The 2D settings a 3D run starts from: whole frames, a batch of pairs over all views."""
-    return Config(crop_size=0.0, batch_size=DEFAULT_BATCH_3D).replace(**changes)
+    """The 2D settings a 3D run starts from: a batch of synchronised pairs over all views."""
+    return Config(batch_size=DEFAULT_BATCH_3D).replace(**changes)
 
 
 @dataclass(frozen=True)
@@ -119,9 +121,9 @@ class Trainer3D:
         self.checkpoint_path = self.out_dir / "checkpoint.pt"
         self.session = session
         config = config or default_config_3d()
-        if config.crop_size != 0:
+        if config.masks is not None:
             raise ConfigError(
-                "3D training sees whole frames: leave crop_size at 0 (the default of 3D runs)."
+                "3D training does not use shadow masks yet: leave the mask options out."
             )
         settings = settings or Settings3D()
         self.device = resolve_device(config.device)
@@ -134,7 +136,8 @@ class Trainer3D:
                     f"{self.checkpoint_path}: a 2D checkpoint, not a 3D run. Train 3D in "
                     "another folder (or pass --restart)."
                 )
-        config = self._resolve_auto(config, sources, saved)
+        crops = self._crop_sizes(config, sources, saved)
+        config = self._resolve_auto(config, sources, crops, saved)
         if saved is not None:
             ensure_compatible(
                 checkpoint_config(saved, self.checkpoint_path), config, self.checkpoint_path
@@ -146,9 +149,14 @@ class Trainer3D:
                     f"({saved['settings3d']} vs {settings.to_dict()}); resume with the run's "
                     "settings or start a new run folder."
                 )
-        self.config, self.settings = config, settings
+        self.config, self.settings, self.crop_sizes = config, settings, crops
         assert config.image_size is not None
-        letterboxes = [square_letterbox(s.shape[1:3], config.image_size) for s in sources]
+        letterboxes = [
+            Letterbox.crop(s.shape[1:3], crop, config.image_size)
+            if crop
+            else square_letterbox(s.shape[1:3], config.image_size)
+            for s, crop in zip(sources, crops, strict=True)
+        ]
         self.views: PreparedViews = prepare_views(
             sources,
             letterboxes,
@@ -166,20 +174,36 @@ class Trainer3D:
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
+        self.step = 0
+        self.seconds = 0.0
+        self.planned_for: float | None = None
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda step: lr_factor(step, self.config.steps, self.planning)
         )
         self.rng = torch.Generator().manual_seed(config.seed)
-        self.step = 0
-        self.seconds = 0.0
-        self.planned_for: float | None = None
         self.losses: list[dict[str, float]] = []
         self._cancel = False
         if saved is not None:
             self._restore(saved)
 
     @staticmethod
-    def _resolve_auto(config: Config, sources: list, saved: dict | None) -> Config:
+    def _crop_sizes(config: Config, sources: list, saved: dict | None) -> list[float]:
+        """Each view's window side in source px (0: the whole frame), saved or measured.
+
+        ``config.crop_size`` None measures the animal in every view
+        (:func:`~bkind_model.frames.windows.measure_crop_size`), 0 shows whole frames, a
+        number is the window of every view.
+        """
+        if saved is not None:
+            return [float(c) for c in saved["crop_sizes"]]
+        if config.crop_size is not None:
+            return [float(config.crop_size)] * len(sources)
+        return [measure_crop_size(s) for s in sources]
+
+    @staticmethod
+    def _resolve_auto(
+        config: Config, sources: list, crops: list[float], saved: dict | None
+    ) -> Config:
         """Frame gap, input size and a budget's steps: from the checkpoint, or measured."""
         stored = saved["config"] if saved is not None else {}
         if config.minutes is not None and "steps" in stored:
@@ -189,7 +213,8 @@ class Trainer3D:
             config = config.replace(frame_gap=gap, gap_unit=stored.get("gap_unit", "frames"))
         if config.image_size is None:
             size = stored.get("image_size") or max(
-                auto_image_size(config, s.shape[1:3]) for s in sources
+                auto_image_size(config.replace(crop_size=crop), s.shape[1:3])
+                for s, crop in zip(sources, crops, strict=True)
             )
             config = config.replace(image_size=size)
         return config
@@ -211,6 +236,7 @@ class Trainer3D:
             "rng": self.rng.get_state(),
             "torch_rng": torch.get_rng_state(),
             "letterboxes": [lb.to_dict() for lb in self.views.letterboxes],
+            "crop_sizes": self.crop_sizes,
             "cameras": [c.to_dict() for c in self.session.cameras],
             "offsets": list(self.views.offsets),
             "videos": [str(Path(v).resolve()) for v in self.session.videos],
@@ -258,7 +284,9 @@ class Trainer3D:
     def train_step(self) -> dict[str, float]:
         """One optimiser step on a fresh batch of synchronised pairs; the loss terms."""
         self.model.train()
-        first, second = self.views.sample_pairs(self.config.batch_size, self.rng, self.device)
+        first, second = self.views.sample_pairs(
+            self.config.batch_size, self.rng, self.config.crop_jitter, self.device
+        )
         with autocast(self.device):
             terms = terms_3d(
                 self.model,
@@ -335,5 +363,6 @@ class Trainer3D:
     def keypoints_3d(self, t: np.ndarray) -> np.ndarray:
         """The current model's 3D keypoints ``(n, K, 3)`` on synchronised frames ``t``."""
         self.model.eval()
-        views, _ = self.model.views(self.views.inputs(t, self.device), self.geometry)
+        inputs = self.views.inputs(t, self.device)
+        views, _ = self.model.views(inputs.images, inputs.offsets, self.geometry)
         return views.points.float().cpu().numpy()
