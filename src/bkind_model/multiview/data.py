@@ -20,7 +20,9 @@ from bkind_model.config import Config
 from bkind_model.errors import ConfigError
 from bkind_model.frames.letterbox import Letterbox
 from bkind_model.frames.pipeline import PreparedVideo, prepare_video
+from bkind_model.frames.windows import fill_missing
 from bkind_model.io.video import VideoSource
+from bkind_model.multiview.cameras import CameraRig
 
 
 @dataclass
@@ -39,6 +41,9 @@ class PreparedViews:
         Synchronised frames of the session.
     gap : int
         Frame gap of training pairs, frames.
+    track : ndarray or None
+        ``(T, 3)`` the animal's triangulated centre, world units
+        (:meth:`attach_track`).
     """
 
     videos: list[PreparedVideo]
@@ -46,6 +51,7 @@ class PreparedViews:
     offsets: tuple[int, ...]
     n_frames: int
     gap: int
+    track: np.ndarray | None = None
 
     @property
     def n_views(self) -> int:
@@ -84,7 +90,32 @@ class PreparedViews:
             images.append(inputs.images)
             offsets.append(inputs.offsets)
         window = torch.as_tensor(np.stack(offsets, 1), dtype=torch.float32, device=device)
-        return ViewInputs(torch.stack(images, 1), window)
+        centres = None
+        if self.track is not None:
+            centres = torch.as_tensor(self.track[t], dtype=torch.float32, device=device)
+        return ViewInputs(torch.stack(images, 1), window, centres)
+
+    def attach_track(self, rig: CameraRig) -> np.ndarray:
+        """Triangulate the animal's centre on every frame (:attr:`track`), gaps filled.
+
+        Parameters
+        ----------
+        rig : CameraRig
+            The cameras, in view order.
+
+        Returns
+        -------
+        ndarray
+            ``(T, 3)`` world units.
+        """
+        track = centroid_track(self, rig)
+        if np.isnan(track).all():
+            raise ConfigError(
+                f"{self.videos[0].path}: the animal is found in fewer than two views on every "
+                "frame, so it cannot be placed in 3D; check that the videos show it moving."
+            )
+        self.track = fill_missing(track, np.nanmean(track, 0))
+        return self.track
 
     def sample_pairs(
         self, batch: int, generator: torch.Generator, jitter_px: int, device: torch.device | str
@@ -108,10 +139,39 @@ class ViewInputs:
     offsets : Tensor
         ``(B, V, 2)`` float32 ``(x0, y0)`` of each input window in pixels of the frame at
         model scale (``-pad`` for letterboxed whole frames).
+    centres : Tensor or None
+        ``(B, 3)`` float32 the animal's triangulated centre, world units (None before
+        :meth:`PreparedViews.attach_track`).
     """
 
     images: torch.Tensor
     offsets: torch.Tensor
+    centres: torch.Tensor | None = None
+
+
+def centroid_track(views: PreparedViews, rig: CameraRig) -> np.ndarray:
+    """The triangulated foreground centre of every synchronised frame.
+
+    Parameters
+    ----------
+    views : PreparedViews
+        The session's views (their animal centres come from the background model).
+    rig : CameraRig
+        The cameras, in view order.
+
+    Returns
+    -------
+    ndarray
+        ``(T, 3)`` world units; NaN where fewer than two views see the animal.
+    """
+    t = np.arange(views.n_frames)
+    pixels = []
+    for video, box, offset in zip(views.videos, views.letterboxes, views.offsets, strict=True):
+        scale = np.array(
+            [box.resized_size[1] / box.source_size[1], box.resized_size[0] / box.source_size[0]]
+        )
+        pixels.append((video.centres[t + offset] + 0.5) / scale - 0.5)
+    return rig.triangulate_numpy(np.stack(pixels, 1))
 
 
 def prepare_views(

@@ -21,35 +21,9 @@ from bkind_model.evaluate.regression import make_folds, regression_score
 from bkind_model.frames.letterbox import Letterbox
 from bkind_model.io.video import open_video
 from bkind_model.multiview.cameras import CameraRig
-from bkind_model.multiview.data import PreparedViews, prepare_views
+from bkind_model.multiview.data import centroid_track, prepare_views
 from bkind_model.multiview.results import Result3D
 from bkind_model.multiview.synthetic import load_ground_truth_3d
-
-
-def centroid_track(views: PreparedViews, rig: CameraRig) -> np.ndarray:
-    """The triangulated foreground centre of every synchronised frame.
-
-    Parameters
-    ----------
-    views : PreparedViews
-        The session's views (their animal centres come from the background model).
-    rig : CameraRig
-        The cameras, in view order.
-
-    Returns
-    -------
-    ndarray
-        ``(T, 3)`` world units.
-    """
-    t = np.arange(views.n_frames)
-    pixels = []
-    for video, lb, offset in zip(views.videos, views.letterboxes, views.offsets, strict=True):
-        centres = video.centres[t + offset]  # px of the frames at model scale
-        scale = np.array(
-            [lb.resized_size[1] / lb.source_size[1], lb.resized_size[0] / lb.source_size[0]]
-        )
-        pixels.append((centres + 0.5) / scale - 0.5)
-    return rig.triangulate_numpy(np.stack(pixels, 1))
 
 
 @dataclass

@@ -14,7 +14,7 @@ from bkind_model.frames.letterbox import Letterbox
 from bkind_model.io.checkpoint import checkpoint_config, file_hash, load_checkpoint
 from bkind_model.io.results import default_keypoint_names
 from bkind_model.io.video import open_video
-from bkind_model.multiview.cameras import Camera
+from bkind_model.multiview.cameras import Camera, CameraRig
 from bkind_model.multiview.data import prepare_views
 from bkind_model.multiview.network import BKinD3D, ViewGeometry
 from bkind_model.multiview.results import Result3D, skeleton_edges
@@ -42,7 +42,7 @@ def load_model_3d(
             "for it, or train 3D first."
         )
     config = checkpoint_config(state, checkpoint)
-    model = BKinD3D(config)
+    model = BKinD3D(config, Settings3D.from_dict(state["settings3d"]))
     model.load_state_dict(state["model"])
     return model.to(device).eval(), state
 
@@ -109,6 +109,8 @@ def extract_3d(
         sources, letterboxes, tuple(session.offsets), session.n_frames, config, cache_dir=cache_dir
     )
     geometry = ViewGeometry(list(session.cameras), letterboxes, torch_device)
+    if model.volume is not None:
+        views.attach_track(CameraRig(list(session.cameras)))
     n, k, v = session.n_frames, config.n_keypoints, len(session.cameras)
     points = np.zeros((n, k, 3), np.float32)
     detected = np.zeros((n, v, k, 2), np.float32)
@@ -117,7 +119,7 @@ def extract_3d(
     for start in range(0, n, EXTRACT_BATCH):
         t = np.arange(start, min(n, start + EXTRACT_BATCH))
         inputs = views.inputs(t, torch_device)
-        out, _ = model.views(inputs.images, inputs.offsets, geometry)
+        out, _ = model.views(inputs.images, inputs.offsets, geometry, inputs.centres)
         points[t] = out.points.cpu().numpy()
         detected[t] = _pixels(geometry, out.detected, inputs.offsets)
         reprojected[t] = _pixels(geometry, out.reprojected, inputs.offsets)

@@ -1,12 +1,20 @@
-"""BKinD-3D, algebraic design: per-view 2D keypoints, triangulated, reprojected, decoded.
+"""BKinD-3D: 3D keypoints that every view agrees on, reprojected into every view's decoder.
 
-Every view of a synchronised frame goes through the 2D network's encoder and keypoint head
-(:class:`~bkind_model.model.network.BKinD`, weights shared by the views). Soft-argmax gives
-K keypoints per view with a confidence; a confidence-weighted differentiable triangulation
-(:meth:`~bkind_model.multiview.cameras.CameraRig.triangulate`) turns keypoint ``k`` of all
-views into one 3D point; that point is projected back into every view (lens distortion
-included), and those *reprojections*, not the per-view detections, drive each view's
-decoder. A keypoint therefore explains a view's motion only where all views agree on it.
+Every view of a synchronised frame goes through the 2D network's encoder
+(:class:`~bkind_model.model.network.BKinD`, weights shared by the views). Two designs turn
+that into K 3D keypoints:
+
+* **algebraic**: the 2D keypoint head and soft-argmax give K keypoints per view with a
+  confidence; a confidence-weighted differentiable triangulation
+  (:meth:`~bkind_model.multiview.cameras.CameraRig.triangulate`) makes keypoint ``k`` of
+  all views one 3D point.
+* **volumetric** (BKinD-3D's): a cube of voxels follows the animal's triangulated centre;
+  every voxel centre is projected into every view, the views' features sampled there are
+  averaged, a small 3D conv net gives K volumes and a 3D soft-argmax the points.
+
+Either way the points are projected back into every view (lens distortion included), and
+those *reprojections* drive each view's decoder, so a keypoint explains a view's motion
+only where all views agree on it.
 """
 
 from __future__ import annotations
@@ -21,8 +29,10 @@ from bkind_model.config import Config
 from bkind_model.frames.letterbox import Letterbox
 from bkind_model.model.keypoints import Keypoints, soft_argmax
 from bkind_model.model.network import BKinD
+from bkind_model.multiview.calibration import attention_centre
 from bkind_model.multiview.cameras import Camera, CameraRig
 from bkind_model.multiview.data import ViewInputs
+from bkind_model.multiview.settings import Settings3D
 
 
 def square_letterbox(source_size: tuple[int, int], side: int) -> Letterbox:
@@ -89,25 +99,28 @@ class ViewGeometry:
         return 2.0 * ((pixels + 0.5) * self.scales - offsets) / self.input_wh - 1.0
 
 
-def attention_point(cameras: list[Camera]) -> np.ndarray:
-    """``(3,)`` the world point closest (least squares) to every camera's optical axis."""
-    a, b = np.zeros((3, 3)), np.zeros(3)
-    for camera in cameras:
-        axis = camera.rotation_matrix[2]  # the optical axis in world coordinates
-        projector = np.eye(3) - np.outer(axis, axis)
-        a += projector
-        b += projector @ camera.centre
-    return np.linalg.lstsq(a, b, rcond=None)[0]
-
-
 def scene_scale(cameras: list[Camera]) -> float:
     """Median width, world units, that each camera's image spans at the attention point."""
-    point = attention_point(cameras)
+    point = attention_centre(cameras)
     widths = []
     for camera in cameras:
         depth = float(camera.rotation_matrix[2] @ (point - camera.centre))
         widths.append(abs(depth) * camera.size[0] / float(camera.matrix[0, 0]))
     return float(np.median(widths))
+
+
+def window_size(cameras: list[Camera], crops: list[float]) -> float:
+    """Median side, world units, of the views' windows at the cameras' centre of attention.
+
+    ``crops`` are the windows' sides in source pixels (0: the whole frame).
+    """
+    point = attention_centre(cameras)
+    sizes = []
+    for camera, crop in zip(cameras, crops, strict=True):
+        depth = abs(float(camera.rotation_matrix[2] @ (point - camera.centre)))
+        side = crop or max(camera.size)
+        sizes.append(side * depth / float(camera.matrix[0, 0]))
+    return float(np.median(sizes))
 
 
 @dataclass
@@ -162,6 +175,71 @@ class Views3D:
     keypoints: Keypoints
 
 
+def _conv3d(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv3d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm3d(cout), nn.ReLU(True)
+    )
+
+
+class VolumetricHead(nn.Module):
+    """Views' features unprojected into a voxel cube, fused, and read by a 3D conv net.
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the encoder level that is unprojected (stride 4).
+    n_keypoints : int
+        K volumes out.
+    grid : int
+        Voxels per side G.
+    width : int
+        Channels of the 3D convolutions.
+    """
+
+    def __init__(self, in_channels: int, n_keypoints: int, grid: int, width: int = 16) -> None:
+        super().__init__()
+        self.grid = grid
+        self.reduce = nn.Conv2d(in_channels, 16, 1)
+        self.net = nn.Sequential(
+            _conv3d(16, width), _conv3d(width, width), _conv3d(width, width),
+            nn.Conv3d(width, n_keypoints, 1),
+        )  # fmt: skip
+        axis = (torch.arange(grid, dtype=torch.float32) + 0.5) / grid - 0.5
+        z, y, x = torch.meshgrid(axis, axis, axis, indexing="ij")
+        self.register_buffer("unit_cube", torch.stack([x, y, z], -1).reshape(-1, 3))
+
+    def forward(
+        self,
+        features: Tensor,
+        centres: Tensor,
+        side: Tensor,
+        offsets: Tensor,
+        geometry: ViewGeometry,
+        scale: float,
+    ) -> Tensor:
+        """3D keypoints ``(B, K, 3)`` (world units) from ``(B * V, C, h, w)`` features.
+
+        ``centres`` ``(B, 3)`` place the cubes of side ``side`` (world units);
+        ``offsets`` ``(B, V, 2)`` are the views' windows; ``scale`` sharpens the logits.
+        """
+        batch, n_views = offsets.shape[:2]
+        voxels = centres[:, None] + self.unit_cube * side  # (B, G^3, 3)
+        uv = geometry.to_normalised(geometry.rig.project(voxels), offsets[:, None])
+        inside = (uv.abs() <= 1).all(-1).float()  # (B, G^3, V)
+        sample_at = uv.permute(0, 2, 1, 3).reshape(batch * n_views, -1, 1, 2)
+        reduced = self.reduce(features)
+        sampled = nn.functional.grid_sample(
+            reduced, sample_at.to(reduced.dtype), align_corners=False
+        )
+        sampled = sampled.view(batch, n_views, -1, voxels.shape[1])  # (B, V, C, G^3)
+        seen = inside.permute(0, 2, 1).unsqueeze(2)  # (B, V, 1, G^3)
+        fused = (sampled * seen).sum(1) / seen.sum(1).clamp(min=1)
+        g = self.grid
+        logits = self.net(fused.view(batch, -1, g, g, g)).flatten(2) * scale  # (B, K, G^3)
+        probability = torch.softmax(logits.float(), -1)
+        return probability @ voxels
+
+
 class BKinD3D(nn.Module):
     """The 2D network shared by the views, a triangulation, and a learned skeleton.
 
@@ -179,23 +257,39 @@ class BKinD3D(nn.Module):
         the keypoint pairs, row-major; :meth:`edge_weights`).
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, settings: Settings3D | None = None) -> None:
         super().__init__()
+        settings = settings or Settings3D()
+        self.design = settings.design
         self.net = BKinD(config)
         self.n_keypoints = k = config.n_keypoints
         self.edge_logits = nn.Parameter(torch.zeros(k * (k - 1) // 2))
+        self.volume: VolumetricHead | None = None
+        if settings.design == "volumetric":
+            encoder = self.net.encoder
+            level = encoder.strides.index(4)
+            self.volume = VolumetricHead(encoder.channels[level], k, settings.grid)
+            self.level = level
+        #: Side of the volumetric cube, world units (set from the views before training).
+        self.register_buffer("volume_side", torch.tensor(1.0))
 
     def edge_weights(self) -> Tensor:
         """``(K * (K - 1) / 2,)`` skeleton edge weights, positive, summing to ``K - 1``."""
         return torch.softmax(self.edge_logits, 0) * (self.n_keypoints - 1)
 
     def views(
-        self, frames: Tensor, offsets: Tensor, geometry: ViewGeometry
+        self,
+        frames: Tensor,
+        offsets: Tensor,
+        geometry: ViewGeometry,
+        centres: Tensor | None = None,
     ) -> tuple[Views3D, list[Tensor]]:
         """Frames ``(B, V, 3, H, W)`` in [0, 1] seen through windows ``(B, V, 2)`` -> 3D.
 
-        Returns the 3D keypoints with each view's detections and reprojections, and the
-        encoder features of the ``B * V`` inputs (view fastest).
+        ``centres`` ``(B, 3)``, the animal's triangulated centre, place the volumetric
+        design's cube. Returns the 3D keypoints with each view's detections (the
+        reprojections, in the volumetric design) and reprojections, and the encoder
+        features of the ``B * V`` inputs (view fastest).
         """
         batch, n_views = frames.shape[:2]
         logits, features = self.net.heatmaps(frames.flatten(0, 1))
@@ -205,19 +299,33 @@ class BKinD3D(nn.Module):
         confidence = keypoints.confidence.float().view(batch, n_views, k).detach()
         weights = confidence / confidence.sum(1, keepdim=True)
         windows = offsets.unsqueeze(1)  # (B, 1, V, 2): the same window for every keypoint
-        pixels = geometry.to_pixels(detected.transpose(1, 2), windows)  # (B, K, V, 2)
-        points = geometry.rig.triangulate(pixels, weights.transpose(1, 2))  # (B, K, 3)
+        if self.volume is None:
+            pixels = geometry.to_pixels(detected.transpose(1, 2), windows)  # (B, K, V, 2)
+            points = geometry.rig.triangulate(pixels, weights.transpose(1, 2))  # (B, K, 3)
+        else:
+            if centres is None:
+                raise ValueError("the volumetric design needs the animal's centres")
+            points = self.volume(
+                features[self.level], centres, self.volume_side, offsets, geometry,
+                self.net.heatmap_scale,
+            )  # fmt: skip
         projected = geometry.rig.project(points)  # (B, K, V, 2)
         reprojected = geometry.to_normalised(projected, windows).transpose(1, 2)
+        if self.volume is not None:
+            detected = reprojected  # no per-view keypoints: the views agree by construction
         return Views3D(points, detected, reprojected, weights, keypoints), features
 
     def forward(self, first: ViewInputs, second: ViewInputs, geometry: ViewGeometry) -> Output3D:
         """Two batches of synchronised frames -> 3D keypoints and every view's map."""
         batch = first.images.shape[0]
+        centres = None
+        if first.centres is not None and second.centres is not None:
+            centres = torch.cat([first.centres, second.centres])
         both, features = self.views(
             torch.cat([first.images, second.images]),
             torch.cat([first.offsets, second.offsets]),
             geometry,
+            centres,
         )
         half = batch * first.images.shape[1]
         reprojected = both.reprojected.flatten(0, 1)  # (2 B V, K, 2)

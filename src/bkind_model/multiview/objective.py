@@ -69,7 +69,8 @@ def terms_3d(
     Returns
     -------
     dict of str to Tensor
-        ``reconstruction`` and ``consistency`` always; ``separation`` and ``bones`` when on.
+        ``reconstruction`` always; ``consistency`` (algebraic design), ``separation`` and
+        ``bones`` when on.
     """
     out = model(first, second, geometry)
     assert out.reconstruction is not None
@@ -77,7 +78,7 @@ def terms_3d(
     terms = {
         "reconstruction": reconstruction_loss(reconstruction, out.reconstruction.float(), target)
     }
-    if settings.consistency_weight > 0:
+    if settings.consistency_weight > 0 and model.volume is None:
         gaps = [
             (w * ((d - r) ** 2).sum(-1)).sum(1).mean()
             for d, r, w in (

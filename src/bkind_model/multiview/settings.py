@@ -14,8 +14,8 @@ from typing import Any, Literal
 from bkind_model.config import _number, _refuse_unknown
 from bkind_model.errors import ConfigError
 
-Design = Literal["algebraic"]
-DESIGNS = ("algebraic",)
+Design = Literal["algebraic", "volumetric"]
+DESIGNS = ("algebraic", "volumetric")
 
 
 @dataclass
@@ -24,9 +24,11 @@ class Settings3D:
 
     Attributes
     ----------
-    design : {"algebraic"}
-        Per-view heatmaps and soft-argmax, then confidence-weighted differentiable
-        triangulation (:class:`~bkind_model.multiview.network.BKinD3D`).
+    design : {"algebraic", "volumetric"}
+        ``algebraic``: per-view heatmaps and soft-argmax, then confidence-weighted
+        differentiable triangulation. ``volumetric`` (BKinD-3D's): every view's features
+        unprojected into a voxel cube around the animal, averaged, a small 3D conv net and
+        a 3D soft-argmax (:class:`~bkind_model.multiview.network.BKinD3D`).
     consistency_weight : float
         Weight of the distance between each view's 2D keypoints and the reprojection of
         the triangulated 3D keypoints (normalised input units squared): it ties keypoint
@@ -41,6 +43,11 @@ class Settings3D:
     bone_start : int
         Step at which bone-length constancy switches on (a curriculum: keypoints first
         find the animal, then the skeleton holds them together).
+    grid : int
+        Voxels along each side of the volumetric design's cube.
+    volume_scale : float
+        Side of that cube as a multiple of the views' median window size at the animal
+        (world units); the cube follows the animal's triangulated centre.
     """
 
     design: Design = "algebraic"
@@ -49,6 +56,8 @@ class Settings3D:
     separation_scale: float = 0.04
     bone_weight: float = 0.5
     bone_start: int = 300
+    grid: int = 16
+    volume_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.design not in DESIGNS:
@@ -60,6 +69,10 @@ class Settings3D:
             raise ConfigError("Invalid 3D settings: separation_scale must be positive.")
         if _number(self.bone_start, "3D setting bone_start", integer=True) < 0:
             raise ConfigError("Invalid 3D settings: bone_start must be >= 0.")
+        if not 4 <= _number(self.grid, "3D setting grid", integer=True) <= 64:
+            raise ConfigError("Invalid 3D settings: grid must be 4 to 64 voxels.")
+        if _number(self.volume_scale, "3D setting volume_scale") <= 0:
+            raise ConfigError("Invalid 3D settings: volume_scale must be positive.")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of JSON types."""

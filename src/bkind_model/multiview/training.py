@@ -36,8 +36,9 @@ from bkind_model.io.checkpoint import (
 )
 from bkind_model.io.lock import RunLock
 from bkind_model.io.video import open_video
+from bkind_model.multiview.cameras import CameraRig
 from bkind_model.multiview.data import PreparedViews, prepare_views
-from bkind_model.multiview.network import BKinD3D, ViewGeometry, square_letterbox
+from bkind_model.multiview.network import BKinD3D, ViewGeometry, square_letterbox, window_size
 from bkind_model.multiview.objective import terms_3d
 from bkind_model.multiview.settings import Settings3D
 from bkind_model.multiview.views import Session
@@ -170,7 +171,11 @@ class Trainer3D:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
         self.geometry = ViewGeometry(list(session.cameras), letterboxes, self.device)
-        self.model = BKinD3D(config).to(self.device)
+        self.model = BKinD3D(config, settings).to(self.device)
+        if self.model.volume is not None:
+            self.views.attach_track(CameraRig(list(session.cameras)))
+            side = settings.volume_scale * window_size(list(session.cameras), crops)
+            self.model.volume_side.fill_(side)  # a resumed run loads its own
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
@@ -364,5 +369,5 @@ class Trainer3D:
         """The current model's 3D keypoints ``(n, K, 3)`` on synchronised frames ``t``."""
         self.model.eval()
         inputs = self.views.inputs(t, self.device)
-        views, _ = self.model.views(inputs.images, inputs.offsets, self.geometry)
+        views, _ = self.model.views(inputs.images, inputs.offsets, self.geometry, inputs.centres)
         return views.points.float().cpu().numpy()
