@@ -37,7 +37,7 @@ from bkind_model.multiview.synthetic import MultiViewConfig, write_multiview_sam
 
 def _bkind(*args: str) -> None:
     code = "import sys; from bkind_model.cli import main; sys.exit(main(sys.argv[1:]))"
-    subprocess.run([sys.executable, "-c", code, *args], check=True)
+    subprocess.run([sys.executable, "-c", code, *args], check=True, stdout=sys.stderr)
 
 
 def main() -> None:

@@ -54,7 +54,9 @@ def _cmd_train3d(args: argparse.Namespace) -> int:
 
     session = _session(args)
     config = config_from_args(args, default_config_3d())
-    trainer = Trainer3D(session, Path(args.out), config, resume=not args.restart)
+    trainer = Trainer3D(
+        session, Path(args.out), config, _settings_from_args(args), resume=not args.restart
+    )
     try:
         print(
             f"Training {config.n_keypoints} 3D keypoints from {len(session.cameras)} views "
@@ -79,6 +81,30 @@ def _cmd_train3d(args: argparse.Namespace) -> int:
         trainer.close()
     print(trainer.checkpoint_path)
     return 0
+
+
+def _settings_from_args(args: argparse.Namespace) -> Any:
+    """:class:`Settings3D` from ``--design`` and ``--settings3d`` (a resumed run's when unset)."""
+    from bkind_model.multiview.settings import Settings3D
+
+    values: dict[str, Any] = {}
+    saved = Path(args.out) / "checkpoint.pt"
+    if not args.restart and saved.is_file():
+        from bkind_model.io.checkpoint import load_checkpoint
+
+        values = dict(load_checkpoint(saved).get("settings3d", {}))
+    try:
+        given = json.loads(args.settings3d or "{}")
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"--settings3d is not JSON ({exc}); e.g. '{{\"bone_weight\": 1.0}}'."
+        ) from exc
+    if not isinstance(given, dict):
+        raise ConfigError("--settings3d must be a JSON object, e.g. '{\"bone_weight\": 1.0}'.")
+    values |= given
+    if args.design is not None:
+        values["design"] = args.design
+    return Settings3D.from_dict(values)
 
 
 def _checkpoint(path: str) -> Path:
@@ -143,10 +169,21 @@ def _add_session_options(parser: argparse.ArgumentParser) -> None:
 
 def add_3d_commands(sub: Any) -> None:
     """Add the 3D subcommands to ``bkind``'s subparsers."""
+    from bkind_model.multiview.settings import Settings3D
+
     train = sub.add_parser("train3d", help="train 3D keypoints on synchronised, calibrated views")
     _add_session_options(train)
     train.add_argument("--out", required=True, help="run folder (checkpoint.pt goes there)")
     train.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    train.add_argument(
+        "--design",
+        choices=("algebraic", "volumetric"),
+        help="triangulated per-view keypoints, or BKinD-3D's voxel cube (default: "
+        f"{Settings3D().design})",
+    )
+    train.add_argument(
+        "--settings3d", help="other 3D settings as JSON, e.g. '{\"bone_weight\": 1.0}'"
+    )
     add_training_options(train)
     train.set_defaults(func=_cmd_train3d)
 

@@ -18,6 +18,7 @@ import torch
 
 from bkind_model.config import Config
 from bkind_model.errors import ConfigError
+from bkind_model.frames.dissimilarity import gaussian_blur, to_gray
 from bkind_model.frames.letterbox import Letterbox
 from bkind_model.frames.pipeline import PreparedVideo, prepare_video
 from bkind_model.frames.windows import fill_missing
@@ -81,7 +82,7 @@ class PreparedViews:
         """
         t = np.asarray(t)
         centres_of = t if centres_of is None else np.asarray(centres_of)
-        images, offsets = [], []
+        images, offsets, backgrounds = [], [], []
         for v, (video, offset) in enumerate(zip(self.videos, self.offsets, strict=True)):
             shift = None if jitter is None else jitter[:, v]
             inputs = video.inputs(
@@ -89,11 +90,15 @@ class PreparedViews:
             )
             images.append(inputs.images)
             offsets.append(inputs.offsets)
+            backgrounds.append(video.pipeline.windows.background_windows(inputs.offsets))
         window = torch.as_tensor(np.stack(offsets, 1), dtype=torch.float32, device=device)
         centres = None
         if self.track is not None:
             centres = torch.as_tensor(self.track[t], dtype=torch.float32, device=device)
-        return ViewInputs(torch.stack(images, 1), window, centres)
+        stacked = torch.stack(images, 1)
+        return ViewInputs(
+            stacked, window, centres, foreground(stacked, torch.stack(backgrounds, 1))
+        )
 
     def attach_track(self, rig: CameraRig) -> np.ndarray:
         """Triangulate the animal's centre on every frame (:attr:`track`), gaps filled.
@@ -142,11 +147,44 @@ class ViewInputs:
     centres : Tensor or None
         ``(B, 3)`` float32 the animal's triangulated centre, world units (None before
         :meth:`PreparedViews.attach_track`).
+    foreground : Tensor or None
+        ``(B, V, 1, H, W)`` in [0, 1]: how much each input pixel differs from the view's
+        median background, smoothed at two scales (:func:`foreground`).
     """
 
     images: torch.Tensor
     offsets: torch.Tensor
     centres: torch.Tensor | None = None
+    foreground: torch.Tensor | None = None
+
+
+#: Gray difference from the background (0-1) at which a pixel counts fully as the animal.
+FOREGROUND_FULL = 0.1
+#: Blurs of the foreground map, input px: the fine one follows the silhouette, the wide one
+#: still pulls a keypoint that is far off the animal towards it.
+FOREGROUND_SIGMAS = (2.0, 8.0)
+
+
+def foreground(images: torch.Tensor, backgrounds: torch.Tensor) -> torch.Tensor:
+    """A smooth map of the animal in each input, from its difference with the background.
+
+    Parameters
+    ----------
+    images : Tensor
+        ``(B, V, 3, H, W)`` inputs in [0, 1].
+    backgrounds : Tensor
+        ``(B, V, 1, H, W)`` the gray background seen through the same windows, [0, 1].
+
+    Returns
+    -------
+    Tensor
+        ``(B, V, 1, H, W)`` in [0, 1]: the mean of the clipped difference
+        (``/ FOREGROUND_FULL``) blurred at each of :data:`FOREGROUND_SIGMAS`.
+    """
+    gray = to_gray(images.flatten(0, 1))
+    change = ((gray - backgrounds.flatten(0, 1).to(gray)).abs() / FOREGROUND_FULL).clamp(0, 1)
+    blurred = sum(gaussian_blur(change, sigma) for sigma in FOREGROUND_SIGMAS)
+    return (blurred / len(FOREGROUND_SIGMAS)).view_as(backgrounds)
 
 
 def centroid_track(views: PreparedViews, rig: CameraRig) -> np.ndarray:

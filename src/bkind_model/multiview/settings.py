@@ -33,6 +33,10 @@ class Settings3D:
         Weight of the distance between each view's 2D keypoints and the reprojection of
         the triangulated 3D keypoints (normalised input units squared): it ties keypoint
         ``k`` of every view to one 3D point.
+    hull_weight : float
+        Weight of keeping every reprojected keypoint on the animal in every view (its
+        difference from the background): 3D keypoints inside the animal's visual hull,
+        not at a fixed place of the windows that follow it.
     separation_weight : float
         Weight of the 3D separation term (keypoints of one frame pushed apart).
     separation_scale : float
@@ -50,8 +54,9 @@ class Settings3D:
         (world units); the cube follows the animal's triangulated centre.
     """
 
-    design: Design = "algebraic"
+    design: Design = "volumetric"
     consistency_weight: float = 1.0
+    hull_weight: float = 0.1
     separation_weight: float = 0.02
     separation_scale: float = 0.04
     bone_weight: float = 0.5
@@ -62,7 +67,7 @@ class Settings3D:
     def __post_init__(self) -> None:
         if self.design not in DESIGNS:
             raise ConfigError(f"Invalid 3D settings: design must be one of {DESIGNS}.")
-        for name in ("consistency_weight", "separation_weight", "bone_weight"):
+        for name in ("consistency_weight", "hull_weight", "separation_weight", "bone_weight"):
             if _number(getattr(self, name), f"3D setting {name}") < 0:
                 raise ConfigError(f"Invalid 3D settings: {name} must be >= 0.")
         if _number(self.separation_scale, "3D setting separation_scale") <= 0:

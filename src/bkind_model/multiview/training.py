@@ -119,6 +119,21 @@ class Trainer3D:
     ) -> None:
         self.out_dir = ensure_folder(out_dir, "run folder")
         self.lock = RunLock(self.out_dir)
+        try:
+            self._build(session, config, settings, resume, cache_dir, prepare_progress)
+        except BaseException:  # a refused resume or a cancelled caching frees the folder
+            self.lock.release()
+            raise
+
+    def _build(
+        self,
+        session: Session,
+        config: Config | None,
+        settings: Settings3D | None,
+        resume: bool,
+        cache_dir: str | Path | None,
+        prepare_progress: Callable[[int, int, str], None] | None,
+    ) -> None:
         self.checkpoint_path = self.out_dir / "checkpoint.pt"
         self.session = session
         config = config or default_config_3d()

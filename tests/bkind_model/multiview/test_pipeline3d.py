@@ -48,9 +48,9 @@ def test_geometry_maps_pixels_both_ways(session):
     assert 0 < geometry.scene_scale < 10_000
 
 
-def test_forward_gives_consistent_3d(session):
+def test_algebraic_forward_gives_consistent_3d(session):
     config = default_config_3d(**SMALL)
-    model = BKinD3D(config)
+    model = BKinD3D(config, Settings3D(design="algebraic"))
     boxes = [square_letterbox(c.image_shape, 64) for c in session.cameras]
     geometry = ViewGeometry(list(session.cameras), boxes, "cpu")
     frames = torch.rand(2, 3, 3, 64, 64)
