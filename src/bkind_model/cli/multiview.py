@@ -14,7 +14,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bkind_model.cli.options import add_training_options, config_from_args
+from bkind_model.cli.options import add_training_options, config_from_args, json_object
 from bkind_model.errors import ConfigError
 
 
@@ -93,14 +93,7 @@ def _settings_from_args(args: argparse.Namespace) -> Any:
         from bkind_model.io.checkpoint import load_checkpoint
 
         values = dict(load_checkpoint(saved).get("settings3d", {}))
-    try:
-        given = json.loads(args.settings3d or "{}")
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"--settings3d is not JSON ({exc}); e.g. '{{\"bone_weight\": 1.0}}'."
-        ) from exc
-    if not isinstance(given, dict):
-        raise ConfigError("--settings3d must be a JSON object, e.g. '{\"bone_weight\": 1.0}'.")
+    given = json_object(args.settings3d, "--settings3d", '{"bone_weight": 1.0}')
     values |= given
     if args.design is not None:
         values["design"] = args.design

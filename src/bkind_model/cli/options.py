@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from bkind_model.config import ENCODERS, PRESETS, RECONSTRUCTION_LOSSES, Config, MaskSettings
 from bkind_model.errors import ConfigError
@@ -66,14 +67,7 @@ def _masks_from_args(args: argparse.Namespace) -> MaskSettings | None:
     """Mask settings from ``--masks``, ``--mask-use``, ``--static-mask``, ``--mask-settings``."""
     if args.masks is None and args.static_mask is None and args.mask_settings is None:
         return None
-    try:
-        values = json.loads(args.mask_settings or "{}")
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"--mask-settings is not JSON ({exc}); e.g. '{{\"value\": [0, 0.3]}}'."
-        ) from exc
-    if not isinstance(values, dict):
-        raise ConfigError("--mask-settings must be a JSON object, e.g. '{\"value\": [0, 0.3]}'.")
+    values = json_object(args.mask_settings, "--mask-settings", '{"value": [0, 0.3]}')
     chosen = {"method": args.masks, "use": args.mask_use, "static_mask": args.static_mask}
     return MaskSettings.from_dict(values | {k: v for k, v in chosen.items() if v is not None})
 
@@ -142,3 +136,24 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         "--mask-settings",
         help='other mask settings as JSON, e.g. \'{"hue": [90, 130], "value": [0.2, 1]}\'',
     )
+
+
+def json_object(text: str | None, option: str, example: str) -> dict[str, Any]:
+    """The JSON object an option holds (``{}`` when not given), else one clear error.
+
+    Parameters
+    ----------
+    text : str or None
+        The option's value.
+    option : str
+        Its name, for the message (``"--mask-settings"``).
+    example : str
+        A valid value, shown in the message.
+    """
+    try:
+        values = json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{option} is not JSON ({exc}); e.g. '{example}'.") from exc
+    if not isinstance(values, dict):
+        raise ConfigError(f"{option} must be a JSON object, e.g. '{example}'.")
+    return values

@@ -216,12 +216,22 @@ def _copy_heatmaps(source: Path, target: Path, n_frames: int) -> None:
 
 def _write_attrs(f: h5py.File, metadata: dict[str, Any]) -> None:
     f.attrs["format"] = FORMAT
+    write_attributes(f, {k: v for k, v in metadata.items() if k != "format"})
+
+
+def write_attributes(f: h5py.File, metadata: dict[str, Any]) -> None:
+    """Store metadata as HDF5 attributes: dicts and lists of dicts as JSON, str lists as strings.
+
+    None values are left out; paths become strings.
+    """
     for key, value in metadata.items():
-        if value is None or key == "format":
+        if value is None:
             continue
         if isinstance(value, Path):
             f.attrs[key] = str(value)
-        elif isinstance(value, dict):
+        elif isinstance(value, dict) or (
+            isinstance(value, list | tuple) and value and isinstance(value[0], dict)
+        ):
             f.attrs[key] = json.dumps(value)
         elif isinstance(value, list | tuple) and value and isinstance(value[0], str):
             f.attrs[key] = np.array(value, dtype=h5py.string_dtype())
@@ -230,13 +240,18 @@ def _write_attrs(f: h5py.File, metadata: dict[str, Any]) -> None:
 
 
 def _read_attrs(f: h5py.File) -> dict[str, Any]:
+    return read_attributes(f, ("config", "letterbox"))
+
+
+def read_attributes(f: h5py.File, json_keys: tuple[str, ...]) -> dict[str, Any]:
+    """Inverse of :func:`write_attributes`; the attributes named in ``json_keys`` are JSON."""
     metadata: dict[str, Any] = {}
     for key, value in f.attrs.items():
         if isinstance(value, np.ndarray):
             value = [v.decode() if isinstance(v, bytes) else v for v in value.tolist()]
         elif isinstance(value, np.generic):
             value = value.item()
-        if key in ("config", "letterbox") and isinstance(value, str):
+        if key in json_keys and isinstance(value, str):
             value = json.loads(value)
         metadata[key] = value
     return metadata

@@ -22,7 +22,6 @@ camera entries), ``keypoint_names``, ``config`` and ``settings3d`` (JSON),
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,9 +31,11 @@ import numpy as np
 
 from bkind_model.errors import BKindError
 from bkind_model.io.atomic import atomic_path
+from bkind_model.io.results import read_attributes, write_attributes
 from bkind_model.multiview.cameras import Camera
 
 FORMAT = "bkind-results3d-1"
+_JSON_ATTRIBUTES = ("config", "settings3d", "cameras", "letterboxes")
 _ARRAYS = ("points", "detected", "reprojected", "weights", "reprojection_error")
 
 
@@ -104,15 +105,7 @@ class Result3D:
         path = Path(path)
         with atomic_path(path, suffix=".h5") as tmp, h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
-            for key, value in self.metadata.items():
-                if isinstance(value, dict) or (
-                    isinstance(value, list) and value and isinstance(value[0], dict)
-                ):
-                    f.attrs[key] = json.dumps(value)
-                elif isinstance(value, list | tuple) and value and isinstance(value[0], str):
-                    f.attrs[key] = np.array(value, dtype=h5py.string_dtype())
-                elif value is not None:
-                    f.attrs[key] = value
+            write_attributes(f, self.metadata)
             for name in _ARRAYS:
                 f.create_dataset(name, data=np.asarray(getattr(self, name), np.float32))
             f.create_dataset("edges", data=np.asarray(self.edges, np.int32).reshape(-1, 2))
@@ -138,17 +131,7 @@ class Result3D:
                         f"{path}: not a bkind 3D results file; pass the output of "
                         "`bkind extract3d`."
                     )
-                metadata: dict[str, Any] = {}
-                for key, value in f.attrs.items():
-                    if isinstance(value, np.ndarray):
-                        value = [v.decode() if isinstance(v, bytes) else v for v in value.tolist()]
-                    elif isinstance(value, np.generic):
-                        value = value.item()
-                    if key in ("config", "settings3d", "cameras", "letterboxes") and isinstance(
-                        value, str
-                    ):
-                        value = json.loads(value)
-                    metadata[key] = value
+                metadata = read_attributes(f, _JSON_ATTRIBUTES)
                 arrays = {name: f[name][()] for name in (*_ARRAYS, "edges", "edge_weights")}
         except (OSError, KeyError) as exc:
             raise Results3DError(
