@@ -15,6 +15,7 @@ from typing import Any
 from tqdm import tqdm
 
 from bkind_model.cli.options import add_training_options, config_from_args, json_object
+from bkind_model.cli.progress import TrainingStopped
 from bkind_model.errors import ConfigError
 
 
@@ -79,6 +80,8 @@ def _cmd_train3d(args: argparse.Namespace) -> int:
             bar.close()
     finally:
         trainer.close()
+    if trainer.stopped_by is not None:
+        raise TrainingStopped(trainer.stopped_by, trainer.step, trainer.checkpoint_path)
     print(trainer.checkpoint_path)
     return 0
 

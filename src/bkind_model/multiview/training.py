@@ -10,8 +10,7 @@ Checkpoints are atomic, written every ``checkpoint_every`` steps, every
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,6 @@ from bkind_model.io.checkpoint import (
     ensure_compatible,
     ensure_same_videos,
     load_checkpoint,
-    save_checkpoint,
 )
 from bkind_model.io.lock import RunLock
 from bkind_model.io.video import open_video
@@ -42,13 +40,7 @@ from bkind_model.multiview.network import BKinD3D, ViewGeometry, square_letterbo
 from bkind_model.multiview.objective import terms_3d
 from bkind_model.multiview.settings import Settings3D
 from bkind_model.multiview.views import Session
-from bkind_model.train.loop import (
-    PLAN_STEPS,
-    TrainingDiverged,
-    TrainingEvent,
-    budget_steps,
-    lr_factor,
-)
+from bkind_model.train.loop import History, StepLoop, TrainingDiverged
 
 #: Synchronised pairs per step: with 3 views a batch of 6 is 36 images through the encoder.
 DEFAULT_BATCH_3D = 6
@@ -82,7 +74,7 @@ class Status3D:
     checkpoint: Path | None
 
 
-class Trainer3D:
+class Trainer3D(StepLoop):
     """Trains BKinD-3D on one session of synchronised, calibrated videos.
 
     Parameters
@@ -195,14 +187,11 @@ class Trainer3D:
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
         self.step = 0
-        self.seconds = 0.0
-        self.planned_for: float | None = None
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: lr_factor(step, self.config.steps, self.planning)
-        )
+        self.history = History()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.rng = torch.Generator().manual_seed(config.seed)
-        self.losses: list[dict[str, float]] = []
         self._cancel = False
+        self.stopped_by = None
         if saved is not None:
             self._restore(saved)
 
@@ -239,11 +228,6 @@ class Trainer3D:
             config = config.replace(image_size=size)
         return config
 
-    @property
-    def planning(self) -> bool:
-        """True while a time budget is set and the step count not yet planned for it."""
-        return self.config.minutes is not None and self.planned_for != self.config.minutes
-
     def state(self) -> dict[str, Any]:
         """Everything needed to resume, and to extract without the training videos' caches."""
         return {
@@ -261,9 +245,10 @@ class Trainer3D:
             "offsets": list(self.views.offsets),
             "videos": [str(Path(v).resolve()) for v in self.session.videos],
             "history": {
-                "losses": self.losses,
-                "seconds": self.seconds,
-                "planned_for": self.planned_for,
+                "steps": self.history.steps,
+                "losses": self.history.losses,
+                "seconds": self.history.seconds,
+                "planned_for": self.history.planned_for,
             },
         }
 
@@ -275,21 +260,13 @@ class Trainer3D:
         torch.set_rng_state(saved["torch_rng"])
         self.step = int(saved["step"])
         history = saved.get("history", {})
-        self.losses = list(history.get("losses", []))
-        self.seconds = float(history.get("seconds", 0.0))
-        self.planned_for = history.get("planned_for")
-
-    def save(self) -> Path:
-        """Write the checkpoint now (atomically)."""
-        return save_checkpoint(self.checkpoint_path, self.state())
-
-    def cancel(self) -> None:
-        """Stop :meth:`run` after the current step (a checkpoint is written); any thread."""
-        self._cancel = True
-
-    def close(self) -> None:
-        """Release the run folder."""
-        self.lock.release()
+        self.history = History(
+            list(history.get("steps", [])),
+            list(history.get("losses", [])),
+            [],
+            float(history.get("seconds", 0.0)),
+            history.get("planned_for"),
+        )
 
     def status(self) -> Status3D:
         """A snapshot for display."""
@@ -333,51 +310,6 @@ class Trainer3D:
         return {name: float(v.detach()) for name, v in terms.items()} | {
             "total": float(loss.detach())
         }
-
-    def run(self) -> Iterator[TrainingEvent]:
-        """Train until ``config.steps`` (or the time budget), yielding an event per step."""
-        total = self.config.steps
-        start, done_at_start = time.perf_counter(), self.step
-        seconds_before, timed_from = self.seconds, start
-        saved_at, saved_step = start, self.step
-        in_step = diverged = False
-        try:
-            while (self.step < total or self.planning) and not self._cancel:
-                in_step = True
-                losses = self.train_step()
-                in_step = False
-                now = time.perf_counter()
-                elapsed = now - start
-                self.seconds = seconds_before + elapsed
-                done = self.step - done_at_start
-                planned = False
-                if done == 1:
-                    timed_from = now
-                elif done == 1 + PLAN_STEPS and self.planning:
-                    assert self.config.minutes is not None
-                    rate = PLAN_STEPS / max(now - timed_from, 1e-9)
-                    total = budget_steps(self.step, rate, self.config.minutes, self.seconds)
-                    self.config = self.config.replace(steps=total)
-                    self.planned_for = self.config.minutes
-                    planned = True
-                rate = done / max(elapsed, 1e-9)
-                event = TrainingEvent(
-                    self.step, total, losses, elapsed, max(0, total - self.step) / rate,
-                    planned=planned,
-                )  # fmt: skip
-                self.losses.append(losses)
-                last = self.step >= total and not self.planning
-                due = now - saved_at >= 60 * self.config.checkpoint_minutes
-                if self.step % self.config.checkpoint_every == 0 or last or due:
-                    event.checkpoint = self.save()
-                    saved_at, saved_step = time.perf_counter(), self.step
-                yield event
-        except TrainingDiverged:
-            diverged = True
-            raise
-        finally:
-            if self.step > saved_step and not in_step and not diverged:
-                self.save()
 
     @torch.no_grad()
     def keypoints_3d(self, t: np.ndarray) -> np.ndarray:

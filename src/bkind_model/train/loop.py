@@ -139,7 +139,7 @@ class StepHook(Protocol):
 
     name: str
 
-    def __call__(self, trainer: Trainer, event: TrainingEvent) -> object | None:
+    def __call__(self, trainer: Any, event: TrainingEvent) -> object | None:
         """Look at the trainer after a step, maybe return something for the event."""
         ...
 
@@ -206,7 +206,9 @@ class TrainingStatus:
 
 
 @dataclass
-class _History:
+class History:
+    """What a run has done, saved in its checkpoint (steps, losses, convergence, time)."""
+
     steps: list[int] = field(default_factory=list)
     losses: list[dict[str, float]] = field(default_factory=list)
     convergence: list[dict] = field(default_factory=list)
@@ -216,7 +218,160 @@ class _History:
     planned_for: float | None = None
 
 
-class Trainer:
+class StepLoop:
+    """The loop every trainer shares: steps, a time budget, checkpoints, cancel, signals.
+
+    A subclass sets ``config``, ``step``, ``history`` (:class:`History`), ``lock``
+    (:class:`~bkind_model.io.lock.RunLock`) and ``checkpoint_path``, and implements
+    :meth:`train_step` and :meth:`state`; :meth:`_on_step` adds its own checks to the
+    events.
+    """
+
+    config: Config
+    step: int
+    history: History
+    lock: RunLock
+    checkpoint_path: Path
+    #: The signal that stopped :meth:`run` (``"SIGTERM"`` ...), or None.
+    stopped_by: str | None = None
+    _cancel: bool = False
+
+    def train_step(self) -> dict[str, float]:
+        """One optimiser step; returns the loss terms (with ``total``)."""
+        raise NotImplementedError
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to resume exactly, as saved in the checkpoint."""
+        raise NotImplementedError
+
+    def _on_step(self, event: TrainingEvent, last: bool) -> None:
+        """Add a subclass's checks to the event of a step (``last``: the final step)."""
+
+    def _lr_factor(self, step: int) -> float:
+        return lr_factor(step, self.config.steps, self.planning)
+
+    @property
+    def planning(self) -> bool:
+        """True while a time budget is set and the step count not yet planned for it."""
+        return self.config.minutes is not None and self.history.planned_for != self.config.minutes
+
+    def _plan_steps(self, steps_per_s: float) -> int:
+        """Set ``config.steps`` to what the budget's remaining time fits at this speed."""
+        assert self.config.minutes is not None
+        steps = budget_steps(self.step, steps_per_s, self.config.minutes, self.history.seconds)
+        self.config = self.config.replace(steps=steps)
+        self.history.planned_for = self.config.minutes
+        return self.config.steps
+
+    def save(self) -> Path:
+        """Write the checkpoint now (atomically)."""
+        return save_checkpoint(self.checkpoint_path, self.state())
+
+    def cancel(self) -> None:
+        """Ask :meth:`run` to stop after the current step (a checkpoint is written).
+
+        Safe to call from any thread.
+        """
+        self._cancel = True
+
+    def close(self) -> None:
+        """Release the run folder for other processes (also when the process ends)."""
+        self.lock.release()
+
+    @contextlib.contextmanager
+    def _stop_on_signals(self) -> Iterator[None]:
+        """SIGINT, SIGTERM and SIGHUP stop training at the next step boundary.
+
+        The step under way finishes and a checkpoint is written, so a resume continues
+        bit-exactly. A second SIGINT (Ctrl-C twice) stops at once without saving the
+        unfinished step; the last checkpoint stays. Only in the main thread (Python's
+        rule for signal handlers); elsewhere the caller cancels with :meth:`cancel`.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        names = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
+
+        def stop(signum: int, _frame: object) -> None:
+            if self._cancel and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            self.stopped_by = names[signal.Signals(signum)]
+            self._cancel = True
+
+        previous = {sig: signal.signal(sig, stop) for sig in names}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def run(self, hooks: Sequence[StepHook] = ()) -> Iterator[TrainingEvent]:
+        """Train until ``config.steps``, yielding an event after every step.
+
+        Checkpoints are written every ``checkpoint_every`` steps, every
+        ``checkpoint_minutes`` of training, at the end, and when the run stops early: after
+        :meth:`cancel`, a SIGINT, SIGTERM or SIGHUP (:attr:`stopped_by`), or when the
+        consumer closes the generator. A step is never saved half done.
+
+        Parameters
+        ----------
+        hooks : sequence of StepHook
+            Called after every step; their results go to :attr:`TrainingEvent.extras`.
+        """
+        total = self.config.steps
+        start, done_at_start = time.perf_counter(), self.step
+        seconds_before, timed_from = self.history.seconds, start
+        saved_at, saved_step = start, self.step
+        diverged = in_step = False
+        try:
+            with self._stop_on_signals():
+                while (self.step < total or self.planning) and not self._cancel:
+                    in_step = True
+                    losses = self.train_step()
+                    in_step = False
+                    now = time.perf_counter()
+                    elapsed = now - start
+                    self.history.seconds = seconds_before + elapsed
+                    done = self.step - done_at_start
+                    planned = False
+                    if done == 1:
+                        timed_from = now  # the first step pays for warming up
+                    elif done == 1 + PLAN_STEPS and self.planning:
+                        total = self._plan_steps(PLAN_STEPS / max(now - timed_from, 1e-9))
+                        planned = True
+                    rate = done / max(elapsed, 1e-9)
+                    event = TrainingEvent(
+                        self.step,
+                        total,
+                        losses,
+                        elapsed,
+                        max(0, total - self.step) / rate,
+                        planned=planned,
+                    )
+                    self.history.steps.append(self.step)
+                    self.history.losses.append(losses)
+                    last = self.step >= total and not self.planning
+                    self._on_step(event, last)
+                    for hook in hooks:
+                        result = hook(self, event)
+                        if result is not None:
+                            event.extras[hook.name] = result
+                    due = now - saved_at >= 60 * self.config.checkpoint_minutes
+                    if self.step % self.config.checkpoint_every == 0 or last or due:
+                        event.checkpoint = self.save()
+                        saved_at, saved_step = time.perf_counter(), self.step
+                    yield event
+        except TrainingDiverged:
+            diverged = True  # the weights are bad now: keep the last good checkpoint
+            raise
+        finally:
+            # Cancelled, stopped by a signal or closed between checkpoints: keep the work,
+            # unless a step was cut short (its state is half updated) or the loss diverged.
+            if self.step > saved_step and not in_step and not diverged:
+                self.save()
+
+
+class Trainer(StepLoop):
     """Trains B-KinD on one or more videos of the same frame size.
 
     Parameters
@@ -303,13 +458,12 @@ class Trainer:
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
         self.step = 0
-        self.history = _History()
+        self.history = History()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.rng = torch.Generator().manual_seed(config.seed)
         self.pairs = PairSampler(self.videos, config.batch_size, config.crop_jitter, self.rng)
         self._cancel = False
-        #: The signal that stopped :meth:`run` (``"SIGTERM"`` ...), or None.
-        self.stopped_by: str | None = None
+        self.stopped_by = None
         video = self.videos[0]
         self.preview_index = evenly_spaced(len(video.frames), N_PREVIEW)
         preview = video.inputs(self.preview_index)
@@ -350,9 +504,6 @@ class Trainer:
         return config
 
     # -- schedule and state ---------------------------------------------------------------
-
-    def _lr_factor(self, step: int) -> float:
-        return lr_factor(step, self.config.steps, self.planning)
 
     def state(self) -> dict[str, Any]:
         """Everything needed to resume exactly, as saved in the checkpoint."""
@@ -396,68 +547,13 @@ class Trainer:
         torch.set_rng_state(saved["torch_rng"])
         self.step = int(saved["step"])
         history = saved.get("history", {})
-        self.history = _History(
+        self.history = History(
             list(history.get("steps", [])),
             list(history.get("losses", [])),
             list(history.get("convergence", [])),
             float(history.get("seconds", 0.0)),
             history.get("planned_for"),
         )
-
-    @property
-    def planning(self) -> bool:
-        """True while a time budget is set and the step count not yet planned for it."""
-        return self.config.minutes is not None and self.history.planned_for != self.config.minutes
-
-    def _plan_steps(self, steps_per_s: float) -> int:
-        """Set ``config.steps`` to what the budget's remaining time fits at this speed."""
-        assert self.config.minutes is not None
-        steps = budget_steps(self.step, steps_per_s, self.config.minutes, self.history.seconds)
-        self.config = self.config.replace(steps=steps)
-        self.history.planned_for = self.config.minutes
-        return self.config.steps
-
-    def save(self) -> Path:
-        """Write the checkpoint now (atomically)."""
-        return save_checkpoint(self.checkpoint_path, self.state())
-
-    def cancel(self) -> None:
-        """Ask :meth:`run` to stop after the current step (a checkpoint is written).
-
-        Safe to call from any thread.
-        """
-        self._cancel = True
-
-    def close(self) -> None:
-        """Release the run folder for other processes (also when the process ends)."""
-        self.lock.release()
-
-    @contextlib.contextmanager
-    def _stop_on_signals(self) -> Iterator[None]:
-        """SIGINT, SIGTERM and SIGHUP stop training at the next step boundary.
-
-        The step under way finishes and a checkpoint is written, so a resume continues
-        bit-exactly. A second SIGINT (Ctrl-C twice) stops at once without saving the
-        unfinished step; the last checkpoint stays. Only in the main thread (Python's
-        rule for signal handlers); elsewhere the caller cancels with :meth:`cancel`.
-        """
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        names = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
-
-        def stop(signum: int, _frame: object) -> None:
-            if self._cancel and signum == signal.SIGINT:
-                raise KeyboardInterrupt
-            self.stopped_by = names[signal.Signals(signum)]
-            self._cancel = True
-
-        previous = {sig: signal.signal(sig, stop) for sig in names}
-        try:
-            yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
     def status(self) -> TrainingStatus:
         """A snapshot of the run for display (safe to pass to another thread)."""
@@ -515,6 +611,12 @@ class Trainer:
             "total": float(loss.detach())
         }
 
+    def _on_step(self, event: TrainingEvent, last: bool) -> None:
+        """Check convergence every :data:`CHECK_EVERY` steps and on the last."""
+        if self.step % CHECK_EVERY == 0 or last:
+            event.convergence, event.preview_keypoints = self.check_convergence()
+            self.history.convergence.append(event.convergence.to_dict())
+
     @torch.no_grad()
     def check_convergence(self) -> tuple[ConvergenceReport, np.ndarray]:
         """Measure the convergence signals on the preview frames.
@@ -558,73 +660,6 @@ class Trainer:
         with autocast(self.device):
             kp = self.model.keypoints(inputs.images.to(self.device))
         return self.letterbox.to_source(kp.mean.float().cpu().numpy(), inputs.offsets[:, None, :])
-
-    def run(self, hooks: Sequence[StepHook] = ()) -> Iterator[TrainingEvent]:
-        """Train until ``config.steps``, yielding an event after every step.
-
-        Checkpoints are written every ``checkpoint_every`` steps, every
-        ``checkpoint_minutes`` of training, at the end, and when the run stops early: after
-        :meth:`cancel`, a SIGINT, SIGTERM or SIGHUP (:attr:`stopped_by`), or when the
-        consumer closes the generator. A step is never saved half done.
-
-        Parameters
-        ----------
-        hooks : sequence of StepHook
-            Called after every step; their results go to :attr:`TrainingEvent.extras`.
-        """
-        total = self.config.steps
-        start, done_at_start = time.perf_counter(), self.step
-        seconds_before, timed_from = self.history.seconds, start
-        saved_at, saved_step = start, self.step
-        diverged = in_step = False
-        try:
-            with self._stop_on_signals():
-                while (self.step < total or self.planning) and not self._cancel:
-                    in_step = True
-                    losses = self.train_step()
-                    in_step = False
-                    now = time.perf_counter()
-                    elapsed = now - start
-                    self.history.seconds = seconds_before + elapsed
-                    done = self.step - done_at_start
-                    planned = False
-                    if done == 1:
-                        timed_from = now  # the first step pays for warming up
-                    elif done == 1 + PLAN_STEPS and self.planning:
-                        total = self._plan_steps(PLAN_STEPS / max(now - timed_from, 1e-9))
-                        planned = True
-                    rate = done / max(elapsed, 1e-9)
-                    event = TrainingEvent(
-                        self.step,
-                        total,
-                        losses,
-                        elapsed,
-                        max(0, total - self.step) / rate,
-                        planned=planned,
-                    )
-                    self.history.steps.append(self.step)
-                    self.history.losses.append(losses)
-                    last = self.step >= total and not self.planning
-                    if self.step % CHECK_EVERY == 0 or last:
-                        event.convergence, event.preview_keypoints = self.check_convergence()
-                        self.history.convergence.append(event.convergence.to_dict())
-                    for hook in hooks:
-                        result = hook(self, event)
-                        if result is not None:
-                            event.extras[hook.name] = result
-                    due = now - saved_at >= 60 * self.config.checkpoint_minutes
-                    if self.step % self.config.checkpoint_every == 0 or last or due:
-                        event.checkpoint = self.save()
-                        saved_at, saved_step = time.perf_counter(), self.step
-                    yield event
-        except TrainingDiverged:
-            diverged = True  # the weights are bad now: keep the last good checkpoint
-            raise
-        finally:
-            # Cancelled, stopped by a signal or closed between checkpoints: keep the work,
-            # unless a step was cut short (its state is half updated) or the loss diverged.
-            if self.step > saved_step and not in_step and not diverged:
-                self.save()
 
 
 def train(
