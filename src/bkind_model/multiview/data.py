@@ -183,8 +183,8 @@ def foreground(images: torch.Tensor, backgrounds: torch.Tensor) -> torch.Tensor:
     """
     gray = to_gray(images.flatten(0, 1))
     change = ((gray - backgrounds.flatten(0, 1).to(gray)).abs() / FOREGROUND_FULL).clamp(0, 1)
-    blurred = sum(gaussian_blur(change, sigma) for sigma in FOREGROUND_SIGMAS)
-    return (blurred / len(FOREGROUND_SIGMAS)).view_as(backgrounds)
+    blurred = torch.stack([gaussian_blur(change, sigma) for sigma in FOREGROUND_SIGMAS])
+    return blurred.mean(0).view_as(backgrounds)
 
 
 def centroid_track(views: PreparedViews, rig: CameraRig) -> np.ndarray:

@@ -196,6 +196,8 @@ class VolumetricHead(nn.Module):
         Channels of the 3D convolutions.
     """
 
+    unit_cube: Tensor
+
     def __init__(self, in_channels: int, n_keypoints: int, grid: int, width: int = 16) -> None:
         super().__init__()
         self.grid = grid
@@ -256,6 +258,8 @@ class BKinD3D(nn.Module):
         ``(K * (K - 1) / 2,)`` logits of the learned skeleton's edges (upper triangle of
         the keypoint pairs, row-major; :meth:`edge_weights`).
     """
+
+    volume_side: Tensor
 
     def __init__(self, config: Config, settings: Settings3D | None = None) -> None:
         super().__init__()

@@ -117,11 +117,9 @@ def terms_3d(
         ]
         terms["consistency"] = settings.consistency_weight * 0.5 * (gaps[0] + gaps[1])
     if settings.hull_weight > 0 and first.foreground is not None and second.foreground is not None:
-        on = [
-            on_animal(inputs.foreground, reprojected)
-            for inputs, reprojected in ((first, out.reprojected_a), (second, out.reprojected_b))
-        ]
-        terms["hull"] = settings.hull_weight * (1 - 0.5 * (on[0] + on[1]))
+        on_a = on_animal(first.foreground, out.reprojected_a)
+        on_b = on_animal(second.foreground, out.reprojected_b)
+        terms["hull"] = settings.hull_weight * (1 - 0.5 * (on_a + on_b))
     points = torch.cat([out.points_a, out.points_b]) / geometry.scene_scale
     if settings.separation_weight > 0:
         terms["separation"] = settings.separation_weight * separation_loss(

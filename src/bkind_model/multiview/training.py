@@ -40,8 +40,10 @@ from bkind_model.multiview.network import BKinD3D, ViewGeometry, square_letterbo
 from bkind_model.multiview.objective import terms_3d
 from bkind_model.multiview.settings import Settings3D
 from bkind_model.multiview.views import Session
-from bkind_model.train.loop import History, StepLoop, TrainingDiverged
+from bkind_model.train.loop import History, StepLoop
 
+#: Largest gradient norm of a 3D step (the triangulation's early steps can spike).
+GRADIENT_CLIP = 5.0
 #: Synchronised pairs per step: with 3 views a batch of 6 is 36 images through the encoder.
 DEFAULT_BATCH_3D = 6
 
@@ -97,6 +99,8 @@ class Trainer3D(StepLoop):
     prepare_progress : callable, optional
         ``f(done, total, message)`` while frames are cached.
     """
+
+    model: BKinD3D
 
     def __init__(
         self,
@@ -233,40 +237,13 @@ class Trainer3D(StepLoop):
         return {
             "config": self.config.to_dict(),
             "settings3d": self.settings.to_dict(),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "step": self.step,
-            "rng": self.rng.get_state(),
-            "torch_rng": torch.get_rng_state(),
+            **self._loop_state(),
             "letterboxes": [lb.to_dict() for lb in self.views.letterboxes],
             "crop_sizes": self.crop_sizes,
             "cameras": [c.to_dict() for c in self.session.cameras],
             "offsets": list(self.views.offsets),
             "videos": [str(Path(v).resolve()) for v in self.session.videos],
-            "history": {
-                "steps": self.history.steps,
-                "losses": self.history.losses,
-                "seconds": self.history.seconds,
-                "planned_for": self.history.planned_for,
-            },
         }
-
-    def _restore(self, saved: dict[str, Any]) -> None:
-        self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.scheduler.load_state_dict(saved["scheduler"])
-        self.rng.set_state(saved["rng"])
-        torch.set_rng_state(saved["torch_rng"])
-        self.step = int(saved["step"])
-        history = saved.get("history", {})
-        self.history = History(
-            list(history.get("steps", [])),
-            list(history.get("losses", [])),
-            [],
-            float(history.get("seconds", 0.0)),
-            history.get("planned_for"),
-        )
 
     def status(self) -> Status3D:
         """A snapshot for display."""
@@ -294,22 +271,7 @@ class Trainer3D(StepLoop):
                 self.config.reconstruction_loss,
                 self.step,
             )
-        loss = torch.stack(list(terms.values())).sum()
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(
-                f"{self.checkpoint_path}: the loss became {loss.item()} at step "
-                f"{self.step + 1}; the last good checkpoint is kept. Lower the learning rate "
-                "(lr) and resume."
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
-        self.optimizer.step()
-        self.scheduler.step()
-        self.step += 1
-        return {name: float(v.detach()) for name, v in terms.items()} | {
-            "total": float(loss.detach())
-        }
+        return self._optimise(terms, clip_norm=GRADIENT_CLIP)
 
     @torch.no_grad()
     def keypoints_3d(self, t: np.ndarray) -> np.ndarray:

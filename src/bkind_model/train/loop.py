@@ -217,6 +217,27 @@ class History:
     #: The time budget (minutes) the step count was last planned for, or None.
     planned_for: float | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain containers, for the checkpoint."""
+        return {
+            "steps": self.steps,
+            "losses": self.losses,
+            "convergence": self.convergence,
+            "seconds": self.seconds,
+            "planned_for": self.planned_for,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> History:
+        """Inverse of :meth:`to_dict` (missing entries: empty)."""
+        return cls(
+            list(values.get("steps", [])),
+            list(values.get("losses", [])),
+            list(values.get("convergence", [])),
+            float(values.get("seconds", 0.0)),
+            values.get("planned_for"),
+        )
+
 
 class StepLoop:
     """The loop every trainer shares: steps, a time budget, checkpoints, cancel, signals.
@@ -232,6 +253,10 @@ class StepLoop:
     history: History
     lock: RunLock
     checkpoint_path: Path
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    rng: torch.Generator
     #: The signal that stopped :meth:`run` (``"SIGTERM"`` ...), or None.
     stopped_by: str | None = None
     _cancel: bool = False
@@ -246,6 +271,65 @@ class StepLoop:
 
     def _on_step(self, event: TrainingEvent, last: bool) -> None:
         """Add a subclass's checks to the event of a step (``last``: the final step)."""
+
+    def _loop_state(self) -> dict[str, Any]:
+        """The part of :meth:`state` every trainer has: weights, optimiser, randomness."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "step": self.step,
+            "rng": self.rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "history": self.history.to_dict(),
+        }
+
+    def _restore(self, saved: dict[str, Any]) -> None:
+        """Continue exactly where :meth:`_loop_state` was saved."""
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.rng.set_state(saved["rng"])
+        torch.set_rng_state(saved["torch_rng"])
+        self.step = int(saved["step"])
+        self.history = History.from_dict(saved.get("history", {}))
+
+    def _optimise(
+        self, terms: dict[str, torch.Tensor], clip_norm: float | None = None
+    ) -> dict[str, float]:
+        """Sum the loss terms, refuse a non-finite loss, take one optimiser step.
+
+        ``clip_norm`` caps the gradients' total norm first (None: no clipping).
+        """
+        loss = torch.stack(list(terms.values())).sum()
+        if not torch.isfinite(loss):
+            kept = (
+                "the last good checkpoint is kept"
+                if self.checkpoint_path.exists()
+                else "no checkpoint had been written yet"
+            )
+            raise TrainingDiverged(
+                f"{self.checkpoint_path}: the loss became {loss.item()} at step {self.step + 1}; "
+                f"training stopped and {kept}. Lower the learning rate (lr) and "
+                "resume (or start again)."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip_norm)
+        self.optimizer.step()
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
+            raise TrainingDiverged(
+                f"{self.checkpoint_path}: the weights became NaN or infinite at step "
+                f"{self.step + 1} (lr {self.config.lr:g} is too high for this run); nothing "
+                "was saved from it. Lower the learning rate (lr) and start again (--restart) "
+                "or resume."
+            )
+        self.scheduler.step()
+        self.step += 1
+        return {name: float(value.detach()) for name, value in terms.items()} | {
+            "total": float(loss.detach())
+        }
 
     def _lr_factor(self, step: int) -> float:
         return lr_factor(step, self.config.steps, self.planning)
@@ -391,6 +475,8 @@ class Trainer(StepLoop):
         ``f(done, total, message)`` called while frame caches are built.
     """
 
+    model: BKinD
+
     def __init__(
         self,
         videos: Sequence[str | Path | VideoSource],
@@ -510,23 +596,11 @@ class Trainer(StepLoop):
         pipeline = self.videos[0].pipeline
         return {
             "config": self.config.to_dict(),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "step": self.step,
-            "rng": self.rng.get_state(),
-            "torch_rng": torch.get_rng_state(),
+            **self._loop_state(),
             "letterbox": self.letterbox.to_dict(),
             "background": torch.from_numpy(pipeline.background.gray),
             **self._mask_state(),
             "videos": [str(Path(v.path).resolve()) for v in self.videos],
-            "history": {
-                "steps": self.history.steps,
-                "losses": self.history.losses,
-                "convergence": self.history.convergence,
-                "seconds": self.history.seconds,
-                "planned_for": self.history.planned_for,
-            },
         }
 
     def _mask_state(self) -> dict[str, torch.Tensor]:
@@ -538,22 +612,6 @@ class Trainer(StepLoop):
         if masker.static is not None:
             state["static_mask"] = torch.from_numpy(masker.static)
         return state
-
-    def _restore(self, saved: dict[str, Any]) -> None:
-        self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.scheduler.load_state_dict(saved["scheduler"])
-        self.rng.set_state(saved["rng"])
-        torch.set_rng_state(saved["torch_rng"])
-        self.step = int(saved["step"])
-        history = saved.get("history", {})
-        self.history = History(
-            list(history.get("steps", [])),
-            list(history.get("losses", [])),
-            list(history.get("convergence", [])),
-            float(history.get("seconds", 0.0)),
-            history.get("planned_for"),
-        )
 
     def status(self) -> TrainingStatus:
         """A snapshot of the run for display (safe to pass to another thread)."""
@@ -583,33 +641,7 @@ class Trainer(StepLoop):
             terms = self.objective.terms(
                 self.model, batch.first, batch.second, batch.animals, self.step, turns
             )
-        loss = torch.stack(list(terms.values())).sum()
-        if not torch.isfinite(loss):
-            kept = (
-                "the last good checkpoint is kept"
-                if self.checkpoint_path.exists()
-                else "no checkpoint had been written yet"
-            )
-            raise TrainingDiverged(
-                f"{self.checkpoint_path}: the loss became {loss.item()} at step {self.step + 1}; "
-                f"training stopped and {kept}. Lower the learning rate (lr) and "
-                "resume (or start again)."
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
-            raise TrainingDiverged(
-                f"{self.checkpoint_path}: the weights became NaN or infinite at step "
-                f"{self.step + 1} (lr {self.config.lr:g} is too high for this run); nothing "
-                "was saved from it. Lower the learning rate (lr) and start again (--restart) "
-                "or resume."
-            )
-        self.scheduler.step()
-        self.step += 1
-        return {name: float(value.detach()) for name, value in terms.items()} | {
-            "total": float(loss.detach())
-        }
+        return self._optimise(terms)
 
     def _on_step(self, event: TrainingEvent, last: bool) -> None:
         """Check convergence every :data:`CHECK_EVERY` steps and on the last."""
