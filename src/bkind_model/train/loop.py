@@ -491,6 +491,20 @@ class Trainer(StepLoop):
             raise ConfigError("No training video given: pass at least one video file.")
         self.out_dir = ensure_folder(out_dir, "run folder")  # before any work
         self.lock = RunLock(self.out_dir)
+        try:
+            self._build(videos, config, resume, cache_dir, prepare_progress)
+        except BaseException:  # a refused resume or a cancelled caching frees the folder
+            self.lock.release()
+            raise
+
+    def _build(
+        self,
+        videos: Sequence[str | Path | VideoSource],
+        config: Config | None,
+        resume: bool,
+        cache_dir: str | Path | None,
+        prepare_progress: Callable[[int, int, str], None] | None,
+    ) -> None:
         self.checkpoint_path = self.out_dir / "checkpoint.pt"
         config = config or Config()
         self.device = resolve_device(config.device)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -179,3 +181,17 @@ def test_cli_3d_commands(sample, tmp_path, capsys):
     views = ["--views", f"cam_a={renamed}"]
     assert main(["train3d", *bad, *calibration, *views, "--out", str(tmp_path / "r3"),
                  *options]) == 0  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_refused_3d_resume_frees_the_run_folder(session, tmp_path):
+    run = tmp_path / "run"
+    config = default_config_3d(steps=1, minutes=None, **SMALL)
+    trainer = Trainer3D(session, run, config, Settings3D(design="algebraic"))
+    list(trainer.run())
+    trainer.close()
+    with pytest.raises(CheckpointError, match="other 3D settings") as refused:
+        Trainer3D(session, run, config, Settings3D(design="volumetric"))
+    take = f"from bkind_model.io.lock import RunLock; RunLock({str(run)!r})"
+    assert subprocess.run([sys.executable, "-c", take], capture_output=True).returncode == 0
+    assert refused.traceback is not None

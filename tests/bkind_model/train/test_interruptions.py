@@ -134,8 +134,13 @@ def test_resuming_with_other_settings_or_videos_is_refused(tiny_video, tmp_path)
         Trainer([tiny_video], tmp_path / "run", Config(steps=4, **TINY, lr=0.01))
     other = tmp_path / "other.mp4"
     write_sample(other, SyntheticConfig(height=128, width=128, n_frames=60, seed=8))
-    with pytest.raises(CheckpointError, match="other videos"):
+    with pytest.raises(CheckpointError, match="other videos") as refused:
         Trainer([other], tmp_path / "run", Config(steps=4, **TINY))
+    # The refused trainer (alive while its traceback is kept, as a GUI keeps the error it
+    # shows) has let go of the folder: another process can train there at once.
+    take = f"from bkind_model.io.lock import RunLock; RunLock({str(tmp_path / 'run')!r})"
+    assert subprocess.run([sys.executable, "-c", take], capture_output=True).returncode == 0
+    assert refused.traceback is not None
     resumed = Trainer([tiny_video], tmp_path / "run", Config(**(TINY | {"threads": 2}), steps=4))
     assert resumed.step == 2 and resumed.config.threads == 2  # allowed, and recorded
     resumed.close()
