@@ -122,9 +122,7 @@ def _cmd_extract3d(args: argparse.Namespace) -> int:
         result = extract_3d(_checkpoint(args.checkpoint), session, progress=progress)
     finally:
         bar.close()
-    out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix("") / "keypoints3d.h5"
-    if not args.out and Path(args.checkpoint).is_dir():
-        out = Path(args.checkpoint) / "keypoints3d.h5"
+    out = Path(args.out) if args.out else _checkpoint(args.checkpoint).parent / "keypoints3d.h5"
     print(result.save(out))
     print(json.dumps({"reprojection_px": result.per_view_error()}), file=sys.stderr)
     return 0

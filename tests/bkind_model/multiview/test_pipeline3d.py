@@ -170,6 +170,11 @@ def test_cli_3d_commands(sample, tmp_path, capsys):
     scores = json.loads(capsys.readouterr().out)
     assert {"mpjpe", "centroid_mpjpe", "ratio_to_centroid", "reprojection_px"} <= set(scores)
     assert main(["export3d", str(out), "--to", "anipose"]) == 0
+    # Without --out the results go into the run folder, given the folder or its checkpoint.
+    for given in (run, run / "checkpoint.pt"):
+        (run / "keypoints3d.h5").unlink(missing_ok=True)
+        assert main(["extract3d", str(given), *videos, *calibration]) == 0
+        assert (run / "keypoints3d.h5").is_file()
     # A view that matches no camera: one clear line naming the camera, no traceback.
     renamed = tmp_path / "side.mp4"
     renamed.write_bytes(sample.videos[0].read_bytes())
