@@ -65,6 +65,7 @@ class PreparedViews:
         device: torch.device | str = "cpu",
         centres_of: np.ndarray | None = None,
         jitter: np.ndarray | None = None,
+        with_foreground: bool = False,
     ) -> ViewInputs:
         """Synchronised frames ``t`` ``(B,)`` of every view as model inputs.
 
@@ -79,6 +80,8 @@ class PreparedViews:
             first frame of a pair, so both frames share one window); ``t`` when None.
         jitter : ndarray, optional
             ``(B, V, 2)`` integer window shifts, pixels at model scale.
+        with_foreground : bool
+            Also compute :attr:`ViewInputs.foreground` (training needs it; extraction not).
         """
         t = np.asarray(t)
         centres_of = t if centres_of is None else np.asarray(centres_of)
@@ -90,15 +93,15 @@ class PreparedViews:
             )
             images.append(inputs.images)
             offsets.append(inputs.offsets)
-            backgrounds.append(video.pipeline.windows.background_windows(inputs.offsets))
+            if with_foreground:
+                backgrounds.append(video.pipeline.windows.background_windows(inputs.offsets))
         window = torch.as_tensor(np.stack(offsets, 1), dtype=torch.float32, device=device)
         centres = None
         if self.track is not None:
             centres = torch.as_tensor(self.track[t], dtype=torch.float32, device=device)
         stacked = torch.stack(images, 1)
-        return ViewInputs(
-            stacked, window, centres, foreground(stacked, torch.stack(backgrounds, 1))
-        )
+        animal = foreground(stacked, torch.stack(backgrounds, 1)) if with_foreground else None
+        return ViewInputs(stacked, window, centres, animal)
 
     def attach_track(self, rig: CameraRig) -> np.ndarray:
         """Triangulate the animal's centre on every frame (:attr:`track`), gaps filled.
@@ -129,8 +132,9 @@ class PreparedViews:
         t = torch.randint(0, self.n_frames - self.gap, (batch,), generator=generator).numpy()
         shape = (batch, self.n_views, 2)
         jitter = torch.randint(-jitter_px, jitter_px + 1, shape, generator=generator).numpy()
-        first = self.inputs(t, device, jitter=jitter)
-        return first, self.inputs(t + self.gap, device, centres_of=t, jitter=jitter)
+        first = self.inputs(t, device, jitter=jitter, with_foreground=True)
+        second = self.inputs(t + self.gap, device, t, jitter, with_foreground=True)
+        return first, second
 
 
 @dataclass
@@ -149,7 +153,8 @@ class ViewInputs:
         :meth:`PreparedViews.attach_track`).
     foreground : Tensor or None
         ``(B, V, 1, H, W)`` in [0, 1]: how much each input pixel differs from the view's
-        median background, smoothed at two scales (:func:`foreground`).
+        median background, smoothed at two scales (:func:`foreground`); None unless asked
+        for (training pairs).
     """
 
     images: torch.Tensor
