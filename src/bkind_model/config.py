@@ -7,6 +7,7 @@ made. Everything a run depends on is here; nothing is read from elsewhere.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -117,6 +118,29 @@ def _number(value: Any, what: str, integer: bool = False) -> float:
     if not math.isfinite(value) or (integer and value != int(value)):
         raise ConfigError(f"Invalid {what}: must be {kind}, got {value!r}.")
     return float(value)
+
+
+def json_object(text: str | None, option: str, example: str) -> dict[str, Any]:
+    """The JSON object a setting's text holds (``{}`` when empty), else one clear error.
+
+    For the command line's JSON options and the widgets' *More settings* boxes.
+
+    Parameters
+    ----------
+    text : str or None
+        The text given.
+    option : str
+        Where it was given, for the message (``"--mask-settings"``, ``"More settings"``).
+    example : str
+        A valid value, shown in the message.
+    """
+    try:
+        values = json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{option} is not JSON ({exc}); e.g. '{example}'.") from exc
+    if not isinstance(values, dict):
+        raise ConfigError(f"{option} must be a JSON object, e.g. '{example}'.")
+    return values
 
 
 def _pair(value: Any, what: str) -> tuple[float, float]:

@@ -24,7 +24,6 @@ breaks the pairing until the next *Extract & show*.
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +53,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from bkind_model.config import DEFAULT_MINUTES, Config
+from bkind_model.config import DEFAULT_MINUTES, Config, json_object
 from bkind_model.errors import BKindError
 from bkind_model.io.video import VideoSource, open_video
 from bkind_model.multiview.export import export_3d
@@ -525,9 +524,7 @@ class MultiViewWidget(QWidget):
             For *More settings* that are not a JSON object, or values no run can use
             (:class:`bkind_model.errors.ConfigError`).
         """
-        more = json.loads(self.more.text() or "{}")
-        if not isinstance(more, dict):
-            raise ValueError('More settings must be a JSON object, e.g. {"batch_size": 4}.')
+        more = json_object(self.more.text(), "More settings", '{"batch_size": 4}')
         fields = {
             "n_keypoints": self.n_keypoints.value(),
             "steps": self.steps.value(),

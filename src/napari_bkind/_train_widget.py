@@ -9,7 +9,6 @@ being viewed (every few seconds) as one Points layer.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info
 
-from bkind_model.config import DEFAULT_MINUTES, Config
+from bkind_model.config import DEFAULT_MINUTES, Config, json_object
 from bkind_model.train.loop import PLAN_STEPS, Trainer, TrainingEvent, TrainingStatus
 from napari_bkind._focus import FocusHook, FocusPreview
 from napari_bkind._layers import RESULT_KEY, keypoint_points
@@ -197,9 +196,7 @@ class TrainWidget(Container):
             For *More settings* that are not a JSON object, or values no run can use
             (:class:`bkind_model.errors.ConfigError`).
         """
-        more = json.loads(self.more.value or "{}")
-        if not isinstance(more, dict):
-            raise ValueError('More settings must be a JSON object, e.g. {"batch_size": 8}.')
+        more = json_object(self.more.value, "More settings", '{"batch_size": 8}')
         setup = {
             "frame_gap": self.setup.frame_gap,
             "gap_unit": self.setup.gap_unit,

@@ -14,8 +14,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from bkind_model.cli.options import add_training_options, config_from_args, json_object
+from bkind_model.cli.options import add_training_options, config_from_args
 from bkind_model.cli.progress import TrainingStopped
+from bkind_model.config import json_object
 from bkind_model.errors import ConfigError
 
 

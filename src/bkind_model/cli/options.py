@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
-from typing import Any
 
-from bkind_model.config import ENCODERS, PRESETS, RECONSTRUCTION_LOSSES, Config, MaskSettings
-from bkind_model.errors import ConfigError
+from bkind_model.config import (
+    ENCODERS,
+    PRESETS,
+    RECONSTRUCTION_LOSSES,
+    Config,
+    MaskSettings,
+    json_object,
+)
 
 
 def config_from_args(args: argparse.Namespace, default: Config | None = None) -> Config:
@@ -136,24 +140,3 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         "--mask-settings",
         help='other mask settings as JSON, e.g. \'{"hue": [90, 130], "value": [0.2, 1]}\'',
     )
-
-
-def json_object(text: str | None, option: str, example: str) -> dict[str, Any]:
-    """The JSON object an option holds (``{}`` when not given), else one clear error.
-
-    Parameters
-    ----------
-    text : str or None
-        The option's value.
-    option : str
-        Its name, for the message (``"--mask-settings"``).
-    example : str
-        A valid value, shown in the message.
-    """
-    try:
-        values = json.loads(text or "{}")
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{option} is not JSON ({exc}); e.g. '{example}'.") from exc
-    if not isinstance(values, dict):
-        raise ConfigError(f"{option} must be a JSON object, e.g. '{example}'.")
-    return values
