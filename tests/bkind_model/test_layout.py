@@ -23,8 +23,10 @@ ALLOWED = {
     "evaluate": {"errors", "config", "io", "frames", "synthetic"},
     "multiview": {"errors", "config", "devices", "io", "frames", "model", "train", "infer"}
     | {"evaluate", "synthetic"},
+    "naming": {"errors", "config", "io", "frames", "evaluate", "synthetic"},
+    "behaviour": {"errors", "config", "io", "frames", "evaluate", "synthetic", "naming"},
     "cli": {"errors", "config", "devices", "io", "frames", "model", "train", "infer"}
-    | {"evaluate", "synthetic", "multiview"},
+    | {"evaluate", "synthetic", "multiview", "naming", "behaviour"},
 }
 
 

@@ -1,0 +1,1 @@
+"""Named bodyparts from a few labelled frames: discovered keypoints mapped to names."""

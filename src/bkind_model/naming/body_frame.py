@@ -1,0 +1,158 @@
+"""The animal's own frame of reference: discovered keypoints aligned by Procrustes.
+
+Discovered keypoints keep their identity from frame to frame (keypoint 3 is always about
+the same place on the body), so the rotation that best aligns a frame's keypoints to a
+reference shape is the animal's heading, without the front/back ambiguity of a blob's
+axis. In that frame a pose no longer depends on where the animal is or which way it
+faces: a map from discovered keypoints to named bodyparts, or a behaviour classifier,
+needs far fewer examples there (naming and behaviour both use it).
+
+Coordinates are pixels; a body frame has its origin at the keypoints' (confidence
+weighted) centre, x along the reference shape's first principal axis, y across it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BodyFrame:
+    """Per-frame pose of the animal's frame of reference in the image.
+
+    Attributes
+    ----------
+    centre : ndarray
+        ``(T, 2)`` origin (x, y) in video pixels.
+    rotation : ndarray
+        ``(T, 2, 2)`` rotation taking body coordinates to image coordinates:
+        ``image = centre + rotation @ body``.
+    reference : ndarray
+        ``(K, 2)`` the reference shape of the discovered keypoints, px, centred.
+    """
+
+    centre: np.ndarray
+    rotation: np.ndarray
+    reference: np.ndarray
+
+    @property
+    def heading(self) -> np.ndarray:
+        """``(T,)`` angle of the body's x axis in the image, radians (y down)."""
+        return np.arctan2(self.rotation[:, 1, 0], self.rotation[:, 0, 0])
+
+    def to_body(self, points: np.ndarray) -> np.ndarray:
+        """Image points ``(T, N, 2)`` px -> body coordinates ``(T, N, 2)`` px."""
+        shifted = points - self.centre[:, None, :]
+        return np.einsum("tji,tnj->tni", self.rotation, shifted)
+
+    def to_image(self, points: np.ndarray) -> np.ndarray:
+        """Body coordinates ``(T, N, 2)`` px -> image points ``(T, N, 2)`` px."""
+        return np.einsum("tij,tnj->tni", self.rotation, points) + self.centre[:, None, :]
+
+
+def _weights(keypoints: np.ndarray, confidence: np.ndarray | None) -> np.ndarray:
+    """``(T, K)`` non-negative weights: 0 for missing keypoints, else confidence or 1."""
+    finite = np.isfinite(keypoints).all(axis=-1)
+    if confidence is None:
+        weights = np.ones(finite.shape)
+    else:
+        weights = np.nan_to_num(np.asarray(confidence, np.float64), nan=1.0).clip(min=0.0)
+    return np.where(finite, weights, 0.0)
+
+
+def _rotations(centred: np.ndarray, reference: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Best rotations (Kabsch, no reflection) taking ``(T, K, 2)`` reference onto each frame."""
+    cross = np.einsum("tk,tki,tkj->tij", weights, centred, reference)  # (T, 2, 2)
+    u, _, vt = np.linalg.svd(cross)
+    det = np.sign(np.linalg.det(u @ vt))
+    fix = np.ones((len(cross), 2))
+    fix[:, 1] = np.where(det < 0, -1.0, 1.0)
+    return (u * fix[:, None, :]) @ vt
+
+
+def body_frame(
+    keypoints: np.ndarray,
+    confidence: np.ndarray | None = None,
+    reference: np.ndarray | None = None,
+    iterations: int = 5,
+) -> BodyFrame:
+    """Align every frame's keypoints to one reference shape (generalised Procrustes).
+
+    Parameters
+    ----------
+    keypoints : ndarray
+        ``(T, K, 2)`` discovered keypoints, px; NaN where missing (those keypoints get no
+        weight).
+    confidence : ndarray, optional
+        ``(T, K)`` weights of the keypoints in the fit (default equal).
+    reference : ndarray, optional
+        ``(K, 2)`` a reference shape to align to (e.g. the one of the frames a mapping
+        was fitted on, so new frames get the same body axes). Default: estimated from
+        ``keypoints`` by alternating alignment and averaging.
+    iterations : int
+        Rounds of that estimation.
+
+    Returns
+    -------
+    BodyFrame
+        Centres, rotations and the (centred, principal-axis aligned) reference.
+    """
+    keypoints = np.asarray(keypoints, np.float64)
+    weights = _weights(keypoints, confidence)
+    filled = np.nan_to_num(keypoints)
+    if reference is None:
+        centre = _weighted_mean(filled, weights)
+        centred = filled - centre[:, None, :]
+        shape = _principal(_mean_shape(centred, weights))
+        for _ in range(iterations):
+            frame = _align(filled, weights, shape)
+            shape = _principal(_mean_shape(frame.to_body(filled), weights))
+    else:
+        shape = np.asarray(reference, np.float64)
+    return _align(filled, weights, shape)
+
+
+def _weighted_mean(points: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``(T, K, 2)`` points, ``(T, K)`` weights -> ``(T, 2)`` weighted centres."""
+    total = weights.sum(axis=1, keepdims=True)
+    total[total == 0] = 1.0
+    return (weights[..., None] * points).sum(axis=1) / total
+
+
+def _align(points: np.ndarray, weights: np.ndarray, shape: np.ndarray) -> BodyFrame:
+    """Rotation and translation of ``shape`` onto each frame's (weighted) keypoints.
+
+    The centroids of the points and of the reference are taken over the same keypoints
+    (those with weight), so a missing keypoint moves neither the centre nor the axes.
+    """
+    mean_points = _weighted_mean(points, weights)
+    mean_shape = _weighted_mean(np.broadcast_to(shape, points.shape), weights)
+    rotation = _rotations(
+        points - mean_points[:, None, :], shape[None] - mean_shape[:, None, :], weights
+    )
+    centre = mean_points - np.einsum("tij,tj->ti", rotation, mean_shape)
+    return BodyFrame(centre=centre, rotation=rotation, reference=shape)
+
+
+def _mean_shape(points: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted mean over frames of ``(T, K, 2)`` points -> ``(K, 2)``."""
+    total = weights.sum(axis=0)
+    total[total == 0] = 1.0
+    return (weights[..., None] * points).sum(axis=0) / total[:, None]
+
+
+def _principal(shape: np.ndarray) -> np.ndarray:
+    """``shape`` centred and rotated so its first principal axis is x (sign fixed)."""
+    centred = shape - shape.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    axes = vt.T
+    if np.linalg.det(axes) < 0:
+        axes[:, 1] *= -1
+    aligned = centred @ axes
+    # The sign of x: the keypoint farthest from the centre points along +x.
+    far = np.argmax(np.linalg.norm(aligned, axis=1))
+    if aligned[far, 0] < 0:
+        aligned = -aligned  # a rotation by 180 degrees, not a reflection
+    return aligned
