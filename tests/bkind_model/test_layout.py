@@ -14,19 +14,21 @@ ALLOWED = {
     "errors": set(),
     "config": {"errors"},
     "devices": {"errors", "config"},
-    "io": {"errors", "config"},
-    "frames": {"errors", "config", "io"},
+    "pose": {"errors"},
+    "io": {"errors", "config", "pose"},
+    "frames": {"errors", "config", "io", "pose"},
     "model": {"errors", "config"},
-    "train": {"errors", "config", "devices", "io", "frames", "model"},
-    "infer": {"errors", "config", "devices", "io", "frames", "model"},
-    "synthetic": {"errors", "io"},
-    "evaluate": {"errors", "config", "io", "frames", "synthetic"},
+    "train": {"errors", "config", "devices", "io", "frames", "model", "pose"},
+    "infer": {"errors", "config", "devices", "io", "frames", "model", "pose"},
+    "synthetic": {"errors", "io", "pose"},
+    "evaluate": {"errors", "config", "io", "frames", "synthetic", "pose"},
     "multiview": {"errors", "config", "devices", "io", "frames", "model", "train", "infer"}
-    | {"evaluate", "synthetic"},
-    "naming": {"errors", "config", "io", "frames", "evaluate", "synthetic"},
-    "behaviour": {"errors", "config", "io", "frames", "evaluate", "synthetic", "naming"},
+    | {"evaluate", "synthetic", "pose"},
+    "naming": {"errors", "config", "io", "frames", "evaluate", "synthetic", "pose"},
+    "behaviour": {"errors", "config", "io", "frames", "evaluate", "synthetic", "pose"}
+    | {"naming"},
     "cli": {"errors", "config", "devices", "io", "frames", "model", "train", "infer"}
-    | {"evaluate", "synthetic", "multiview", "naming", "behaviour"},
+    | {"evaluate", "synthetic", "multiview", "pose", "naming", "behaviour"},
 }
 
 

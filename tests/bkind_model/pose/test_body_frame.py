@@ -1,6 +1,6 @@
 import numpy as np
 
-from bkind_model.naming.body_frame import body_frame
+from bkind_model.pose.body_frame import body_frame
 
 
 def _rotation(angles):

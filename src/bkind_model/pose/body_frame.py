@@ -4,8 +4,8 @@ Discovered keypoints keep their identity from frame to frame (keypoint 3 is alwa
 the same place on the body), so the rotation that best aligns a frame's keypoints to a
 reference shape is the animal's heading, without the front/back ambiguity of a blob's
 axis. In that frame a pose no longer depends on where the animal is or which way it
-faces: a map from discovered keypoints to named bodyparts, or a behaviour classifier,
-needs far fewer examples there (naming and behaviour both use it).
+faces: a map from discovered keypoints to named bodyparts, a behaviour classifier or a
+likelihood needs far fewer examples there (naming, behaviour and likelihoods use it).
 
 Coordinates are pixels; a body frame has its origin at the keypoints' (confidence
 weighted) centre, x along the reference shape's first principal axis, y across it.
