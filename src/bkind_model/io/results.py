@@ -13,11 +13,16 @@ dataset                   shape               meaning
 ``windows`` (optional)    (T, 2) float32      (x0, y0) of each frame's input window, in
                                               pixels of the frame resized by the
                                               ``letterbox`` scale (with ``heatmaps``)
+``likelihood`` (optional) (T, K) float32      a likelihood in [0, 1] stated by whoever
+                                              made the keypoints (named bodyparts);
+                                              NaN where there is none
 ========================  ==================  ===========================================
 
 Attributes: ``format``, ``video_path``, ``fps``, ``frame_size`` (H, W), ``n_frames``,
 ``frames_done``, ``config`` (JSON), ``checkpoint``, ``checkpoint_sha256``, ``version``,
-``keypoint_names``, and ``letterbox`` (JSON) when heatmaps are stored.
+``keypoint_names``, and ``letterbox`` (JSON) when heatmaps are stored. Named bodyparts
+(:mod:`bkind_model.naming`) add ``kind`` ("named"), ``skeleton`` (JSON list of
+``[name, name]`` edges) and ``named_from`` (the discovered keypoints' results file).
 """
 
 from __future__ import annotations
@@ -69,6 +74,10 @@ class KeypointResult:
         ``(T, K, h, w)`` low-resolution heatmaps when stored (lazy when loaded).
     path : Path or None
         The file these results were loaded from (not stored).
+    likelihood : ndarray or None
+        ``(T, K)`` a likelihood in [0, 1] stored with the keypoints (named bodyparts give
+        one); None for discovered keypoints, whose likelihood
+        :func:`bkind_model.pose.likelihood.calibrated_likelihood` computes.
     """
 
     keypoints: np.ndarray
@@ -77,6 +86,7 @@ class KeypointResult:
     metadata: dict[str, Any] = field(default_factory=dict)
     heatmaps: Any = None
     path: Path | None = None
+    likelihood: np.ndarray | None = None
 
     @property
     def video_path(self) -> Path | None:
@@ -152,6 +162,8 @@ class KeypointResult:
                 f.create_dataset("covariance", data=self.covariance.astype(np.float32))
                 if self.heatmaps is not None:
                     f.create_dataset("heatmaps", data=np.asarray(self.heatmaps, dtype=np.float16))
+                if self.likelihood is not None:
+                    f.create_dataset("likelihood", data=self.likelihood.astype(np.float32))
             if heatmaps_from is not None and Path(heatmaps_from).is_file():
                 _copy_heatmaps(Path(heatmaps_from), tmp, self.n_frames)
         return path
@@ -193,6 +205,7 @@ class KeypointResult:
                     metadata,
                     maps,
                     path,
+                    f["likelihood"][()] if "likelihood" in f else None,
                 )
         except (OSError, KeyError, ValueError, TypeError) as exc:
             reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
@@ -220,7 +233,7 @@ def _write_attrs(f: h5py.File, metadata: dict[str, Any]) -> None:
 
 
 def write_attributes(f: h5py.File, metadata: dict[str, Any]) -> None:
-    """Store metadata as HDF5 attributes: dicts and lists of dicts as JSON, str lists as strings.
+    """Store metadata as HDF5 attributes: dicts, lists of dicts or lists as JSON, str lists as strings.
 
     None values are left out; paths become strings.
     """
@@ -230,7 +243,7 @@ def write_attributes(f: h5py.File, metadata: dict[str, Any]) -> None:
         if isinstance(value, Path):
             f.attrs[key] = str(value)
         elif isinstance(value, dict) or (
-            isinstance(value, list | tuple) and value and isinstance(value[0], dict)
+            isinstance(value, list | tuple) and value and isinstance(value[0], dict | list | tuple)
         ):
             f.attrs[key] = json.dumps(value)
         elif isinstance(value, list | tuple) and value and isinstance(value[0], str):
@@ -240,7 +253,7 @@ def write_attributes(f: h5py.File, metadata: dict[str, Any]) -> None:
 
 
 def _read_attrs(f: h5py.File) -> dict[str, Any]:
-    return read_attributes(f, ("config", "letterbox"))
+    return read_attributes(f, ("config", "letterbox", "skeleton"))
 
 
 def read_attributes(f: h5py.File, json_keys: tuple[str, ...]) -> dict[str, Any]:
