@@ -70,7 +70,7 @@ def run_demo(out: Path, steps: int | None = None, seed: int = 0) -> dict:
     scores = evaluate_results(results, ground_truth_path(test_video))
     result = KeypointResult.load(results)
     montage = write_montage(result, out / "overlay.png")
-    video = write_overlay_video(result, out / "overlay.mp4")
+    video = write_overlay_video(result, out / "overlay.mp4", overwrite=True)
     summary = {
         "checkpoint": str(checkpoint),
         "results": str(results),

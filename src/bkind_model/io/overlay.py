@@ -1,12 +1,28 @@
-"""Draw keypoints and their trails on frames (numpy only), and write overlay videos."""
+"""Keypoints, skeleton, trails and names drawn on a video, written as mp4 (labelled video).
+
+The drawing is numpy: discs and lines are painted from each pixel's distance to a segment
+(a disc is a segment of length zero), anti-aliased over half a pixel. Names are rendered
+once per name and size with Pillow's default font and blended the same way. Coordinates
+are ``(x, y)`` px with the centre of the top-left pixel at ``(0, 0)``.
+
+Which keypoints count as seen is decided by :func:`overlay_likelihood`: the likelihood the
+results state (named bodyparts) when there is one, the raw heatmap confidence otherwise.
+Points below the threshold are drawn hollow, without their skeleton edges and trails.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import math
+import re
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
+from bkind_model.errors import ConfigError, PathError, VideoNotFoundError
+from bkind_model.io.atomic import ensure_folder
 from bkind_model.io.results import KeypointResult
 from bkind_model.io.video import VideoSource, open_video
 from bkind_model.io.video_writer import write_video
@@ -22,24 +38,153 @@ _PALETTE = np.array(
     dtype=np.uint8,
 )  # fmt: skip
 
+_RIM = (0, 0, 0)
+
+#: A skeleton as given by a user: ``"a-b,c-d"`` or pairs of keypoint names or indices.
+SkeletonSpec = str | Sequence[Sequence[str | int]]
+
+
+class OverlayError(PathError):
+    """The overlay cannot be written: results, video and output file do not fit together."""
+
 
 def keypoint_colors(n_keypoints: int) -> np.ndarray:
     """``(K, 3)`` uint8 RGB colour of each keypoint id (cycles after 20)."""
     return _PALETTE[np.arange(n_keypoints) % len(_PALETTE)]
 
 
-def _stamp(frame: np.ndarray, x: float, y: float, radius: float, color, alpha: float) -> None:
+def overlay_likelihood(result: KeypointResult) -> np.ndarray:
+    """``(T, K)`` how sure each keypoint is, compared with an overlay's threshold.
+
+    The likelihood in [0, 1] the results state (named bodyparts; NaN counts as unseen),
+    else the raw heatmap confidence (1 = uniform heatmap, larger is sharper). A calibrated
+    likelihood of discovered keypoints would replace the confidence here.
+    """
+    if result.likelihood is not None:
+        return np.asarray(result.likelihood, dtype=np.float32)
+    return np.asarray(result.confidence, dtype=np.float32)
+
+
+def skeleton_edges(skeleton: SkeletonSpec | None, names: Sequence[str]) -> list[tuple[int, int]]:
+    """Keypoint index pairs of a skeleton given by names or indices.
+
+    Parameters
+    ----------
+    skeleton : str or sequence of pairs, optional
+        ``"nose-neck,neck-tail"`` (an item is split at the ``-`` that leaves a keypoint
+        name or index on both sides, so names may hold ``-``), or pairs such as
+        ``[["nose", "neck"], [1, 2]]``. None or empty: no edges.
+    names : sequence of str
+        The K keypoint names.
+
+    Returns
+    -------
+    list of (int, int)
+        Edges as keypoint indices in ``[0, K)``.
+
+    Raises
+    ------
+    ConfigError
+        For an item that names no keypoint, with the known names.
+    """
+    if not skeleton:
+        return []
+    pairs = (
+        [_split_edge(item.strip(), names) for item in skeleton.split(",") if item.strip()]
+        if isinstance(skeleton, str)
+        else [tuple(pair) for pair in skeleton]
+    )
+    edges = []
+    for pair in pairs:
+        if len(pair) != 2:
+            raise ConfigError(f"skeleton edge {pair!r}: an edge joins two keypoints.")
+        edges.append((_keypoint_index(pair[0], names), _keypoint_index(pair[1], names)))
+    return edges
+
+
+def _keypoint_index(key: str | int, names: Sequence[str]) -> int:
+    """The index of keypoint ``key`` (a name, an index, or an index written as text)."""
+    if isinstance(key, str) and key in names:
+        return list(names).index(key)
+    if isinstance(key, int | np.integer) or (isinstance(key, str) and key.isdigit()):
+        if 0 <= int(key) < len(names):
+            return int(key)
+    raise _unknown_keypoint(key, names)
+
+
+def _unknown_keypoint(key: str | int, names: Sequence[str]) -> ConfigError:
+    """The error for a skeleton naming a keypoint that is not there."""
+    return ConfigError(
+        f"skeleton: {key!r} is not one of the {len(names)} keypoints "
+        f"({', '.join(names)}); name them or give their indices 0-{len(names) - 1}."
+    )
+
+
+def _split_edge(item: str, names: Sequence[str]) -> tuple[str, str]:
+    """``"a-b"`` -> ``("a", "b")``, splitting at the ``-`` that leaves two keypoints."""
+    known = {*names, *map(str, range(len(names)))}
+    cuts = [m.start() for m in re.finditer("-", item)]
+    for cut in cuts:
+        first, second = item[:cut].strip(), item[cut + 1 :].strip()
+        if first in known and second in known:
+            return first, second
+    if not cuts:
+        raise ConfigError(f"skeleton edge {item!r}: write two keypoints as a-b, e.g. nose-neck.")
+    first, second = item[: cuts[0]].strip(), item[cuts[0] + 1 :].strip()
+    raise _unknown_keypoint(second if first in known else first, names)
+
+
+def _blend(frame: np.ndarray, x0: int, y0: int, coverage: np.ndarray, color) -> None:
+    """Paint ``color`` over ``frame`` in place with ``(h, w)`` coverage at ``(x0, y0)``."""
     height, width = frame.shape[:2]
-    if not (np.isfinite(x) and np.isfinite(y)):
+    h, w = coverage.shape
+    top, left = max(0, -y0), max(0, -x0)
+    bottom, right = min(h, height - y0), min(w, width - x0)
+    if top >= bottom or left >= right:
         return
-    x0, x1 = max(0, int(x - radius - 1)), min(width, int(x + radius + 2))
-    y0, y1 = max(0, int(y - radius - 1)), min(height, int(y + radius + 2))
+    cover = coverage[top:bottom, left:right, None]
+    rows, cols = slice(y0 + top, y0 + bottom), slice(x0 + left, x0 + right)
+    patch = frame[rows, cols].astype(np.float32)
+    frame[rows, cols] = (patch + (np.asarray(color, np.float32) - patch) * cover + 0.5).astype(
+        np.uint8
+    )
+
+
+def _stamp(frame: np.ndarray, a, b, radius: float, color, alpha: float = 1.0) -> None:
+    """Paint the segment ``a``-``b`` (``(x, y)`` px) thickened by ``radius`` px, in place.
+
+    ``a == b`` paints a disc. Pixels are covered by how far they lie inside (anti-aliased
+    over one pixel), times ``alpha``. Segments with a non-finite end are skipped.
+    """
+    (ax, ay), (bx, by) = a, b
+    if not np.isfinite([ax, ay, bx, by]).all() or radius <= 0:
+        return
+    x0, y0 = math.floor(min(ax, bx) - radius - 1), math.floor(min(ay, by) - radius - 1)
+    x1, y1 = math.ceil(max(ax, bx) + radius + 2), math.ceil(max(ay, by) + radius + 2)
+    height, width = frame.shape[:2]
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
     if x0 >= x1 or y0 >= y1:
         return
-    ys, xs = np.mgrid[y0:y1, x0:x1]
-    coverage = np.clip(radius + 0.5 - np.hypot(xs - x, ys - y), 0, 1)[..., None] * alpha
-    patch = frame[y0:y1, x0:x1].astype(np.float32)
-    frame[y0:y1, x0:x1] = (patch * (1 - coverage) + np.asarray(color) * coverage).astype(np.uint8)
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    dx, dy = bx - ax, by - ay
+    length2 = dx * dx + dy * dy
+    t = 0.0 if length2 == 0 else np.clip(((xs - ax) * dx + (ys - ay) * dy) / length2, 0, 1)
+    distance = np.hypot(xs - (ax + t * dx), ys - (ay + t * dy))
+    _blend(frame, x0, y0, np.clip(radius + 0.5 - distance, 0, 1) * alpha, color)
+
+
+@functools.lru_cache(maxsize=512)
+def _label(text: str, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Coverage ``(h, w)`` float32 in [0, 1] of ``text`` and of its one-pixel dark outline."""
+    font = ImageFont.load_default(size)
+    left, top, right, bottom = (round(v) for v in font.getbbox(text, stroke_width=1))
+    masks = []
+    for stroke in (1, 0):
+        image = Image.new("L", (right - left, bottom - top))
+        ImageDraw.Draw(image).text((-left, -top), text, fill=255, font=font, stroke_width=stroke)
+        masks.append(np.asarray(image, dtype=np.float32) / 255)
+    outline, fill = masks
+    return fill, outline
 
 
 def draw_keypoints(
@@ -49,21 +194,34 @@ def draw_keypoints(
     trails: np.ndarray | None = None,
     visible: np.ndarray | None = None,
     radius: float = 3.0,
+    edges: Sequence[tuple[int, int]] = (),
+    names: Sequence[str] | None = None,
+    font_size: int | None = None,
 ) -> np.ndarray:
-    """Draw keypoints (filled discs with a dark rim) and fading trails on a copy of a frame.
+    """Draw keypoints, skeleton, fading trails and names on a copy of a frame.
+
+    Keypoint ``k`` has colour ``keypoint_colors(K)[k]``; a skeleton edge has the colour of
+    its first keypoint. Everything has a dark rim so it shows on light and dark frames.
 
     Parameters
     ----------
     frame : ndarray
         ``(H, W, 3)`` uint8 RGB.
     keypoints : ndarray
-        ``(K, 2)`` (x, y) px.
+        ``(K, 2)`` (x, y) px; NaN where a keypoint is missing.
     trails : ndarray, optional
-        ``(L, K, 2)`` earlier positions, oldest first, drawn as small fading dots.
+        ``(L, K, 2)`` earlier positions, oldest first (NaN breaks a trail), drawn as
+        lines to the current position that fade with age.
     visible : ndarray, optional
-        ``(K,)`` bool; hidden keypoints are drawn as hollow rings.
+        ``(K,)`` bool; hidden keypoints are drawn as hollow rings without skeleton edges.
     radius : float
-        Disc radius in pixels.
+        Disc radius in px; lines are a third of it wide on each side (at least 1 px).
+    edges : sequence of (int, int)
+        Skeleton edges as keypoint index pairs (:func:`skeleton_edges`).
+    names : sequence of str, optional
+        ``K`` names written right of the keypoints; None writes none.
+    font_size : int, optional
+        Text size in px; by default three times the radius (at least 10).
 
     Returns
     -------
@@ -72,17 +230,38 @@ def draw_keypoints(
     """
     out = frame.copy()
     colors = keypoint_colors(len(keypoints))
-    if trails is not None:
-        for age, positions in enumerate(trails):
+    shown = np.ones(len(keypoints), bool) if visible is None else np.asarray(visible, bool)
+    line = max(1.0, radius / 3)
+    if trails is not None and len(trails):
+        path = np.concatenate([trails, keypoints[None]])
+        for age in range(len(trails)):
             alpha = 0.2 + 0.6 * (age + 1) / len(trails)
-            for (x, y), color in zip(positions, colors, strict=True):
-                _stamp(out, x, y, max(1.0, radius / 2), color, alpha)
-    for k, ((x, y), color) in enumerate(zip(keypoints, colors, strict=True)):
-        _stamp(out, x, y, radius + 1, (0, 0, 0), 1.0)
-        _stamp(out, x, y, radius, color, 1.0)
-        if visible is not None and not visible[k]:
-            _stamp(out, x, y, radius - 1.5, (0, 0, 0), 1.0)
+            for k, color in enumerate(colors):
+                _stamp(out, path[age, k], path[age + 1, k], line, color, alpha)
+    for i, j in edges:
+        if shown[i] and shown[j]:
+            _stamp(out, keypoints[i], keypoints[j], line + 1, _RIM)
+            _stamp(out, keypoints[i], keypoints[j], line, colors[i])
+    for k, (point, color) in enumerate(zip(keypoints, colors, strict=True)):
+        _stamp(out, point, point, radius + 1, _RIM)
+        _stamp(out, point, point, radius, color)
+        if not shown[k]:
+            _stamp(out, point, point, radius - 1.5, _RIM)
+    if names is not None:
+        size = font_size or max(10, round(3 * radius))
+        for (x, y), name, color in zip(keypoints, names, colors, strict=True):
+            if np.isfinite([x, y]).all():
+                fill, outline = _label(name, size)
+                x0, y0 = round(x + radius + 2), round(y - fill.shape[0] / 2)
+                _blend(out, x0, y0, outline, _RIM)
+                _blend(out, x0, y0, fill, color)
     return out
+
+
+def default_overlay_path(results: str | Path) -> Path:
+    """Where an overlay of a results file goes by default: ``<stem>.overlay.mp4`` beside it."""
+    results = Path(results)
+    return results.with_name(f"{results.stem}.overlay.mp4")
 
 
 def write_overlay_video(
@@ -91,51 +270,181 @@ def write_overlay_video(
     *,
     video: str | Path | VideoSource | None = None,
     trail: int = 10,
-    min_confidence: float = 0.0,
+    skeleton: SkeletonSpec | None = None,
+    names: bool = True,
+    min_likelihood: float = 0.0,
+    start: int = 0,
+    stop: int | None = None,
+    scale: float = 1.0,
+    overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Write the video with keypoints and trails drawn, as an H.264 mp4.
+    """Write the video with keypoints, skeleton, trails and names drawn, as an H.264 mp4.
+
+    Nothing is written before the results, video and output are checked; the file appears
+    only when complete (an error or a cancel leaves no partial file). An odd frame size is
+    padded by one pixel at the right or bottom (H.264 needs even sizes).
 
     Parameters
     ----------
     result : KeypointResult
-        Keypoints of the video.
+        Keypoints of the video, ``(T, K, 2)`` px.
     path : str or Path
-        Output mp4 (written atomically).
+        Output mp4; its folder is made when missing.
     video : str, Path or VideoSource, optional
         The source video; by default the one recorded in the results.
     trail : int
-        Frames of trail behind each keypoint.
-    min_confidence : float
-        Keypoints below this confidence are drawn hollow.
+        Frames of trail behind each keypoint (0: none).
+    skeleton : str or sequence of pairs, optional
+        Edges to draw (:func:`skeleton_edges`); by default the results' ``skeleton``
+        metadata (named bodyparts), none for discovered keypoints. ``""`` draws none.
+    names : bool
+        Write each keypoint's name beside it.
+    min_likelihood : float
+        Keypoints whose :func:`overlay_likelihood` is below this are drawn hollow, without
+        edges or trails.
+    start, stop : int
+        Frames ``start`` to ``stop - 1`` of the video are written (``stop`` defaults to the
+        end); trails reach back before ``start``.
+    scale : float
+        Output size as a fraction of the video's, in ``(0, 1]``, for big videos.
+    overwrite : bool
+        Replace an existing file at ``path`` (never the video or the results file).
     progress : callable, optional
-        ``f(frames_done, n_frames)``.
+        ``f(frames_done, n_frames)`` after each frame; an exception raised there (a
+        cancel) stops the writing and leaves no file.
+
+    Returns
+    -------
+    Path
+        The written video, at the video's frame rate.
+
+    Raises
+    ------
+    OverlayError
+        When the output exists, would replace the video or results, or the results
+        belong to another video (frame count or size differ).
+    ConfigError
+        For an empty frame range, a scale outside ``(0, 1]``, a negative trail or a
+        skeleton naming unknown keypoints.
+    VideoError, WriteError
+        When the video cannot be read or the output folder cannot be written.
     """
-    source = (
-        video if isinstance(video, VideoSource) else open_video(video or result.require_video())
+    path = Path(path)
+    if not 0 < scale <= 1 or trail < 0:
+        raise ConfigError(f"overlay: scale {scale} must be in (0, 1] and trail {trail} >= 0.")
+    edges = skeleton_edges(
+        result.metadata.get("skeleton") if skeleton is None else skeleton, result.keypoint_names
     )
-    n = min(source.n_frames, result.n_frames)
-
-    def frames():
-        for start, chunk in source.iter_chunks(64):
-            for offset, frame in enumerate(chunk):
-                t = start + offset
-                if t >= n:
-                    return
-                past = result.keypoints[max(0, t - trail) : t]
-                yield draw_keypoints(
-                    frame,
-                    result.keypoints[t],
-                    trails=past if len(past) else None,
-                    visible=result.confidence[t] >= min_confidence,
-                    radius=max(2.0, source.width / 160),
-                )
-                if progress is not None:
-                    progress(t + 1, n)
-
-    height, width = source.height, source.width
-    if height % 2 or width % 2:
-        raise ValueError(
-            f"{source.path}: odd frame size {width}x{height} cannot be written as H.264."
+    _check_output(path, result, video, overwrite)
+    opened = not isinstance(video, VideoSource)
+    source = video if isinstance(video, VideoSource) else _open_video_of(result, video)
+    try:
+        _check_match(result, source)
+        stop = source.n_frames if stop is None else stop
+        if not 0 <= start < stop <= source.n_frames:
+            raise ConfigError(
+                f"overlay of {source.path}: frames {start} to {stop} are not a range of its "
+                f"{source.n_frames} frames; choose 0 <= start < stop <= {source.n_frames}."
+            )
+        ensure_folder(path.parent, "output folder")
+        frames = _overlay_frames(
+            result, source, edges, names, trail, min_likelihood, start, stop, scale, progress
         )
-    return write_video(path, frames(), source.fps)
+        return write_video(path, frames, source.fps)
+    finally:
+        if opened:
+            source.close()
+
+
+def _check_output(
+    path: Path, result: KeypointResult, video: str | Path | VideoSource | None, overwrite: bool
+) -> None:
+    """Refuse an output that would replace the inputs, or an existing file unless allowed."""
+    source = video.path if isinstance(video, VideoSource) else video or result.video_path
+    for used in (result.path, source):
+        if used is not None and path.exists() and path.resolve() == Path(used).resolve():
+            raise OverlayError(
+                path,
+                "is an input of the overlay; writing the overlay there would replace it.",
+                "Choose another output file.",
+            )
+    if path.exists() and not overwrite:
+        raise OverlayError(
+            path,
+            "already exists.",
+            "Choose another output file, or allow replacing it (`bkind overlay --overwrite`, "
+            "or *Replace an existing file* in the plugin).",
+        )
+
+
+def _open_video_of(result: KeypointResult, video: str | Path | None) -> VideoSource:
+    """Open ``video``, or the results' recorded one with a fix that says to give it."""
+    if video is not None:
+        return open_video(video)
+    recorded = result.require_video()
+    try:
+        return open_video(recorded)
+    except VideoNotFoundError as exc:
+        raise VideoNotFoundError(
+            recorded,
+            f"the video of {result.path or 'these keypoints'} does not exist (moved or deleted).",
+            "Give the video explicitly (`bkind overlay RESULTS --video VIDEO`).",
+        ) from exc
+
+
+def _check_match(result: KeypointResult, source: VideoSource) -> None:
+    """Raise :class:`OverlayError` when the results are not of this video."""
+    size = result.metadata.get("frame_size")
+    size_differs = size is not None and tuple(size) != (source.height, source.width)
+    if result.n_frames == source.n_frames and not size_differs:
+        return
+    recorded = f" {size[1]}x{size[0]} px," if size is not None else ""
+    raise OverlayError(
+        result.path or source.path,
+        f"these keypoints are of another video ({result.n_frames} frames,{recorded} while "
+        f"{source.path} has {source.n_frames} frames of {source.width}x{source.height} px).",
+        "Give the video they were discovered in (`--video`), or extract keypoints of this "
+        "video first (`bkind extract`).",
+    )
+
+
+def _overlay_frames(
+    result: KeypointResult,
+    source: VideoSource,
+    edges: list[tuple[int, int]],
+    names: bool,
+    trail: int,
+    min_likelihood: float,
+    start: int,
+    stop: int,
+    scale: float,
+    progress: Callable[[int, int], None] | None,
+) -> Iterator[np.ndarray]:
+    """Frames ``start`` to ``stop - 1`` drawn, resized by ``scale`` and padded to even sizes."""
+    width, height = source.width, source.height
+    content = (max(1, round(width * scale)), max(1, round(height * scale)))
+    pad = ((0, content[1] % 2), (0, content[0] % 2), (0, 0))
+    factor = np.array([content[0] / width, content[1] / height], np.float32)
+    keypoints = (result.keypoints.astype(np.float32) + 0.5) * factor - 0.5
+    seen = overlay_likelihood(result) >= min_likelihood
+    trails = np.where(seen[..., None], keypoints, np.nan)
+    labels = result.keypoint_names if names else None
+    radius = max(2.0, content[0] / 160)
+    for first, chunk in source.iter_chunks(64, start, stop):
+        for t, frame in enumerate(chunk, start=first):
+            if content != (width, height):
+                frame = np.asarray(Image.fromarray(frame).resize(content, Image.Resampling.BOX))
+            past = trails[max(0, t - trail) : t]
+            drawn = draw_keypoints(
+                frame,
+                keypoints[t],
+                trails=past,
+                visible=seen[t],
+                radius=radius,
+                edges=edges,
+                names=labels,
+            )
+            yield np.pad(drawn, pad, mode="edge")
+            if progress is not None:
+                progress(t + 1 - start, stop - start)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -57,28 +57,37 @@ def write_video(
         output_params += ["-bf", str(bframes)]
     writer = None
     with atomic_path(path, suffix=path.suffix) as tmp:
-        for frame in frames:
-            frame = np.ascontiguousarray(frame, dtype=np.uint8)
+        try:
+            for frame in frames:
+                frame = np.ascontiguousarray(frame, dtype=np.uint8)
+                if writer is None:
+                    writer = _start_writer(tmp, path, frame.shape, fps, output_params)
+                writer.send(frame)
             if writer is None:
-                height, width = frame.shape[:2]
-                if height % 2 or width % 2:
-                    raise ValueError(
-                        f"{path}: frame size {width}x{height} must be even for H.264."
-                    )
-                writer = imageio_ffmpeg.write_frames(
-                    str(tmp),
-                    (width, height),
-                    fps=fps,
-                    codec="libx264",
-                    pix_fmt_out="yuv420p",
-                    macro_block_size=1,
-                    quality=None,
-                    output_params=output_params,
-                    ffmpeg_log_level="error",
-                )
-                writer.send(None)
-            writer.send(frame)
-        if writer is None:
-            raise ValueError(f"{path}: no frames to write.")
-        writer.close()
+                raise ValueError(f"{path}: no frames to write.")
+        finally:
+            if writer is not None:  # ffmpeg is done with the file before it is kept or removed
+                writer.close()
     return path
+
+
+def _start_writer(
+    tmp: Path, path: Path, shape: tuple[int, ...], fps: float, output_params: list[str]
+) -> Generator[None, np.ndarray | None, None]:
+    """An imageio-ffmpeg H.264 writer of ``(H, W, 3)`` frames into ``tmp``, primed."""
+    height, width = shape[:2]
+    if height % 2 or width % 2:
+        raise ValueError(f"{path}: frame size {width}x{height} must be even for H.264.")
+    writer = imageio_ffmpeg.write_frames(
+        str(tmp),
+        (width, height),
+        fps=fps,
+        codec="libx264",
+        pix_fmt_out="yuv420p",
+        macro_block_size=1,
+        quality=None,
+        output_params=output_params,
+        ffmpeg_log_level="error",
+    )
+    writer.send(None)
+    return writer
