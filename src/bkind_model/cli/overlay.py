@@ -40,6 +40,7 @@ def _cmd_overlay(args: argparse.Namespace) -> int:
             start=args.start,
             stop=args.stop,
             scale=args.scale,
+            radius=args.radius,
             overwrite=args.overwrite,
             progress=progress,
         )
@@ -86,5 +87,8 @@ def add_overlay_commands(sub: Any) -> None:
         type=float,
         default=1.0,
         help="output size as a fraction of the video's, for big videos (default 1)",
+    )
+    overlay.add_argument(
+        "--radius", type=float, help="keypoint radius in output px (default: width / 160)"
     )
     overlay.set_defaults(func=_cmd_overlay)

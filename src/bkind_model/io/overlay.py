@@ -276,6 +276,7 @@ def write_overlay_video(
     start: int = 0,
     stop: int | None = None,
     scale: float = 1.0,
+    radius: float | None = None,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
@@ -308,6 +309,8 @@ def write_overlay_video(
         end); trails reach back before ``start``.
     scale : float
         Output size as a fraction of the video's, in ``(0, 1]``, for big videos.
+    radius : float, optional
+        Keypoint disc radius in px of the output; by default 1/160 of its width (>= 2).
     overwrite : bool
         Replace an existing file at ``path`` (never the video or the results file).
     progress : callable, optional
@@ -349,9 +352,9 @@ def write_overlay_video(
             )
         ensure_folder(path.parent, "output folder")
         frames = _overlay_frames(
-            result, source, edges, names, trail, min_likelihood, start, stop, scale, progress
+            result, source, edges, names, trail, min_likelihood, (start, stop), scale, radius
         )
-        return write_video(path, frames, source.fps)
+        return write_video(path, _reporting(frames, stop - start, progress), source.fps)
     finally:
         if opened:
             source.close()
@@ -416,12 +419,12 @@ def _overlay_frames(
     names: bool,
     trail: int,
     min_likelihood: float,
-    start: int,
-    stop: int,
+    frames: tuple[int, int],
     scale: float,
-    progress: Callable[[int, int], None] | None,
+    radius: float | None,
 ) -> Iterator[np.ndarray]:
     """Frames ``start`` to ``stop - 1`` drawn, resized by ``scale`` and padded to even sizes."""
+    start, stop = frames
     width, height = source.width, source.height
     content = (max(1, round(width * scale)), max(1, round(height * scale)))
     pad = ((0, content[1] % 2), (0, content[0] % 2), (0, 0))
@@ -430,7 +433,7 @@ def _overlay_frames(
     seen = overlay_likelihood(result) >= min_likelihood
     trails = np.where(seen[..., None], keypoints, np.nan)
     labels = result.keypoint_names if names else None
-    radius = max(2.0, content[0] / 160)
+    radius = radius or max(2.0, content[0] / 160)
     for first, chunk in source.iter_chunks(64, start, stop):
         for t, frame in enumerate(chunk, start=first):
             if content != (width, height):
@@ -446,5 +449,13 @@ def _overlay_frames(
                 names=labels,
             )
             yield np.pad(drawn, pad, mode="edge")
-            if progress is not None:
-                progress(t + 1 - start, stop - start)
+
+
+def _reporting(
+    frames: Iterator[np.ndarray], total: int, progress: Callable[[int, int], None] | None
+) -> Iterator[np.ndarray]:
+    """``frames``, calling ``progress(done, total)`` after each was consumed."""
+    for done, frame in enumerate(frames, start=1):
+        yield frame
+        if progress is not None:
+            progress(done, total)
