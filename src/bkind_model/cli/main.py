@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from bkind_model.cli.multiview import add_3d_commands
+from bkind_model.cli.naming import add_naming_commands
 from bkind_model.cli.options import add_training_options, config_from_args
 from bkind_model.cli.overlay import add_overlay_commands
 from bkind_model.cli.progress import TrainingStopped, run_extraction, run_training
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_cmd_export)
 
     add_3d_commands(sub)
+    add_naming_commands(sub)
     add_overlay_commands(sub)
 
     demo = sub.add_parser("demo", help="the whole job on the bundled synthetic sample")

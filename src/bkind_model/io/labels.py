@@ -1,4 +1,4 @@
-"""Labelled joints for evaluation, read from DeepLabCut labels files.
+"""Labelled joints, read from and written to DeepLabCut labels files.
 
 Every layout DeepLabCut writes is read: single-animal ``CollectedData_*.h5`` / ``.csv``
 (image paths as one index column, or as the three columns ``labeled-data``, video, image
@@ -6,6 +6,12 @@ of DeepLabCut >= 2.2), multi-animal files holding one animal, and prediction fil
 ``likelihood`` columns are ignored). Anything else is refused with one
 :class:`LabelsError` line naming the file and what to do, never a traceback.
 Missing labels stay NaN.
+
+Written as DeepLabCut and napari-deeplabcut read them (:func:`write_labels`,
+:func:`write_collected_data`): one pandas table under ``df_with_missing`` in HDF5, or a
+CSV with the three header rows; rows indexed by ``labeled-data/<video stem>/imgNNNN.png``
+(DeepLabCut's names of extracted frames, :func:`image_name`, whose PNGs
+:func:`write_images` saves), an existing file replaced only when asked.
 """
 
 from __future__ import annotations
@@ -17,8 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from bkind_model.errors import BKindError
+from bkind_model.io.atomic import atomic_path, ensure_folder
+from bkind_model.io.video import open_video
 
 logger = logging.getLogger(__name__)
 
@@ -423,3 +432,263 @@ def _frame_to_joints(frame: pd.DataFrame, path: Path) -> tuple[np.ndarray, list[
         )
     index = ["/".join(map(str, i)) if isinstance(i, tuple) else str(i) for i in frame.index]
     return joints, names, index
+
+
+# -- writing DeepLabCut labels ------------------------------------------------------------
+
+#: DeepLabCut's folder of labelled images, first part of every image path.
+LABELLED_DATA = "labeled-data"
+#: Name of the predictions napari-deeplabcut opens for refinement (DeepLabCut's outliers).
+MACHINE_LABELS = "machinelabels-iter0.h5"
+#: The HDF5 key DeepLabCut writes its tables under.
+HDF_KEY = "df_with_missing"
+
+
+class ExistingFileError(LabelsError):
+    """A file would be replaced although replacing it was not asked for."""
+
+
+def refuse_existing(path: str | Path, overwrite: bool, option: str = "--force") -> None:
+    """Raise :class:`ExistingFileError` if ``path`` exists and ``overwrite`` is False.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file about to be written.
+    overwrite : bool
+        Whether replacing it was asked for.
+    option : str
+        How the user asks for it, named in the message (``--force``, ``overwrite=True``).
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise ExistingFileError(
+            f"{path}: exists and would be replaced; pass {option} to replace it, or choose "
+            "another name (nothing was written)."
+        )
+
+
+def image_name(frame: int, n_frames: int) -> str:
+    """DeepLabCut's name of an extracted frame: ``img`` + the frame number, zero-padded.
+
+    Padded to ``ceil(log10(n_frames))`` digits as DeepLabCut pads it (``img0042.png`` in
+    a video of 2330 frames), at least one digit.
+    """
+    digits = max(1, int(np.ceil(np.log10(max(n_frames, 2)))))
+    return f"img{int(frame):0{digits}d}.png"
+
+
+def image_path(video: str | Path, frame: int, n_frames: int) -> str:
+    """``labeled-data/<video stem>/imgNNNN.png``: a frame's row in DeepLabCut labels."""
+    return f"{LABELLED_DATA}/{Path(video).stem}/{image_name(frame, n_frames)}"
+
+
+def frame_numbers(frames: list[str], source: str | Path | None = None) -> np.ndarray:
+    """Frame numbers of labelled images named as DeepLabCut names them (``img0042.png``).
+
+    Parameters
+    ----------
+    frames : list of str
+        Image paths of labels rows (:attr:`Labels.frames`), or plain frame numbers.
+    source : str or Path, optional
+        The labels file, named in the error message.
+
+    Returns
+    -------
+    ndarray
+        ``(N,)`` int frame numbers: the digits that end each image's file stem.
+
+    Raises
+    ------
+    LabelsError
+        If an image name ends in no number, naming it.
+    """
+    numbers = []
+    for frame in frames:
+        stem = Path(str(frame).replace("\\", "/")).stem
+        digits = len(stem) - len(stem.rstrip("0123456789"))
+        if digits == 0:
+            raise LabelsError(
+                f"{source or 'labels'}: image {frame!r} has no frame number at the end of its "
+                "name; name labelled frames as DeepLabCut extracts them (img0042.png for frame "
+                "42), or extract keypoints on the folder of the labelled images."
+            )
+        numbers.append(int(stem[-digits:]))
+    return np.asarray(numbers, dtype=np.int64)
+
+
+def labels_dataframe(
+    joints: np.ndarray,
+    names: list[str],
+    images: list[str],
+    scorer: str,
+    likelihood: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Labelled or predicted joints as a single-animal DeepLabCut table.
+
+    Parameters
+    ----------
+    joints : ndarray
+        ``(N, J, 2)`` (x, y) px; NaN where not labelled.
+    names : list of str
+        The J bodyparts.
+    images : list of str
+        ``labeled-data/<video>/<image>`` of each row; rows are indexed as DeepLabCut >= 2.2
+        indexes them (a three-level index of the path's parts).
+    scorer : str
+        The scorer column level.
+    likelihood : ndarray, optional
+        ``(N, J)`` in [0, 1]: adds the ``likelihood`` coordinate of prediction files.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``(scorer, bodyparts, coords)``, coords ``x, y`` (and ``likelihood``).
+    """
+    joints = np.asarray(joints, np.float64)
+    parts = [joints[..., 0], joints[..., 1]]
+    coords = ["x", "y"]
+    if likelihood is not None:
+        values = np.asarray(likelihood, np.float64).copy()
+        values[~np.isfinite(joints).all(axis=-1)] = np.nan
+        parts.append(values)
+        coords.append("likelihood")
+    table = np.stack(parts, axis=-1).reshape(len(joints), -1)
+    columns = pd.MultiIndex.from_product([[scorer], names, coords], names=SINGLE_ANIMAL_LEVELS)
+    split = [tuple(str(image).replace("\\", "/").split("/")) for image in images]
+    index: pd.Index = (
+        pd.MultiIndex.from_tuples(split)
+        if split and all(len(parts) == 3 for parts in split)
+        else pd.Index([str(image) for image in images], dtype=object)
+    )
+    return pd.DataFrame(table, index=index, columns=columns)
+
+
+def write_labels(
+    path: str | Path,
+    joints: np.ndarray,
+    names: list[str],
+    images: list[str],
+    scorer: str,
+    *,
+    likelihood: np.ndarray | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write a DeepLabCut labels (or predictions) file atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.h5`` (pandas HDF5, one table under ``df_with_missing``, as DeepLabCut and
+        napari-deeplabcut read it) or ``.csv``; its folder is made if needed.
+    joints, names, images, scorer, likelihood
+        See :func:`labels_dataframe`.
+    overwrite : bool
+        Replace an existing file (else :class:`ExistingFileError`).
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Raises
+    ------
+    LabelsError
+        For another suffix, or an existing file without ``overwrite``.
+    WriteError
+        When the folder cannot be written (read-only ...); nothing is replaced.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in HDF_SUFFIXES[:1] + CSV_SUFFIXES:
+        raise LabelsError(f"{path}: DeepLabCut labels are written as .h5 or .csv.")
+    refuse_existing(path, overwrite, "overwrite=True (--force)")
+    frame = labels_dataframe(joints, names, images, scorer, likelihood)
+    ensure_folder(path.parent, "labels folder")
+    with atomic_path(path, suffix=suffix) as tmp:
+        if suffix == ".csv":
+            frame.to_csv(tmp)
+        else:
+            frame.to_hdf(tmp, key=HDF_KEY, mode="w")
+    return path
+
+
+def write_collected_data(
+    folder: str | Path, labels: Labels, scorer: str, *, overwrite: bool = False
+) -> tuple[Path, Path]:
+    """Write hand labels as DeepLabCut does: ``CollectedData_<scorer>.h5`` and ``.csv``.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The video's ``labeled-data/<video stem>`` folder.
+    labels : Labels
+        The labels; :attr:`Labels.frames` are the rows' image paths.
+    scorer : str
+        The labeller's name (DeepLabCut's ``scorer`` of ``config.yaml``).
+    overwrite : bool
+        Replace existing files (both are checked before either is written).
+
+    Returns
+    -------
+    tuple of Path
+        The ``.h5`` and the ``.csv``.
+    """
+    base = Path(folder) / f"CollectedData_{scorer}"
+    targets = (base.with_suffix(".h5"), base.with_suffix(".csv"))
+    for target in targets:
+        refuse_existing(target, overwrite, "overwrite=True (--force)")
+    for target in targets:
+        write_labels(target, labels.joints, labels.names, labels.frames, scorer, overwrite=True)
+    return targets
+
+
+def write_images(video: str | Path, frames: np.ndarray, folder: str | Path) -> list[Path]:
+    """Save frames of a video as DeepLabCut's labelled images (``img0042.png`` ...).
+
+    Parameters
+    ----------
+    video : str or Path
+        The video file or image folder.
+    frames : ndarray
+        ``(N,)`` frame numbers.
+    folder : str or Path
+        Where the PNGs go (made if needed), usually ``labeled-data/<video stem>``.
+
+    Returns
+    -------
+    list of Path
+        The PNG of each frame (an existing PNG of the same name is replaced: it is the
+        same frame).
+    """
+    folder = ensure_folder(folder, "labelled images folder")
+    written = []
+    with open_video(video) as source:
+        for frame in np.asarray(frames, np.int64):
+            target = folder / image_name(int(frame), source.n_frames)
+            with atomic_path(target, suffix=".png") as tmp:
+                Image.fromarray(np.asarray(source[int(frame)])).save(tmp, format="PNG")
+            written.append(target)
+    return written
+
+
+def merge_labels(base: Labels, update: Labels) -> Labels:
+    """``base`` with the rows of ``update`` added or replacing those of the same image.
+
+    In a row of both, every bodypart ``update`` names takes ``update``'s value (NaN
+    included: a deleted label); bodyparts only ``update`` names are added (NaN in the
+    other rows). The body length is computed again.
+
+    Raises
+    ------
+    LabelsError
+        As :func:`labels_from_joints`.
+    """
+    names = list(base.names) + [n for n in update.names if n not in base.names]
+    frames = list(base.frames) + [f for f in update.frames if f not in base.frames]
+    joints = np.full((len(frames), len(names), 2), np.nan)
+    for labels in (base, update):
+        rows = [frames.index(f) for f in labels.frames]
+        columns = [names.index(n) for n in labels.names]
+        joints[np.ix_(rows, columns)] = labels.joints
+    return labels_from_joints(joints, names, frames)

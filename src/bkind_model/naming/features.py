@@ -1,0 +1,101 @@
+"""What a map to named bodyparts (and the choice of frames to label) sees of a frame.
+
+Discovered keypoints in the animal's body frame (:mod:`bkind_model.pose.body_frame`):
+where the animal is and which way it faces are taken out, so a few labelled frames need
+only teach the pose. Optionally the keypoints' heatmap confidence and covariance (rotated
+into the body frame) and the blob tracker's description of the animal (relative to the
+body frame) are appended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from bkind_model.pose.body_frame import BodyFrame, body_frame
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Which features a map uses besides the keypoints in body coordinates.
+
+    Attributes
+    ----------
+    uncertainty : bool
+        The keypoints' confidence and their covariance in body coordinates (3 entries).
+    blob : bool
+        The blob tracker's centroid and axis (doubled angle, so its sign does not matter)
+        in body coordinates, its length and width.
+    """
+
+    uncertainty: bool = False
+    blob: bool = False
+
+
+#: The keypoints in body coordinates alone.
+KEYPOINTS_ONLY = FeatureSet()
+
+
+def body_features(
+    keypoints: np.ndarray,
+    confidence: np.ndarray | None = None,
+    covariance: np.ndarray | None = None,
+    *,
+    reference: np.ndarray | None = None,
+    rigidity: np.ndarray | None = None,
+    blob: np.ndarray | None = None,
+    features: FeatureSet = KEYPOINTS_ONLY,
+) -> tuple[BodyFrame, np.ndarray]:
+    """The body frame of every frame and the frame's features in it.
+
+    Parameters
+    ----------
+    keypoints : ndarray
+        ``(T, K, 2)`` discovered keypoints, px; NaN where missing.
+    confidence : ndarray, optional
+        ``(T, K)`` heatmap confidence: the weights of the body frame's fit, and features
+        with ``features.uncertainty``.
+    covariance : ndarray, optional
+        ``(T, K, 2, 2)`` px^2, needed with ``features.uncertainty``.
+    reference : ndarray, optional
+        ``(K, 2)`` reference shape of the body frame (that of the frames a map was fitted
+        on); estimated from ``keypoints`` when None.
+    rigidity : ndarray, optional
+        ``(K,)`` the keypoints' weights in the alignment that go with ``reference``
+        (:attr:`BodyFrame.rigidity` of the fit).
+    blob : ndarray, optional
+        ``(T, 8)`` :func:`bkind_model.evaluate.baselines.blob_features`, needed with
+        ``features.blob``.
+    features : FeatureSet
+        What to append to the keypoints.
+
+    Returns
+    -------
+    frame : BodyFrame
+        Centres and rotations per frame.
+    x : ndarray
+        ``(T, F)`` float64 features; NaN in frames with a missing keypoint.
+    """
+    keypoints = np.asarray(keypoints, np.float64)
+    n = len(keypoints)
+    frame = body_frame(keypoints, confidence, reference, rigidity)
+    parts = [frame.to_body(keypoints).reshape(n, -1)]
+    if features.uncertainty:
+        if confidence is None or covariance is None:
+            raise ValueError("uncertainty features need the confidence and the covariance")
+        rotation = frame.rotation[:, None]  # (T, 1, 2, 2): body -> image
+        body_cov = np.swapaxes(rotation, -1, -2) @ np.asarray(covariance, np.float64) @ rotation
+        parts += [
+            np.asarray(confidence, np.float64).reshape(n, -1),
+            body_cov[..., [0, 1, 1], [0, 0, 1]].reshape(n, -1),
+        ]
+    if features.blob:
+        if blob is None:
+            raise ValueError("blob features need the blob tracker's features")
+        blob = np.asarray(blob, np.float64)
+        centroid = frame.to_body(blob[:, None, :2])[:, 0]
+        heading = frame.heading
+        angle = 2 * (np.arctan2(blob[:, 3], blob[:, 2]) - heading)  # axis sign-free
+        parts += [centroid, np.column_stack([np.cos(angle), np.sin(angle)]), blob[:, 6:8]]
+    return frame, np.concatenate(parts, axis=1)
