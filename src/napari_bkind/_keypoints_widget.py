@@ -2,17 +2,29 @@
 
 For a keypoint layer: the confidence below which points are drawn hollow, keypoint
 names as text, the trail length of the trajectories, covariance ellipses on the
-current frame, and the video with keypoints and trails drawn, written to mp4 in a worker.
+current frame, and the overlay video: keypoints, skeleton (a named layer's own, or typed),
+trails and names drawn over a frame range, written to mp4 in a worker (progress, cancel).
+The display settings above it (hollow threshold, names, trail) apply to the video too.
 """
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import napari
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSlider, PushButton
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSlider,
+    FloatSpinBox,
+    LineEdit,
+    PushButton,
+)
 from magicgui.widgets import SpinBox as IntSpinBox
 from napari.layers import Points, Tracks
 from napari.layers.utils.string_encoding import ConstantStringEncoding
@@ -41,11 +53,9 @@ ELLIPSE_LAYER = "keypoint covariance ellipses"
 
 
 def _overlay(
-    task: Task, result: KeypointResult, path: Path, video: Path, trail: int, threshold: float
+    task: Task, result: KeypointResult, path: Path, video: Path, options: dict[str, Any]
 ) -> Path:
-    return write_overlay_video(
-        result, path, video=video, trail=trail, min_confidence=threshold, progress=task.report
-    )
+    return write_overlay_video(result, path, video=video, progress=task.report, **options)
 
 
 class KeypointsWidget(Container):
@@ -66,8 +76,31 @@ class KeypointsWidget(Container):
         self.names = CheckBox(text="Show keypoint names", value=False)
         self.trail = IntSpinBox(label="Trail (frames)", value=10, min=0, max=10_000)
         self.ellipses = CheckBox(text="Covariance ellipses (current frame)", value=False)
-        self.overlay = FileEdit(label="Overlay video", mode="w", filter="*.mp4", nullable=True)
+        self.skeleton = LineEdit(
+            label="Skeleton",
+            tooltip="Edges drawn in the overlay video, e.g. nose-neck, neck-tail or 0-1, 1-2 "
+            "(filled in from named bodyparts; empty: none)",
+        )
+        self.start = IntSpinBox(label="Overlay from frame", value=0, min=0, max=10**9)
+        self.stop = IntSpinBox(label="to frame (not included)", value=0, min=0, max=10**9)
+        self.scale = FloatSpinBox(
+            label="Overlay scale",
+            value=1.0,
+            min=0.05,
+            max=1.0,
+            step=0.05,
+            tooltip="Size of the overlay video as a fraction of the video's (for big videos)",
+        )
+        self.overlay = FileEdit(
+            label="Overlay video",
+            mode="w",
+            filter="*.mp4",
+            nullable=True,
+            tooltip="Default: <video>.overlay.mp4 beside the video",
+        )
+        self.replace = CheckBox(text="Replace an existing file", value=False)
         self.export_button = PushButton(text="Export overlay video")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
         super().__init__(
             widgets=[
                 self.layer,
@@ -75,8 +108,17 @@ class KeypointsWidget(Container):
                 self.names,
                 self.trail,
                 self.ellipses,
+                self.skeleton,
+                self.start,
+                self.stop,
+                self.scale,
                 self.overlay,
-                self.export_button,
+                self.replace,
+                Container(
+                    widgets=[self.export_button, self.cancel_button],
+                    layout="horizontal",
+                    labels=False,
+                ),
             ]
         )
         self.task: Task | None = None
@@ -86,6 +128,7 @@ class KeypointsWidget(Container):
         self.trail.changed.connect(self._set_trail)
         self.ellipses.changed.connect(self._draw_ellipses)
         self.export_button.changed.connect(self.export)
+        self.cancel_button.changed.connect(self.cancel)
         napari_viewer.dims.events.current_step.connect(self._frame_changed)
         napari_viewer.layers.events.inserted.connect(self.reset_choices)
         napari_viewer.layers.events.removed.connect(self.reset_choices)
@@ -122,6 +165,12 @@ class KeypointsWidget(Container):
         if tracks:
             with self.trail.changed.blocked():
                 self.trail.value = tracks[0].tail_length
+        stored = layer.metadata[RESULT_KEY]
+        edges = stored.get("skeleton") or []
+        self.skeleton.value = ", ".join(f"{a}-{b}" for a, b in edges)
+        frames = layer.data[:, 0]
+        self.start.value = 0
+        self.stop.value = int(stored.get("n_frames") or (frames.max() + 1 if len(frames) else 0))
         self._draw_ellipses()
 
     def _recolor(self) -> None:
@@ -178,7 +227,7 @@ class KeypointsWidget(Container):
     # -- export ----------------------------------------------------------------------------
 
     def export(self) -> None:
-        """Write the video with the chosen keypoints and trails drawn, in a worker."""
+        """Write the overlay video of the chosen keypoints in a worker; returns at once."""
         layer = self.layer.value
         if layer is None:
             show_error("No keypoint layer: discover keypoints or open a results file first.")
@@ -201,14 +250,34 @@ class KeypointsWidget(Container):
             )
             return
         path = Path(self.overlay.value or beside_video(video, f"{video.stem}.overlay.mp4"))
+        options = {
+            "trail": self.trail.value,
+            "skeleton": self.skeleton.value,
+            "names": self.names.value,
+            "min_likelihood": self.threshold.value,
+            "start": self.start.value,
+            "stop": self.stop.value,
+            "scale": self.scale.value,
+            "overwrite": self.replace.value,
+        }
         self.task = Task(
             _overlay,
             result,
             path,
             video,
-            self.trail.value,
-            self.threshold.value,
+            options,
             desc="Writing the overlay video",
             on_return=lambda written: show_info(f"Overlay video written to {written}."),
+            on_finish=lambda: self._set_running(False),
         )
         self.task.start()
+        self._set_running(True)
+
+    def cancel(self) -> None:
+        """Stop writing the overlay video; no partial file is left."""
+        if self.task is not None and self.task.running:
+            self.task.cancel()
+
+    def _set_running(self, running: bool) -> None:
+        self.export_button.enabled = not running
+        self.cancel_button.enabled = running

@@ -13,7 +13,6 @@ Points below the threshold are drawn hollow, without their skeleton edges and tr
 from __future__ import annotations
 
 import functools
-import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -39,6 +38,9 @@ _PALETTE = np.array(
 )  # fmt: skip
 
 _RIM = (0, 0, 0)
+
+#: An RGB colour: a ``(3,)`` uint8 array or a tuple of three ints.
+Color = np.ndarray | tuple[int, int, int]
 
 #: A skeleton as given by a user: ``"a-b,c-d"`` or pairs of keypoint names or indices.
 SkeletonSpec = str | Sequence[Sequence[str | int]]
@@ -150,27 +152,47 @@ def _blend(frame: np.ndarray, x0: int, y0: int, coverage: np.ndarray, color) -> 
     )
 
 
-def _stamp(frame: np.ndarray, a, b, radius: float, color, alpha: float = 1.0) -> None:
-    """Paint the segment ``a``-``b`` (``(x, y)`` px) thickened by ``radius`` px, in place.
+def _stamp(frame: np.ndarray, a, b, layers: Sequence[tuple[float, Color]], alpha=1.0) -> None:
+    """Paint segments ``a``-``b``, thickened, in layers of colour (a rim, a fill ...), in place.
 
-    ``a == b`` paints a disc. Pixels are covered by how far they lie inside (anti-aliased
-    over one pixel), times ``alpha``. Segments with a non-finite end are skipped.
+    Parameters
+    ----------
+    frame : ndarray
+        ``(H, W, 3)`` uint8 RGB, painted in place.
+    a, b : array_like
+        ``(2,)`` or ``(N, 2)`` (x, y) px of the segments' ends; ``a == b`` paints a disc.
+        Segments with a non-finite end are skipped.
+    layers : sequence of (float, colour)
+        ``(radius, rgb)`` painted in order: half the line width in px and its colour.
+    alpha : float or array_like
+        Opacity, or ``(N,)`` one per segment. Each pixel is covered by how far it lies
+        inside its nearest segment (anti-aliased over one pixel) times that segment's
+        opacity, the largest over the segments, so a polyline has no darker joints.
     """
-    (ax, ay), (bx, by) = a, b
-    if not np.isfinite([ax, ay, bx, by]).all() or radius <= 0:
+    a, b = np.asarray(a, np.float32).reshape(-1, 2), np.asarray(b, np.float32).reshape(-1, 2)
+    alpha = np.broadcast_to(np.asarray(alpha, np.float32), (len(a),))
+    keep = np.isfinite(a).all(1) & np.isfinite(b).all(1)
+    reach = max(radius for radius, _ in layers)
+    if reach <= 0 or not keep.any():
         return
-    x0, y0 = math.floor(min(ax, bx) - radius - 1), math.floor(min(ay, by) - radius - 1)
-    x1, y1 = math.ceil(max(ax, bx) + radius + 2), math.ceil(max(ay, by) + radius + 2)
+    a, b, alpha = a[keep], b[keep], alpha[keep]
     height, width = frame.shape[:2]
-    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    x0, y0 = np.maximum(np.floor(np.minimum(a, b).min(0) - reach - 1), 0).astype(int)
+    x1, y1 = np.ceil(np.maximum(a, b).max(0) + reach + 2).astype(int)
+    x1, y1 = min(x1, width), min(y1, height)
     if x0 >= x1 or y0 >= y1:
         return
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    dx, dy = bx - ax, by - ay
-    length2 = dx * dx + dy * dy
-    t = 0.0 if length2 == 0 else np.clip(((xs - ax) * dx + (ys - ay) * dy) / length2, 0, 1)
-    distance = np.hypot(xs - (ax + t * dx), ys - (ay + t * dy))
-    _blend(frame, x0, y0, np.clip(radius + 0.5 - distance, 0, 1) * alpha, color)
+    xs = np.arange(x0, x1, dtype=np.float32)[None, None] - a[:, 0, None, None]
+    ys = np.arange(y0, y1, dtype=np.float32)[None, :, None] - a[:, 1, None, None]
+    d = b - a
+    dx, dy = d[:, 0, None, None], d[:, 1, None, None]
+    length2 = np.maximum(dx * dx + dy * dy, np.finfo(np.float32).tiny)
+    t = np.clip((xs * dx + ys * dy) / length2, 0, 1)  # nearest point of each segment
+    inside = 0.5 - np.hypot(xs - t * dx, ys - t * dy)  # (N, h, w) px, > 0 on the line
+    opacity = alpha[:, None, None]
+    for radius, color in layers:
+        coverage = (np.clip(inside + radius, 0, 1) * opacity).max(0)
+        _blend(frame, int(x0), int(y0), coverage, color)
 
 
 @functools.lru_cache(maxsize=512)
@@ -234,19 +256,15 @@ def draw_keypoints(
     line = max(1.0, radius / 3)
     if trails is not None and len(trails):
         path = np.concatenate([trails, keypoints[None]])
-        for age in range(len(trails)):
-            alpha = 0.2 + 0.6 * (age + 1) / len(trails)
-            for k, color in enumerate(colors):
-                _stamp(out, path[age, k], path[age + 1, k], line, color, alpha)
+        fade = 0.2 + 0.6 * np.arange(1, len(trails) + 1) / len(trails)  # oldest faintest
+        for k, color in enumerate(colors):
+            _stamp(out, path[:-1, k], path[1:, k], [(line, color)], fade)
     for i, j in edges:
         if shown[i] and shown[j]:
-            _stamp(out, keypoints[i], keypoints[j], line + 1, _RIM)
-            _stamp(out, keypoints[i], keypoints[j], line, colors[i])
+            _stamp(out, keypoints[i], keypoints[j], [(line + 1, _RIM), (line, colors[i])])
     for k, (point, color) in enumerate(zip(keypoints, colors, strict=True)):
-        _stamp(out, point, point, radius + 1, _RIM)
-        _stamp(out, point, point, radius, color)
-        if not shown[k]:
-            _stamp(out, point, point, radius - 1.5, _RIM)
+        hollow = [] if shown[k] else [(radius - 1.5, _RIM)]
+        _stamp(out, point, point, [(radius + 1, _RIM), (radius, color), *hollow])
     if names is not None:
         size = font_size or max(10, round(3 * radius))
         for (x, y), name, color in zip(keypoints, names, colors, strict=True):
