@@ -91,3 +91,7 @@ class DiskFullError(WriteError):
 
 class RunLockedError(BKindError):
     """Another process is using the run folder."""
+
+
+class MissingDependencyError(BKindError, ImportError):
+    """An optional part is not installed; the message says which extra to install."""

@@ -74,6 +74,11 @@ def test_the_command_line_runs_without_gui_packages(tiny_video, tmp_path):
     exported = _run(cli, "export", str(results))
     assert exported.returncode == 0, exported.stderr
     assert exported.stdout.strip().endswith("tinyDLC_bkind.h5")
+    pytest.importorskip("movement")
+    for to, ending in (("nwb", "tiny.nwb"), ("csv", "tiny.keypoints.csv")):
+        exported = _run(cli, "export", str(results), "--to", to)
+        assert exported.returncode == 0, exported.stderr
+        assert exported.stdout.strip().endswith(ending)
     scores = _run(cli, "evaluate", str(results), str(ground_truth_path(tiny_video)))
     assert scores.returncode == 0, scores.stderr
     assert "ratio_to_blob" in json.loads(scores.stdout)

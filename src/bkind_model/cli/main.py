@@ -19,6 +19,7 @@ from bkind_model.cli.options import add_training_options, config_from_args
 from bkind_model.cli.overlay import add_overlay_commands
 from bkind_model.cli.progress import TrainingStopped, run_extraction, run_training
 from bkind_model.errors import BKindError
+from bkind_model.io.export import FORMATS as EXPORT_FORMATS
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -89,11 +90,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.set_defaults(func=_cmd_evaluate)
 
-    export = sub.add_parser("export", help="write results in another tool's format")
+    export = sub.add_parser(
+        "export",
+        help="write results in another tool's format",
+        description="dlc: DeepLabCut .h5/.csv; sleap: SLEAP analysis .h5; nwb: NWB with "
+        "ndx-pose; nc: movement's dataset as netCDF; csv: one row per frame and keypoint. "
+        "sleap, nwb and nc need the movement extra.",
+    )
     export.add_argument("results", help="results .h5 from `bkind extract`")
-    export.add_argument("--to", default="dlc", choices=("dlc",), help="format (default dlc)")
+    export.add_argument("--to", default="dlc", choices=EXPORT_FORMATS, help="format (default dlc)")
     export.add_argument(
-        "--out", help="output file, .h5 or .csv (default: <video>DLC_bkind.h5 beside it)"
+        "--out",
+        help="output file (default beside the results: <stem>DLC_bkind.h5, <stem>.analysis.h5, "
+        "<stem>.nwb, <stem>.nc or <stem>.keypoints.csv)",
     )
     export.set_defaults(func=_cmd_export)
 

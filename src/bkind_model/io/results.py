@@ -42,8 +42,18 @@ import numpy as np
 
 from bkind_model.errors import BKindError, DiskFullError
 from bkind_model.io.atomic import atomic_path, require_free, write_failed
+from bkind_model.io.optional import movement_io
+from bkind_model.pose.likelihood import LIKELIHOOD_MEANING, calibrated_likelihood
 
 FORMAT = "bkind-results-1"
+#: The one individual of single-animal results, in movement, SLEAP and NWB files.
+INDIVIDUAL = "animal"
+
+
+def heatmap_cells(config: dict[str, Any]) -> int | None:
+    """Cells of the heatmaps of a results file's training config (None if unknown)."""
+    size, stride = config.get("image_size"), config.get("heatmap_stride")
+    return int(size // stride) ** 2 if size and stride else None
 
 
 def default_keypoint_names(n_keypoints: int) -> list[str]:
@@ -131,6 +141,54 @@ class KeypointResult:
         """Names of the keypoints (``kp0``, ``kp1`` ... until they are named)."""
         names = self.metadata.get("keypoint_names")
         return list(names) if names is not None else default_keypoint_names(self.n_keypoints)
+
+    def to_movement(self) -> Any:
+        """The keypoints as movement's poses dataset (needs the ``movement`` extra).
+
+        Returns
+        -------
+        xarray.Dataset
+            ``position`` ``(time, space, keypoints, individuals)`` px and ``confidence``
+            ``(time, keypoints, individuals)`` (:meth:`likelihoods`; NaN where a keypoint
+            is missing), time in seconds at :attr:`fps`, one individual
+            (:data:`INDIVIDUAL`), ``source_software`` "bkind", ``video_path``.
+
+        Raises
+        ------
+        MissingDependencyError
+            When movement is not installed.
+        """
+        load_poses = movement_io("load_poses")
+        position = np.transpose(self.keypoints.astype(np.float64), (0, 2, 1))[..., None]
+        confidence = self.likelihoods()
+        confidence[~np.isfinite(self.keypoints).all(axis=-1)] = np.nan
+        ds = load_poses.from_numpy(
+            position_array=position,
+            confidence_array=confidence[..., None],
+            individual_names=[INDIVIDUAL],
+            keypoint_names=self.keypoint_names,
+            fps=self.fps,
+            source_software="bkind",
+        )
+        if self.video_path is not None:
+            ds.attrs["video_path"] = str(self.video_path)
+        return ds
+
+    def likelihoods(self) -> np.ndarray:
+        """``(T, K)`` likelihood in [0, 1]: the stored one, else calibrated now.
+
+        Extraction stores a calibrated likelihood (:mod:`bkind_model.pose.likelihood`:
+        the probability that the keypoint is stable); files written before it existed get
+        one computed from their keypoints, confidence and covariance.
+        """
+        if self.likelihood is not None:
+            return np.array(self.likelihood, np.float64)
+        return calibrated_likelihood(
+            self.keypoints,
+            self.confidence,
+            self.covariance,
+            n_cells=heatmap_cells(self.metadata.get("config") or {}),
+        )
 
     @property
     def fps(self) -> float:
@@ -420,6 +478,7 @@ class ResultsWriter:
         """
         try:
             with _quiet_h5py_failures():
+                self._store_likelihood()
                 self.file.close()
             with h5py.File(self.part, "r") as check:  # what reached the disk is complete
                 done = int(check.attrs["frames_done"])
@@ -432,6 +491,21 @@ class ResultsWriter:
             self._abandon()
             raise write_failed(self.path, exc) from exc
         return self.path
+
+    def _store_likelihood(self) -> None:
+        """Add the calibrated likelihood of the complete keypoints (replacing a stale one)."""
+        if "likelihood" in self.file:  # a finish interrupted after writing it
+            del self.file["likelihood"]
+        config = read_attributes(self.file, ("config",)).get("config") or {}
+        values = calibrated_likelihood(
+            self.file["keypoints"][()],
+            self.file["confidence"][()],
+            self.file["covariance"][()],
+            n_cells=heatmap_cells(config),
+        )
+        self.file.create_dataset("likelihood", data=values.astype(np.float32))
+        self.file.attrs["likelihood_meaning"] = LIKELIHOOD_MEANING
+        self.file.flush()
 
     def _abandon(self) -> None:
         """Drop a partial file that could not be written (a full disk): it frees space.

@@ -31,11 +31,16 @@ class BodyFrame:
         ``image = centre + rotation @ body``.
     reference : ndarray
         ``(K, 2)`` the reference shape of the discovered keypoints, px, centred.
+    rigidity : ndarray
+        ``(K,)`` in [0, 1]: how closely each keypoint keeps its place on the body (1 for
+        keypoints on the body; towards 0 for one that wanders, e.g. on the background).
+        Keypoints take part in the alignment with this weight.
     """
 
     centre: np.ndarray
     rotation: np.ndarray
     reference: np.ndarray
+    rigidity: np.ndarray
 
     @property
     def heading(self) -> np.ndarray:
@@ -76,6 +81,7 @@ def body_frame(
     keypoints: np.ndarray,
     confidence: np.ndarray | None = None,
     reference: np.ndarray | None = None,
+    rigidity: np.ndarray | None = None,
     iterations: int = 5,
 ) -> BodyFrame:
     """Align every frame's keypoints to one reference shape (generalised Procrustes).
@@ -91,6 +97,11 @@ def body_frame(
         ``(K, 2)`` a reference shape to align to (e.g. the one of the frames a mapping
         was fitted on, so new frames get the same body axes). Default: estimated from
         ``keypoints`` by alternating alignment and averaging.
+    rigidity : ndarray, optional
+        ``(K,)`` keypoint weights to use with a given ``reference`` (default all 1).
+        Estimated with the reference otherwise: keypoints whose median distance from
+        their place in the reference is far above the others' are down-weighted, so a
+        keypoint off the animal does not turn the body's axes.
     iterations : int
         Rounds of that estimation.
 
@@ -102,16 +113,34 @@ def body_frame(
     keypoints = np.asarray(keypoints, np.float64)
     weights = _weights(keypoints, confidence)
     filled = np.nan_to_num(keypoints)
-    if reference is None:
-        centre = _weighted_mean(filled, weights)
-        centred = filled - centre[:, None, :]
-        shape = _principal(_mean_shape(centred, weights))
-        for _ in range(iterations):
-            frame = _align(filled, weights, shape)
-            shape = _principal(_mean_shape(frame.to_body(filled), weights))
-    else:
+    if reference is not None:
         shape = np.asarray(reference, np.float64)
-    return _align(filled, weights, shape)
+        rigid = np.ones(len(shape)) if rigidity is None else np.asarray(rigidity, np.float64)
+        return _align(filled, weights * rigid, shape, rigid)
+    rigid = np.ones(keypoints.shape[1])
+    for _ in range(_ROBUST_ROUNDS):
+        used = weights * rigid
+        centre = _weighted_mean(filled, used)
+        shape = _principal(_mean_shape(filled - centre[:, None, :], used), rigid)
+        for _ in range(iterations):
+            frame = _align(filled, used, shape, rigid)
+            shape = _principal(_mean_shape(frame.to_body(filled), used), rigid)
+        rigid = _rigidity(frame.to_body(filled), shape, weights)
+    return _align(filled, weights * rigid, shape, rigid)
+
+
+#: Rounds of (alignment, rigidity) estimation.
+_ROBUST_ROUNDS = 3
+
+
+def _rigidity(body: np.ndarray, shape: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``(K,)`` Cauchy weights of each keypoint's median distance from its place, px."""
+    distance = np.linalg.norm(body - shape, axis=-1)
+    distance = np.where(weights > 0, distance, np.nan)
+    with np.errstate(all="ignore"):
+        residual = np.nan_to_num(np.nanmedian(distance, axis=0), nan=np.inf)
+    typical = np.median(residual[np.isfinite(residual)]) if np.isfinite(residual).any() else 1.0
+    return 1.0 / (1.0 + (residual / (3.0 * max(float(typical), 1e-6))) ** 2)
 
 
 def _weighted_mean(points: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -121,7 +150,9 @@ def _weighted_mean(points: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return (weights[..., None] * points).sum(axis=1) / total
 
 
-def _align(points: np.ndarray, weights: np.ndarray, shape: np.ndarray) -> BodyFrame:
+def _align(
+    points: np.ndarray, weights: np.ndarray, shape: np.ndarray, rigidity: np.ndarray
+) -> BodyFrame:
     """Rotation and translation of ``shape`` onto each frame's (weighted) keypoints.
 
     The centroids of the points and of the reference are taken over the same keypoints
@@ -133,7 +164,7 @@ def _align(points: np.ndarray, weights: np.ndarray, shape: np.ndarray) -> BodyFr
         points - mean_points[:, None, :], shape[None] - mean_shape[:, None, :], weights
     )
     centre = mean_points - np.einsum("tij,tj->ti", rotation, mean_shape)
-    return BodyFrame(centre=centre, rotation=rotation, reference=shape)
+    return BodyFrame(centre=centre, rotation=rotation, reference=shape, rigidity=rigidity)
 
 
 def _mean_shape(points: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -143,16 +174,20 @@ def _mean_shape(points: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return (weights[..., None] * points).sum(axis=0) / total[:, None]
 
 
-def _principal(shape: np.ndarray) -> np.ndarray:
-    """``shape`` centred and rotated so its first principal axis is x (sign fixed)."""
-    centred = shape - shape.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+def _principal(shape: np.ndarray, rigidity: np.ndarray) -> np.ndarray:
+    """``shape`` centred and rotated so its first principal axis is x (sign fixed).
+
+    Centre and axes are weighted by ``rigidity``; the sign of x puts the rigid keypoint
+    farthest from the centre on +x.
+    """
+    w = rigidity / max(float(rigidity.sum()), 1e-12)
+    centred = shape - (w[:, None] * shape).sum(axis=0)
+    _, _, vt = np.linalg.svd(np.sqrt(w)[:, None] * centred, full_matrices=False)
     axes = vt.T
     if np.linalg.det(axes) < 0:
         axes[:, 1] *= -1
     aligned = centred @ axes
-    # The sign of x: the keypoint farthest from the centre points along +x.
-    far = np.argmax(np.linalg.norm(aligned, axis=1))
+    far = np.argmax(np.linalg.norm(aligned, axis=1) * (rigidity >= 0.5 * rigidity.max()))
     if aligned[far, 0] < 0:
         aligned = -aligned  # a rotation by 180 degrees, not a reflection
     return aligned

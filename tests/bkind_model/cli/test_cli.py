@@ -28,6 +28,12 @@ def test_train_extract_evaluate(tiny_video, tmp_path, capsys):
     scores = json.loads(capsys.readouterr().out)
     assert {"keypoints", "blob", "mean_pose", "ratio_to_blob"} <= set(scores)
     assert scores["mean_pose"]["error_px"] > 0
+    capsys.readouterr()
+    assert main(["export", str(out), "--to", "csv", "--out", str(tmp_path / "k.csv")]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "k.csv")
+    assert main(["export", str(out), "--to", "nwb", "--out", str(tmp_path / "k.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "k.csv" in err and ".nwb" in err and "Traceback" not in err
 
 
 @pytest.mark.slow
