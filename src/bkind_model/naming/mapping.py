@@ -31,7 +31,13 @@ from bkind_model.evaluate.baselines import blob_features_of_video
 from bkind_model.evaluate.regression import ridge_fit, ridge_predict
 from bkind_model.io.atomic import atomic_path
 from bkind_model.io.image_folder import list_images
-from bkind_model.io.labels import Labels, LabelsError, frame_numbers
+from bkind_model.io.labels import (
+    LABELLED_DATA,
+    Labels,
+    LabelsError,
+    frame_numbers,
+    image_path,
+)
 from bkind_model.io.results import KeypointResult
 from bkind_model.io.video import open_video
 from bkind_model.naming.bodyparts import Bodyparts
@@ -334,6 +340,19 @@ def labelled_frames(result: KeypointResult, labels: Labels, source: str | Path) 
     return frames
 
 
+def frame_rows(result: KeypointResult, frames: np.ndarray) -> list[str]:
+    """Labels rows of frames of ``result``: the inverse of :func:`labelled_frames`.
+
+    ``labeled-data/<video stem>/imgNNNN.png`` for a video file (DeepLabCut's names), and
+    ``labeled-data/<folder>/<image file>`` for an image folder.
+    """
+    video = result.require_video()
+    if video.is_dir():
+        files = list_images(video)
+        return [f"{LABELLED_DATA}/{video.name}/{files[int(f)].name}" for f in frames]
+    return [image_path(video, int(f), result.n_frames) for f in frames]
+
+
 def _check_inside(labels: Labels, frame_size: Any, source: str | Path) -> None:
     """Refuse labelled points outside the frame (``EDGE_MARGIN`` px tolerated)."""
     if frame_size is None:
@@ -433,7 +452,7 @@ def fit_map(
                 f"the map needs at least {MIN_FRAMES}: label it in {MIN_FRAMES - len(rows)} "
                 "more frame(s)."
             )
-        fits.append(_fit_one(x[rows], targets[rows, j]))
+        fits.append(fit_ridge(x[rows], targets[rows, j]))
     length = float(labels.body_length)
     return NamedMap(
         bodyparts=bodyparts,
@@ -457,16 +476,36 @@ def fit_map(
 
 
 @dataclass
-class _Fit:
-    weights: np.ndarray  # (F + 1, 2)
-    jackknife: np.ndarray  # (n, F + 1, 2)
-    residual: np.ndarray  # (2, 2) px^2
+class RidgeFit:
+    """One bodypart's ridge fit (see :func:`fit_ridge`).
+
+    Attributes
+    ----------
+    weights : ndarray
+        ``(F + 1, 2)`` for :func:`~bkind_model.evaluate.regression.ridge_predict`.
+    jackknife : ndarray
+        ``(n, F + 1, 2)`` the weights fitted without each of the n frames.
+    residual : ndarray
+        ``(2, 2)`` covariance of the leave-one-out residuals + :data:`MIN_VARIANCE`, px^2.
+    alpha : float
+        The chosen penalty.
+    loo_error : float
+        Mean leave-one-out error, px.
+    """
+
+    weights: np.ndarray
+    jackknife: np.ndarray
+    residual: np.ndarray
     alpha: float
-    loo_error: float  # px
+    loo_error: float
 
 
-def _fit_one(x: np.ndarray, y: np.ndarray) -> _Fit:
-    """Ridge of ``(n, 2)`` targets on ``(n, F)`` features, penalty by leave-one-out."""
+def fit_ridge(x: np.ndarray, y: np.ndarray) -> RidgeFit:
+    """Ridge of ``(n, 2)`` targets on ``(n, F)`` features, the penalty chosen by leave-one-out.
+
+    The penalty of :data:`ALPHAS` with the smallest mean leave-one-out error (``n >= 2``
+    frames); the benchmark fits its baselines the same way.
+    """
     n = len(x)
     best: tuple[float, float, np.ndarray, np.ndarray] | None = None
     for alpha in ALPHAS:
@@ -482,7 +521,7 @@ def _fit_one(x: np.ndarray, y: np.ndarray) -> _Fit:
     assert best is not None
     error, alpha, jackknife, residuals = best
     residual = residuals.T @ residuals / n + MIN_VARIANCE * np.eye(2)
-    return _Fit(ridge_fit(x, y, alpha), jackknife, residual, alpha, error)
+    return RidgeFit(ridge_fit(x, y, alpha), jackknife, residual, alpha, error)
 
 
 def _plain(value: Any) -> Any:

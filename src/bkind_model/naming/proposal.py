@@ -22,8 +22,6 @@ from bkind_model.naming.features import body_features
 
 #: Candidates per wanted frame (before leaving out labelled and unusable frames).
 CANDIDATES_PER_FRAME = 50
-#: Fewest frames between two candidates (so neighbouring frames are not both proposed).
-MIN_GAP = 3
 
 
 def propose_frames(
@@ -58,8 +56,7 @@ def propose_frames(
     """
     if n < 1:
         raise ConfigError(f"frames to propose: {n}; ask for at least 1.")
-    total = result.n_frames
-    candidates = evenly_spaced(total, min(max(1, total // MIN_GAP), CANDIDATES_PER_FRAME * n))
+    candidates = evenly_spaced(result.n_frames, CANDIDATES_PER_FRAME * n)
     _, x = body_features(result.keypoints, result.confidence)
     usable = np.isfinite(x[candidates]).all(axis=1)
     if exclude is not None and len(exclude):
