@@ -13,6 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
+from bkind_model.cli.behaviour import add_behaviour_commands
 from bkind_model.cli.multiview import add_3d_commands
 from bkind_model.cli.naming import add_naming_commands
 from bkind_model.cli.options import add_training_options, config_from_args
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_cmd_export)
 
     add_3d_commands(sub)
+    add_behaviour_commands(sub)
     add_naming_commands(sub)
     add_overlay_commands(sub)
 

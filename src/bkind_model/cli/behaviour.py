@@ -1,0 +1,127 @@
+"""``bkind behaviour train | predict`` and ``bkind motifs``: ethograms from keypoints.
+
+``train`` fits a behaviour classifier on the labelled frames of results files (labels: an
+intervals CSV or a frame x behaviour CSV, e.g. corrected predictions); ``predict`` writes
+a video's ethogram as a frame x behaviour CSV with probabilities; ``motifs`` finds
+recurring motifs without any label and writes them the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+
+from bkind_model.io.results import KeypointResult
+
+
+def _load_all(paths: list[str]) -> list[KeypointResult]:
+    return [KeypointResult.load(path) for path in paths]
+
+
+def _summary(ethograms) -> None:
+    """Frames per behaviour of each ethogram, on stderr."""
+    for ethogram in ethograms:
+        counts = ethogram.binary().sum(axis=0)
+        shown = ", ".join(f"{n} {c}" for n, c in zip(ethogram.names, counts, strict=True))
+        print(f"{ethogram.video}: {shown} frames", file=sys.stderr)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from bkind_model.behaviour.classifier import ClassifierSettings, train_classifier
+    from bkind_model.behaviour.labels import read_labels
+    from bkind_model.io.labels import refuse_existing
+
+    refuse_existing(args.out, args.force)  # before minutes of work, not after
+    settings = ClassifierSettings(
+        window_s=args.window_s, smooth_s=args.smooth_s, estimator=args.estimator
+    )
+    labels = read_labels(args.labels)
+    model = train_classifier(_load_all(args.results), labels, settings, seed=args.seed)
+    counts = ", ".join(f"{n} {c}" for n, c in labels.frame_counts().items())
+    print(f"Trained on {sum(model.trained_on.values())} frames ({counts}).", file=sys.stderr)
+    print(model.save(args.out, overwrite=args.force))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from bkind_model.behaviour.classifier import BehaviourClassifier
+    from bkind_model.behaviour.ethogram import write_ethograms
+    from bkind_model.io.labels import refuse_existing
+
+    refuse_existing(args.out, args.force)
+    model = BehaviourClassifier.load(args.model)
+    if args.threshold is not None:
+        model.settings = replace(model.settings, threshold=args.threshold)
+    ethograms = [model.predict(result) for result in _load_all(args.results)]
+    _summary(ethograms)
+    print(write_ethograms(args.out, ethograms, overwrite=args.force))
+    return 0
+
+
+def _cmd_motifs(args: argparse.Namespace) -> int:
+    from bkind_model.behaviour.ethogram import write_ethograms
+    from bkind_model.behaviour.motifs import MotifSettings, find_motifs
+    from bkind_model.io.labels import refuse_existing
+
+    refuse_existing(args.out, args.force)
+    settings = MotifSettings(n_motifs=args.k, window_s=args.window_s)
+    ethograms = find_motifs(_load_all(args.results), settings, seed=args.seed)
+    _summary(ethograms)
+    print(write_ethograms(args.out, ethograms, overwrite=args.force))
+    return 0
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--force", action="store_true", help="replace an existing --out file")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def add_behaviour_commands(sub: argparse._SubParsersAction) -> None:
+    """Add ``behaviour`` (``train``, ``predict``) and ``motifs`` to ``bkind``'s subcommands."""
+    behaviour = sub.add_parser("behaviour", help="ethograms from labelled behaviour intervals")
+    commands = behaviour.add_subparsers(dest="behaviour_command", required=True)
+
+    train = commands.add_parser("train", help="train a behaviour classifier on labelled frames")
+    train.add_argument("results", nargs="+", help="results .h5 of the labelled videos")
+    train.add_argument(
+        "--labels", required=True, help="intervals CSV or frame x behaviour CSV of those videos"
+    )
+    train.add_argument("--out", required=True, help="model file to write (e.g. behaviour.pkl)")
+    train.add_argument(
+        "--window-s", type=float, default=1.0, help="feature window, seconds (default 1)"
+    )
+    train.add_argument(
+        "--smooth-s", type=float, default=0.2, help="probability smoothing, seconds (0.2)"
+    )
+    train.add_argument(
+        "--estimator",
+        choices=("logistic", "boosting"),
+        default="logistic",
+        help="logistic regression (default) or gradient boosting (slower)",
+    )
+    _add_common(train)
+    train.set_defaults(func=_cmd_train)
+
+    predict = commands.add_parser("predict", help="write the ethogram of results as CSV")
+    predict.add_argument("model", help="model file from `bkind behaviour train`")
+    predict.add_argument("results", nargs="+", help="results .h5 files")
+    predict.add_argument("--out", required=True, help="ethogram CSV (frame x behaviour)")
+    predict.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="smallest probability that gives a frame a behaviour (default: the model's)",
+    )
+    _add_common(predict)
+    predict.set_defaults(func=_cmd_predict)
+
+    motifs = sub.add_parser("motifs", help="recurring behaviour motifs without labels")
+    motifs.add_argument("results", nargs="+", help="results .h5 files (the same keypoints)")
+    motifs.add_argument("-k", type=int, default=8, help="number of motifs (default 8)")
+    motifs.add_argument("--out", required=True, help="motif ethogram CSV (frame x motif)")
+    motifs.add_argument(
+        "--window-s", type=float, default=0.25, help="feature window, seconds (default 0.25)"
+    )
+    _add_common(motifs)
+    motifs.set_defaults(func=_cmd_motifs)
