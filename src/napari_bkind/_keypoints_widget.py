@@ -1,15 +1,14 @@
 """Dock widget *Keypoints*: how discovered keypoints are shown, and the overlay export.
 
-For a keypoint layer: the confidence below which points are drawn hollow, keypoint
+For a keypoint layer: the likelihood below which points are drawn as rings, keypoint
 names as text, the trail length of the trajectories, covariance ellipses on the
 current frame, and the overlay video: keypoints, skeleton (a named layer's own, or typed),
 trails and names drawn over a frame range, written to mp4 in a worker (progress, cancel).
-The display settings above it (hollow threshold, names, trail) apply to the video too.
+The display settings above it (ring threshold, names, trail) apply to the video too.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +33,15 @@ from bkind_model.io.overlay import write_overlay_video
 from bkind_model.io.results import KeypointResult
 from napari_bkind._layers import (
     GROUP_KEY,
+    LIKELIHOOD_CUTOFF,
     PATH_KEY,
     RESULT_KEY,
     THRESHOLD_KEY,
     KeypointLayerError,
-    confidence_colors,
     covariance_ellipses,
     frame_points,
     is_keypoint_layer,
+    likelihood_symbols,
     points_to_result,
 )
 from napari_bkind._palette import rgba
@@ -71,7 +71,13 @@ class KeypointsWidget(Container):
         self.viewer = napari_viewer
         self.layer = ComboBox(label="Keypoints", choices=self._layer_choices)
         self.threshold = FloatSlider(
-            label="Hollow below confidence", min=0.0, max=1.0, value=0.0, tracking=False
+            label="Rings below likelihood",
+            min=0.0,
+            max=1.0,
+            value=LIKELIHOOD_CUTOFF,
+            tracking=False,
+            tooltip="Points less likely than this to be stable on the body are drawn as "
+            "rings here and hollow in the overlay video (0.6: DeepLabCut's usual cut-off)",
         )
         self.names = CheckBox(text="Show keypoint names", value=False)
         self.trail = IntSpinBox(label="Trail (frames)", value=10, min=0, max=10_000)
@@ -156,11 +162,8 @@ class KeypointsWidget(Container):
         layer = self.layer.value
         if layer is None:
             return
-        confidence = layer.features["confidence"].to_numpy()
-        known = confidence[np.isfinite(confidence)]
         with self.threshold.changed.blocked():
-            self.threshold.max = math.ceil(known.max()) if known.size else 1.0
-            self.threshold.value = layer.metadata.get(THRESHOLD_KEY, 0.0)
+            self.threshold.value = layer.metadata.get(THRESHOLD_KEY, LIKELIHOOD_CUTOFF)
         tracks = self._group(Tracks)
         if tracks:
             with self.trail.changed.blocked():
@@ -177,15 +180,9 @@ class KeypointsWidget(Container):
         layer = self.layer.value
         if layer is None:
             return
-        keypoint = layer.features["keypoint"]
-        face, border = confidence_colors(
-            keypoint.cat.codes.to_numpy(),
-            layer.features["confidence"].to_numpy(),
-            self.threshold.value,
-            len(keypoint.cat.categories),
+        layer.symbol = likelihood_symbols(
+            layer.features["likelihood"].to_numpy(), self.threshold.value
         )
-        layer.face_color = face
-        layer.border_color = border
         layer.metadata[THRESHOLD_KEY] = self.threshold.value
 
     def _show_names(self) -> None:

@@ -4,9 +4,13 @@ Layers made here (as ``(data, kwargs, layer_type)`` tuples, so readers and widge
 them):
 
 * keypoints: Points ``(frame, y, x)``, one row per keypoint and frame, features
-  ``keypoint`` (name, categorical), ``confidence`` and the covariance terms
-  ``cov_xx``, ``cov_xy``, ``cov_yy`` (px^2); one stable colour per keypoint id;
-  points below a confidence threshold are drawn hollow;
+  ``keypoint`` (name, categorical), ``likelihood`` (0-1, what
+  :mod:`bkind_model.pose.likelihood` states), ``confidence`` (the raw heatmap
+  confidence) and the covariance terms ``cov_xx``, ``cov_xy``, ``cov_yy`` (px^2);
+  coloured by the ``keypoint`` feature through a colour cycle (as napari-deeplabcut and
+  movement colour theirs), so a point added by hand takes its keypoint's colour; points
+  below a likelihood threshold are drawn as rings; a point added by hand gets NaN
+  likelihood, confidence and covariance (it is saved as placed by hand);
 * trajectories: Tracks ``(track_id, frame, y, x)``, one track per keypoint;
 * heatmaps: a lazy ``(T, H, W)`` dask Image placed on the video frame, computed only for
   the frames napari shows, from the low-resolution heatmaps of a results file.
@@ -38,10 +42,11 @@ LayerData = tuple[Any, dict[str, Any], str]
 RESULT_KEY = "bkind_result"  # the results' metadata (keypoint_names, n_frames, video_path ...)
 PATH_KEY = "bkind_results_path"  # the results file the layer came from, if any
 GROUP_KEY = "bkind_group"  # shared by the Points, Tracks and heatmap layers of one result
-THRESHOLD_KEY = "bkind_threshold"  # confidence below which points are drawn hollow
+THRESHOLD_KEY = "bkind_threshold"  # likelihood below which points are drawn as rings
 
-#: Share of the least confident points drawn hollow when a layer is made.
-LOW_CONFIDENCE_PERCENTILE = 10
+#: Likelihood below which points are drawn as rings when a layer is made: the cut-off
+#: DeepLabCut (pcutoff), napari-deeplabcut and movement users apply.
+LIKELIHOOD_CUTOFF = 0.6
 #: Standard deviations spanned by a covariance ellipse's semi-axes.
 ELLIPSE_SIGMAS = 2.0
 COV_COLUMNS = ("cov_xx", "cov_xy", "cov_yy")
@@ -51,34 +56,13 @@ class KeypointLayerError(BKindError):
     """A layer cannot be read as keypoints (not a ``ValueError``: napari's save would hide it)."""
 
 
-def confidence_colors(
-    ids: np.ndarray, confidence: np.ndarray, threshold: float, n_keypoints: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Face and border colours: filled when confident, a hollow ring of the colour if not.
+def likelihood_symbols(likelihood: np.ndarray, threshold: float) -> np.ndarray:
+    """``(N,)`` marker of each point: a ring below ``threshold``, a disc otherwise.
 
-    Parameters
-    ----------
-    ids : ndarray
-        ``(N,)`` keypoint id of each point.
-    confidence : ndarray
-        ``(N,)`` confidence of each point (NaN: unknown, drawn as confident).
-    threshold : float
-        Points with ``confidence < threshold`` are drawn hollow.
-    n_keypoints : int
-        K, the number of keypoint ids (decides the palette).
-
-    Returns
-    -------
-    face, border : ndarray
-        ``(N, 4)`` float32 RGBA each.
+    Points without a likelihood (NaN: placed by hand) are discs.
     """
-    palette = rgba(n_keypoints)
-    face = palette[ids]
-    border = np.ones_like(face)
-    low = confidence < threshold
-    border[low] = face[low]
-    face[low, 3] = 0.15
-    return face, border
+    low = np.asarray(likelihood, np.float64) < threshold
+    return np.where(low, "ring", "disc")
 
 
 def keypoint_points(
@@ -87,6 +71,7 @@ def keypoint_points(
     *,
     frames: np.ndarray | None = None,
     confidence: np.ndarray | None = None,
+    likelihood: np.ndarray | None = None,
     covariance: np.ndarray | None = None,
     frame_size: tuple[int, int] | None = None,
     name: str = "keypoints",
@@ -104,6 +89,8 @@ def keypoint_points(
         ``(T,)`` frame number of each row of ``keypoints`` (default ``0 .. T-1``).
     confidence : ndarray, optional
         ``(T, K)`` confidence (NaN when not given).
+    likelihood : ndarray, optional
+        ``(T, K)`` likelihood in [0, 1] (NaN when not given).
     covariance : ndarray, optional
         ``(T, K, 2, 2)`` covariance over (x, y) in px^2 (NaN when not given).
     frame_size : tuple of int, optional
@@ -120,8 +107,9 @@ def keypoint_points(
     """
     n_rows, n_keypoints = keypoints.shape[:2]
     frames = np.arange(n_rows) if frames is None else np.asarray(frames)
-    if confidence is None:
-        confidence = np.full((n_rows, n_keypoints), np.nan, np.float32)
+    missing = np.full((n_rows, n_keypoints), np.nan, np.float32)
+    confidence = missing if confidence is None else confidence
+    likelihood = missing if likelihood is None else likelihood
     if covariance is None:
         covariance = np.full((n_rows, n_keypoints, 2, 2), np.nan, np.float32)
     ids = np.tile(np.arange(n_keypoints, dtype=np.int16), n_rows)
@@ -129,30 +117,32 @@ def keypoint_points(
     data = np.column_stack([np.repeat(frames, n_keypoints), xy[:, 1], xy[:, 0]])
     keep = np.isfinite(xy).all(axis=1)
     cov = covariance.reshape(-1, 2, 2)[keep].astype(np.float32)
-    conf = confidence.reshape(-1)[keep].astype(np.float32)
+    chance = likelihood.reshape(-1)[keep].astype(np.float32)
     ids = ids[keep]
     features = pd.DataFrame(
         {
             "keypoint": pd.Categorical.from_codes(ids, categories=list(names)),
-            "confidence": conf,
+            "likelihood": chance,
+            "confidence": confidence.reshape(-1)[keep].astype(np.float32),
             "cov_xx": cov[:, 0, 0],
             "cov_xy": cov[:, 0, 1],
             "cov_yy": cov[:, 1, 1],
         }
     )
-    known = conf[np.isfinite(conf)]
-    threshold = float(np.percentile(known, LOW_CONFIDENCE_PERCENTILE)) if known.size else 0.0
-    face, border = confidence_colors(ids, conf, threshold, n_keypoints)
     size = max(4.0, 0.012 * max(frame_size)) if frame_size else 5.0
     kwargs = {
         "name": name,
         "features": features,
-        "face_color": face,
-        "border_color": border,
-        "border_width": 0.2,
+        # napari's defaults would copy the last point's values onto one added by hand.
+        "feature_defaults": {"keypoint": names[0]} | dict.fromkeys(features.columns[1:], np.nan),
+        "face_color": "keypoint",
+        "face_color_cycle": list(rgba(n_keypoints)),
+        "border_color": "white",
+        "border_width": 0.1,
         "border_width_is_relative": True,
+        "symbol": likelihood_symbols(chance, LIKELIHOOD_CUTOFF),
         "size": size,
-        "metadata": (metadata or {}) | {THRESHOLD_KEY: threshold},
+        "metadata": (metadata or {}) | {THRESHOLD_KEY: LIKELIHOOD_CUTOFF},
     }
     return data[keep], kwargs, "points"
 
@@ -285,6 +275,7 @@ def result_layers(result: KeypointResult, path: str | Path | None = None) -> lis
             result.keypoints,
             result.keypoint_names,
             confidence=result.confidence,
+            likelihood=result.likelihoods(),
             covariance=result.covariance,
             frame_size=tuple(frame_size) if frame_size is not None else None,
             name=f"{stem} keypoints",
@@ -309,9 +300,12 @@ def points_to_result(data: np.ndarray, meta: dict[str, Any]) -> KeypointResult:
     data : ndarray
         ``(N, 3)`` points ``(frame, y, x)``.
     meta : dict
-        The layer's state: ``features`` with a ``keypoint`` column (name of each point),
-        optional ``confidence`` and ``cov_*`` columns, and ``metadata`` (the results'
-        metadata under :data:`RESULT_KEY` when the layer came from a result).
+        The layer's state: ``features`` with a ``keypoint`` column (name of each point;
+        napari-deeplabcut's ``label`` column is taken instead when there is none),
+        optional ``likelihood``, ``confidence`` and ``cov_*`` columns, and ``metadata``
+        (the results' metadata under :data:`RESULT_KEY` when the layer came from a
+        result). A point with a position but no likelihood was placed by hand: its
+        likelihood is 1.
 
     Returns
     -------
@@ -321,15 +315,18 @@ def points_to_result(data: np.ndarray, meta: dict[str, Any]) -> KeypointResult:
     Raises
     ------
     KeypointLayerError
-        If the layer has no ``keypoint`` feature, is not ``(frame, y, x)``, or holds two
-        points of one keypoint on one frame.
+        If the layer has no ``keypoint`` (or ``label``) feature, is not
+        ``(frame, y, x)``, or holds two points of one keypoint on one frame.
     """
     data = np.asarray(data, dtype=np.float64)
     features = pd.DataFrame(meta.get("features", {}))
+    if "keypoint" not in features and "label" in features:  # a napari-deeplabcut layer
+        features = features.rename(columns={"label": "keypoint"})
     if "keypoint" not in features or data.ndim != 2 or data.shape[1] != 3:
         raise KeypointLayerError(
             f"Layer {meta.get('name', '')!r} is not a keypoint layer: it needs points "
-            "(frame, y, x) and a 'keypoint' feature naming each point's keypoint."
+            "(frame, y, x) and a 'keypoint' (or napari-deeplabcut 'label') feature naming "
+            "each point's keypoint."
         )
     stored = dict(meta.get("metadata", {}).get(RESULT_KEY, {}))
     labels = features["keypoint"].astype(str).to_numpy()
@@ -349,12 +346,17 @@ def points_to_result(data: np.ndarray, meta: dict[str, Any]) -> KeypointResult:
     confidence = np.full(shape, np.nan, np.float32)
     if "confidence" in features:
         confidence[frames, ids] = features["confidence"].to_numpy(np.float32)
+    likelihood = np.full(shape, np.nan, np.float32)
+    if "likelihood" in features:
+        likelihood[frames, ids] = features["likelihood"].to_numpy(np.float32)
+    placed = np.isfinite(keypoints).all(axis=-1) & np.isnan(likelihood)
+    likelihood[placed] = 1.0  # placed (or moved in from a tool without one) by hand
     covariance = np.full((*shape, 2, 2), np.nan, np.float32)
     if all(column in features for column in COV_COLUMNS):
         xx, xy, yy = (features[column].to_numpy(np.float32) for column in COV_COLUMNS)
         covariance[frames, ids] = np.stack([np.stack([xx, xy], -1), np.stack([xy, yy], -1)], -2)
     metadata = stored | {"keypoint_names": names, "n_frames": n_frames}
-    return KeypointResult(keypoints, confidence, covariance, metadata)
+    return KeypointResult(keypoints, confidence, covariance, metadata, likelihood=likelihood)
 
 
 def frame_points(

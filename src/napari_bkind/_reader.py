@@ -2,9 +2,12 @@
 
 * A video file or an image folder opens as a lazy Image layer ``(T, H, W, 3)``, time
   first; frames are decoded only when napari shows them.
-* A results file (``*.h5`` written by ``bkind extract``) opens as keypoint layers (see
-  :mod:`napari_bkind._layers`) plus its video when the video is found. Other ``.h5``
-  files (DeepLabCut's, for instance) are left to other readers.
+* A results file (``*.bkind.h5``, as ``bkind extract`` names them) opens as keypoint
+  layers (see :mod:`napari_bkind._layers`) plus its video when the video is found.
+  Other ``.h5`` files (DeepLabCut's, SLEAP's, NWB ...) are not claimed: napari offers
+  them only to their own readers (napari-deeplabcut, movement), and a ``.bkind.h5`` file
+  is offered to us and napari's built-in reader alone (napari asks once which to use,
+  and remembers the choice: File > Preferences > Plugins).
 """
 
 from __future__ import annotations

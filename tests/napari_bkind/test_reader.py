@@ -32,7 +32,8 @@ def test_results_open_with_their_video_keypoints_trajectories_and_heatmaps(resul
     assert video.shape == (60, 128, 128, 3)
     assert points.shape == (60 * 4, 3)  # (frame, y, x) for every keypoint and frame
     assert list(pkw["features"]["keypoint"].cat.categories) == ["kp0", "kp1", "kp2", "kp3"]
-    assert pkw["face_color"].shape == (240, 4)
+    assert pkw["face_color"] == "keypoint" and len(pkw["face_color_cycle"]) == 4
+    assert {"likelihood", "confidence"} <= set(pkw["features"])
     assert tracks.shape == (240, 4) and set(tracks[:, 0]) == {0, 1, 2, 3}
     assert maps.shape == (60, 128, 128)
     frame = np.asarray(maps[5])

@@ -144,8 +144,15 @@ def test_discover_adds_keypoints_and_display_controls_work(
     widget = KeypointsWidget(viewer)
     points = viewer.layers["found.bkind keypoints"]
     assert widget.layer.value is points
-    widget.threshold.value = widget.threshold.max  # every point hollow
-    assert np.allclose(points.face_color[:, 3], 0.15)
+    assert widget.threshold.value == 0.6  # the field's usual likelihood cut-off
+    likelihood = points.features["likelihood"].to_numpy()
+    assert ((likelihood >= 0) & (likelihood <= 1)).all()
+    assert list(points.symbol) == ["ring" if v < 0.6 else "disc" for v in likelihood]
+    widget.threshold.value = 1.0  # every point a ring
+    assert set(points.symbol) == {"ring"}
+    # colours follow the keypoint feature, so one keypoint keeps one colour
+    ids = points.features["keypoint"].cat.codes.to_numpy()
+    assert len({tuple(c) for c in points.face_color[ids == 0]}) == 1
     widget.trail.value = 25
     assert [t.tail_length for t in viewer.layers if isinstance(t, Tracks)] == [25]
     widget.names.value = True

@@ -79,8 +79,8 @@ def add_overlay_commands(sub: Any) -> None:
         "--min-likelihood",
         type=float,
         default=0.0,
-        help="keypoints below this likelihood (named bodyparts) or heatmap confidence "
-        "(discovered keypoints) are drawn hollow, without edges and trails (default 0)",
+        help="keypoints below this likelihood (0-1, the one exports write) are drawn hollow, "
+        "without edges and trails (default 0; 0.6 is DeepLabCut's usual cut-off)",
     )
     overlay.add_argument(
         "--scale",

@@ -5,9 +5,10 @@ The drawing is numpy: discs and lines are painted from each pixel's distance to 
 once per name and size with Pillow's default font and blended the same way. Coordinates
 are ``(x, y)`` px with the centre of the top-left pixel at ``(0, 0)``.
 
-Which keypoints count as seen is decided by :func:`overlay_likelihood`: the likelihood the
-results state (named bodyparts) when there is one, the raw heatmap confidence otherwise.
-Points below the threshold are drawn hollow, without their skeleton edges and trails.
+Which keypoints count as seen is decided by their likelihood,
+:meth:`~bkind_model.io.results.KeypointResult.likelihoods` (in [0, 1]; NaN counts as
+unseen), the one every export writes. Points below the threshold are drawn hollow,
+without their skeleton edges and trails.
 """
 
 from __future__ import annotations
@@ -53,18 +54,6 @@ class OverlayError(PathError):
 def keypoint_colors(n_keypoints: int) -> np.ndarray:
     """``(K, 3)`` uint8 RGB colour of each keypoint id (cycles after 20)."""
     return _PALETTE[np.arange(n_keypoints) % len(_PALETTE)]
-
-
-def overlay_likelihood(result: KeypointResult) -> np.ndarray:
-    """``(T, K)`` how sure each keypoint is, compared with an overlay's threshold.
-
-    The likelihood in [0, 1] the results state (named bodyparts; NaN counts as unseen),
-    else the raw heatmap confidence (1 = uniform heatmap, larger is sharper). A calibrated
-    likelihood of discovered keypoints would replace the confidence here.
-    """
-    if result.likelihood is not None:
-        return np.asarray(result.likelihood, dtype=np.float32)
-    return np.asarray(result.confidence, dtype=np.float32)
 
 
 def skeleton_edges(skeleton: SkeletonSpec | None, names: Sequence[str]) -> list[tuple[int, int]]:
@@ -320,8 +309,8 @@ def write_overlay_video(
     names : bool
         Write each keypoint's name beside it.
     min_likelihood : float
-        Keypoints whose :func:`overlay_likelihood` is below this are drawn hollow, without
-        edges or trails.
+        Keypoints whose likelihood is below this are drawn hollow, without edges or
+        trails.
     start, stop : int
         Frames ``start`` to ``stop - 1`` of the video are written (``stop`` defaults to the
         end); trails reach back before ``start``.
@@ -448,7 +437,7 @@ def _overlay_frames(
     pad = ((0, content[1] % 2), (0, content[0] % 2), (0, 0))
     factor = np.array([content[0] / width, content[1] / height], np.float32)
     keypoints = (result.keypoints.astype(np.float32) + 0.5) * factor - 0.5
-    seen = overlay_likelihood(result) >= min_likelihood
+    seen = result.likelihoods() >= min_likelihood
     trails = np.where(seen[..., None], keypoints, np.nan)
     labels = result.keypoint_names if names else None
     radius = radius or max(2.0, content[0] / 160)

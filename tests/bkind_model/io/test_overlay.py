@@ -13,7 +13,6 @@ from bkind_model.io.overlay import (
     OverlayError,
     draw_keypoints,
     keypoint_colors,
-    overlay_likelihood,
     skeleton_edges,
     write_overlay_video,
 )
@@ -139,7 +138,7 @@ def test_frame_range_scale_and_likelihood(video, tmp_path):
     result = still_keypoints(video, skeleton=[["kp0", "kp1"]])
     result.likelihood = np.ones((N_FRAMES, 3), np.float32)
     result.likelihood[:, 1] = 0.2  # kp1 unsure: hollow, no edge
-    np.testing.assert_array_equal(overlay_likelihood(result), result.likelihood)
+    np.testing.assert_array_equal(result.likelihoods(), result.likelihood)
     out = write_overlay_video(
         result, tmp_path / "part.mp4", start=5, stop=15, scale=0.5, min_likelihood=0.5, names=False
     )
