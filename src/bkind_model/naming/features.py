@@ -9,7 +9,7 @@ body frame) are appended.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -27,10 +27,25 @@ class FeatureSet:
     blob : bool
         The blob tracker's centroid and axis (doubled angle, so its sign does not matter)
         in body coordinates, its length and width.
+    blob_frame : bool
+        Place the body frame on the blob: its origin at the blob's centroid, its x axis
+        along the blob's major axis, pointing the way the keypoints' body frame points
+        (the blob alone cannot tell head from tail).
+    fusion : bool
+        Also fit the blob baseline (a ridge on the blob's features in image coordinates)
+        and combine both predictions by their inverse covariances, so on each frame the
+        more certain one counts more (the map's grows where the keypoints are unusual).
     """
 
     uncertainty: bool = False
     blob: bool = False
+    blob_frame: bool = False
+    fusion: bool = False
+
+    @property
+    def needs_blob(self) -> bool:
+        """Whether these features need the blob tracker's features of the frames."""
+        return self.blob or self.blob_frame or self.fusion
 
 
 #: The keypoints in body coordinates alone.
@@ -80,6 +95,10 @@ def body_features(
     keypoints = np.asarray(keypoints, np.float64)
     n = len(keypoints)
     frame = body_frame(keypoints, confidence, reference, rigidity)
+    if features.needs_blob and blob is None:
+        raise ValueError("blob features need the blob tracker's features")
+    if features.blob_frame:
+        frame = on_blob(frame, np.asarray(blob, np.float64))
     parts = [frame.to_body(keypoints).reshape(n, -1)]
     if features.uncertainty:
         if confidence is None or covariance is None:
@@ -91,11 +110,26 @@ def body_features(
             body_cov[..., [0, 1, 1], [0, 0, 1]].reshape(n, -1),
         ]
     if features.blob:
-        if blob is None:
-            raise ValueError("blob features need the blob tracker's features")
         blob = np.asarray(blob, np.float64)
         centroid = frame.to_body(blob[:, None, :2])[:, 0]
         heading = frame.heading
         angle = 2 * (np.arctan2(blob[:, 3], blob[:, 2]) - heading)  # axis sign-free
         parts += [centroid, np.column_stack([np.cos(angle), np.sin(angle)]), blob[:, 6:8]]
     return frame, np.concatenate(parts, axis=1)
+
+
+def on_blob(frame: BodyFrame, blob: np.ndarray) -> BodyFrame:
+    """``frame`` moved onto the blob: centroid, major axis signed by ``frame``'s heading.
+
+    Parameters
+    ----------
+    frame : BodyFrame
+        The keypoints' body frame (its heading gives the axis its sign).
+    blob : ndarray
+        ``(T, 8)`` :func:`bkind_model.evaluate.baselines.blob_features`.
+    """
+    angle = np.arctan2(blob[:, 3], blob[:, 2])
+    angle = np.where(np.cos(angle - frame.heading) < 0, angle + np.pi, angle)
+    cos, sin = np.cos(angle), np.sin(angle)
+    rotation = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], -2)
+    return replace(frame, centre=blob[:, :2].copy(), rotation=rotation)

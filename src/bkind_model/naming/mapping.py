@@ -7,8 +7,9 @@ frame's rotation and centre. The penalty of each bodypart is chosen by leave-one
 the labelled frames, whose held-out residuals also give the uncertainty:
 
 * ``covariance`` of a prediction = covariance of the leave-one-out residuals (px^2, in
-  body coordinates) + the jackknife covariance of the prediction itself (it grows on
-  frames unlike the labelled ones), rotated into the image;
+  body coordinates, scaled to their median squared norm so that a few failed frames do
+  not inflate every frame's) + the jackknife covariance of the prediction itself (it
+  grows on frames unlike the labelled ones), rotated into the image;
 * ``likelihood`` = probability that the bodypart lies within ``radius_px`` (by default
   :data:`LIKELIHOOD_RADIUS` body lengths) of the prediction, for a Gaussian error with
   that covariance made isotropic (its mean variance ``s2``): ``1 - exp(-r^2 / (2 s2))``.
@@ -19,8 +20,9 @@ Refitting after corrections is fitting again on the merged labels
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,7 @@ from bkind_model.io.labels import (
 from bkind_model.io.results import KeypointResult
 from bkind_model.io.video import open_video
 from bkind_model.naming.bodyparts import Bodyparts
-from bkind_model.naming.features import KEYPOINTS_ONLY, FeatureSet, body_features
+from bkind_model.naming.features import FeatureSet, body_features
 
 #: Ridge penalties tried for each bodypart (standardised units, per frame); the large
 #: ones approach the mean pose in the body frame, which few labels may favour.
@@ -55,8 +57,10 @@ MIN_VARIANCE = 1.0
 #: Labelled points may lie this far outside the frame (a click on the edge), px.
 EDGE_MARGIN = 2.0
 MAP_FORMAT = "bkind-named-map-1"
-#: The features maps use unless told otherwise (see bench/few_labels.py).
-DEFAULT_FEATURES = KEYPOINTS_ONLY
+#: The features maps use unless told otherwise: the blob's description added to the
+#: keypoints, and the blob baseline fused in (the best from 20 labels on in
+#: bench/few_labels.py).
+DEFAULT_FEATURES = FeatureSet(blob=True, fusion=True)
 
 
 class NamingError(BKindError):
@@ -89,6 +93,9 @@ class NamedMap:
         ``(J,)`` mean leave-one-out error of each bodypart, px.
     radius_px : float
         Radius of the likelihood, px.
+    blob_fits : list of RidgeFit or None
+        With ``features.fusion``: per bodypart the ridge on the blob's features, image
+        coordinates.
     source : dict
         The discovered keypoints it was fitted on: ``n_keypoints``, ``frame_size``,
         ``checkpoint_sha256``, ``results``, ``n_labelled`` (labelled frames used).
@@ -104,6 +111,7 @@ class NamedMap:
     alphas: np.ndarray
     loo_error_px: np.ndarray
     radius_px: float
+    blob_fits: list[RidgeFit] | None = None
     source: dict[str, Any] = field(default_factory=dict)
 
     def predict_body(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -116,15 +124,7 @@ class NamedMap:
         covariance : ndarray
             ``(T, J, 2, 2)`` px^2.
         """
-        mean = np.stack([ridge_predict(w, x) for w in self.weights], axis=1)
-        covariance = np.empty((*mean.shape, 2))
-        for j, weights in enumerate(self.jackknife):
-            spread = np.stack([ridge_predict(w, x) for w in weights])  # (n, T, 2)
-            spread -= spread.mean(axis=0)
-            n = len(weights)
-            jack = (n - 1) / n * np.einsum("nti,ntj->tij", spread, spread)
-            covariance[:, j] = self.residual[j] + jack
-        return mean, covariance
+        return _ridge_predictions(self.weights, self.jackknife, self.residual, x)
 
     def predict(self, result: KeypointResult, blob: np.ndarray | None = None) -> KeypointResult:
         """Named bodyparts on every frame of ``result``.
@@ -159,13 +159,24 @@ class NamedMap:
             result.covariance,
             reference=self.reference,
             rigidity=self.rigidity,
-            blob=_blob(result, blob) if self.features.blob else None,
+            blob=_blob(result, blob) if self.features.needs_blob else None,
             features=self.features,
         )
         mean, covariance = self.predict_body(x)
         rotation = frame.rotation[:, None]  # (T, 1, 2, 2)
         keypoints = frame.to_image(mean.reshape(len(x), -1, 2)).reshape(mean.shape)
         covariance = rotation @ covariance @ np.swapaxes(rotation, -1, -2)
+        if self.blob_fits is not None:
+            keypoints, covariance = _fuse(
+                keypoints,
+                covariance,
+                *_ridge_predictions(
+                    np.stack([f.weights for f in self.blob_fits]),
+                    [f.jackknife for f in self.blob_fits],
+                    np.stack([f.residual for f in self.blob_fits]),
+                    _blob(result, blob),
+                ),
+            )
         return KeypointResult(
             keypoints=keypoints.astype(np.float32),
             confidence=np.full(mean.shape[:2], np.nan, np.float32),
@@ -212,7 +223,7 @@ class NamedMap:
         header = {
             "format": MAP_FORMAT,
             "bodyparts": self.bodyparts.to_dict(),
-            "features": {"uncertainty": self.features.uncertainty, "blob": self.features.blob},
+            "features": asdict(self.features),
             "radius_px": self.radius_px,
             "source": self.source,
         }
@@ -226,6 +237,9 @@ class NamedMap:
             "loo_error_px": self.loo_error_px,
         }
         arrays |= {f"jackknife{j}": w for j, w in enumerate(self.jackknife)}
+        for j, fit in enumerate(self.blob_fits or []):
+            arrays |= {f"blob_weights{j}": fit.weights, f"blob_jackknife{j}": fit.jackknife}
+            arrays |= {f"blob_residual{j}": fit.residual}
         with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as file:
             np.savez(file, **arrays)  # type: ignore[arg-type]  # numpy's stub
         return path
@@ -248,17 +262,29 @@ class NamedMap:
                 if header.get("format") != MAP_FORMAT:
                     raise ValueError(f"format {header.get('format')!r}")
                 weights = data["weights"]
+                features = FeatureSet(**header["features"])
+                blob_fits = [
+                    RidgeFit(
+                        data[f"blob_weights{j}"],
+                        data[f"blob_jackknife{j}"],
+                        data[f"blob_residual{j}"],
+                        float("nan"),
+                        float("nan"),
+                    )
+                    for j in range(len(weights) if features.fusion else 0)
+                ]
                 return cls(
                     bodyparts=Bodyparts.from_dict(header["bodyparts"], source=path),
                     reference=data["reference"],
                     rigidity=data["rigidity"],
-                    features=FeatureSet(**header["features"]),
+                    features=features,
                     weights=weights,
                     jackknife=[data[f"jackknife{j}"] for j in range(len(weights))],
                     residual=data["residual"],
                     alphas=data["alphas"],
                     loo_error_px=data["loo_error_px"],
                     radius_px=float(header["radius_px"]),
+                    blob_fits=blob_fits or None,
                     source=header["source"],
                 )
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -266,6 +292,54 @@ class NamedMap:
                 f"{path}: not a map of named bodyparts ({str(exc).splitlines()[0][:120]}); fit "
                 "it again with `bkind name`."
             ) from exc
+
+
+def _ridge_predictions(
+    weights: np.ndarray, jackknife: list[np.ndarray], residual: np.ndarray, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Means ``(T, J, 2)`` and covariances ``(T, J, 2, 2)`` of J ridge fits on ``(T, F)``.
+
+    Covariance = the leave-one-out residuals' + the jackknife spread of the prediction
+    (its size taken robustly, from the median squared deviation).
+    """
+    mean = np.stack([ridge_predict(w, x) for w in weights], axis=1)
+    covariance = np.empty((*mean.shape, 2))
+    for j, refits in enumerate(jackknife):
+        spread = np.stack([ridge_predict(w, x) for w in refits])  # (n, T, 2)
+        spread -= np.median(spread, axis=0)
+        n = len(refits)
+        shape = np.einsum("nti,ntj->tij", spread, spread)  # (T, 2, 2)
+        # The jackknife's (n - 1) * mean |d|^2, with the mean of the squared norms taken
+        # robustly (median / ln 2 for a 2D Gaussian): one influential labelled frame
+        # would otherwise widen every frame's spread.
+        robust = (n - 1) * np.median((spread**2).sum(axis=-1), axis=0) / np.log(2)
+        trace = np.trace(shape, axis1=-2, axis2=-1)
+        scale = np.divide(robust, trace, out=np.zeros_like(trace), where=trace > 0)
+        covariance[:, j] = residual[j] + scale[:, None, None] * shape
+    return mean, covariance
+
+
+def _fuse(
+    mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, cov_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two Gaussian estimates ``(..., 2)``, ``(..., 2, 2)`` combined by inverse covariance.
+
+    Where one is not finite, the other is kept.
+    """
+    finite_a = np.isfinite(mean_a).all(-1) & np.isfinite(cov_a).all((-2, -1))
+    finite_b = np.isfinite(mean_b).all(-1) & np.isfinite(cov_b).all((-2, -1))
+    eye = np.eye(2)
+    p_a = np.linalg.inv(np.where(finite_a[..., None, None], cov_a, eye))
+    p_b = np.linalg.inv(np.where(finite_b[..., None, None], cov_b, eye))
+    p_a[~finite_a], p_b[~finite_b] = 0.0, 0.0
+    both = p_a + p_b
+    covariance = np.linalg.inv(np.where((finite_a | finite_b)[..., None, None], both, eye))
+    weighted = np.einsum("...ij,...j->...i", p_a, np.nan_to_num(mean_a))
+    weighted += np.einsum("...ij,...j->...i", p_b, np.nan_to_num(mean_b))
+    mean = np.einsum("...ij,...j->...i", covariance, weighted)
+    none = ~(finite_a | finite_b)
+    mean[none], covariance[none] = np.nan, np.nan
+    return mean, covariance
 
 
 def likelihood(covariance: np.ndarray, radius_px: float) -> np.ndarray:
@@ -280,10 +354,17 @@ def likelihood(covariance: np.ndarray, radius_px: float) -> np.ndarray:
 
 
 def _blob(result: KeypointResult, blob: np.ndarray | None) -> np.ndarray:
-    """The given blob features, or those of the results' video."""
+    """The given blob features, or those of the results' video (computed once per video)."""
     if blob is not None:
         return blob
-    with open_video(result.require_video()) as source:
+    video = result.require_video()
+    return _video_blob(str(video), video.stat().st_mtime_ns if video.exists() else 0)
+
+
+@functools.lru_cache(maxsize=4)
+def _video_blob(video: str, _mtime_ns: int) -> np.ndarray:
+    """``(T, 8)`` blob features of a video (cached: a refit needs them again)."""
+    with open_video(video) as source:
         return blob_features_of_video(source)
 
 
@@ -378,7 +459,7 @@ def fit_map(
     frames: np.ndarray,
     bodyparts: Bodyparts | None = None,
     *,
-    features: FeatureSet = KEYPOINTS_ONLY,
+    features: FeatureSet = DEFAULT_FEATURES,
     blob: np.ndarray | None = None,
     radius_px: float | None = None,
     source: str | Path = "the labels",
@@ -431,19 +512,17 @@ def fit_map(
             f"{source}: bodyparts never labelled: {', '.join(absent)}; label each in at least "
             f"{MIN_FRAMES} frames, or remove it from the bodyparts."
         )
+    blob = _blob(result, blob) if features.needs_blob else None
     frame, x = body_features(
-        result.keypoints,
-        result.confidence,
-        result.covariance,
-        blob=_blob(result, blob) if features.blob else None,
-        features=features,
+        result.keypoints, result.confidence, result.covariance, blob=blob, features=features
     )
     x = x[frames]
     rows_frame = replace(frame, centre=frame.centre[frames], rotation=frame.rotation[frames])
     columns = [labels.names.index(n) for n in bodyparts.names]
     targets = rows_frame.to_body(labels.joints[:, columns])  # (N, J, 2) body coordinates
     usable = np.isfinite(x).all(axis=1)
-    fits = []
+    fits: list[RidgeFit] = []
+    blob_fits: list[RidgeFit] = []
     for j, name in enumerate(bodyparts.names):
         rows = np.flatnonzero(usable & np.isfinite(targets[:, j]).all(axis=1))
         if len(rows) < MIN_FRAMES:
@@ -453,6 +532,9 @@ def fit_map(
                 "more frame(s)."
             )
         fits.append(fit_ridge(x[rows], targets[rows, j]))
+        if blob is not None and features.fusion:
+            column = labels.names.index(name)
+            blob_fits.append(fit_ridge(blob[frames[rows]], labels.joints[rows, column]))
     length = float(labels.body_length)
     return NamedMap(
         bodyparts=bodyparts,
@@ -465,6 +547,7 @@ def fit_map(
         alphas=np.array([f.alpha for f in fits]),
         loo_error_px=np.array([f.loo_error for f in fits]),
         radius_px=float(radius_px) if radius_px is not None else LIKELIHOOD_RADIUS * length,
+        blob_fits=blob_fits or None,
         source={
             "n_keypoints": int(result.n_keypoints),
             "frame_size": _plain(result.metadata.get("frame_size")),
@@ -486,7 +569,8 @@ class RidgeFit:
     jackknife : ndarray
         ``(n, F + 1, 2)`` the weights fitted without each of the n frames.
     residual : ndarray
-        ``(2, 2)`` covariance of the leave-one-out residuals + :data:`MIN_VARIANCE`, px^2.
+        ``(2, 2)`` covariance of the leave-one-out residuals, px^2, scaled to their median
+        squared norm (robust to a few failed frames) + :data:`MIN_VARIANCE`.
     alpha : float
         The chosen penalty.
     loo_error : float
@@ -520,7 +604,13 @@ def fit_ridge(x: np.ndarray, y: np.ndarray) -> RidgeFit:
             best = (error, alpha, weights, residuals)
     assert best is not None
     error, alpha, jackknife, residuals = best
-    residual = residuals.T @ residuals / n + MIN_VARIANCE * np.eye(2)
+    # The shape of the residuals' covariance, scaled robustly: a few labelled frames whose
+    # keypoints failed must not inflate every frame's uncertainty. For a 2D Gaussian,
+    # |e|^2 / s2 has a chi-square(2) distribution, whose median is 2 ln 2.
+    shape = residuals.T @ residuals
+    variance = float(np.median((residuals**2).sum(axis=1))) / (2 * np.log(2))
+    trace = float(np.trace(shape))
+    residual = (2 * variance / trace * shape if trace > 0 else 0.0) + MIN_VARIANCE * np.eye(2)
     return RidgeFit(ridge_fit(x, y, alpha), jackknife, residual, alpha, error)
 
 

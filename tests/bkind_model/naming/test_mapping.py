@@ -153,3 +153,24 @@ def test_a_map_refuses_keypoints_of_another_model(sample):
     )
     with pytest.raises(NamingError, match="another checkpoint"):
         fitted.predict(other)
+
+
+def test_results_of_an_image_folder_match_rows_by_file_name(sample, tmp_path):
+    """Keypoints extracted on the labelled images themselves (as bench/real.py links them)."""
+    from PIL import Image
+
+    from bkind_model.naming.mapping import frame_rows
+
+    folder = tmp_path / "labelled"
+    folder.mkdir()
+    for i, name in enumerate(["img0003.png", "img0001.png", "img0002.png"]):
+        Image.new("RGB", (8, 8)).save(folder / f"{i:05d}_{name}")
+    result = KeypointResult.load(sample.results)
+    result.metadata["video_path"] = str(folder)
+    rows = ["labeled-data/m4s1/img0001.png", "labeled-data/m4s1/img0003.png"]
+    labels = labels_from_joints(sample.joints[:2], sample.names, rows)
+    np.testing.assert_array_equal(labelled_frames(result, labels, "labels"), [1, 0])
+    assert frame_rows(result, np.array([2])) == ["labeled-data/labelled/00002_img0002.png"]
+    missing = labels_from_joints(sample.joints[:2], sample.names, ["a/b/img0009.png"] * 2)
+    with pytest.raises(LabelsError, match="img0009.png\\) are not in"):
+        labelled_frames(result, missing, "labels")
