@@ -14,6 +14,10 @@ the labelled frames, whose held-out residuals also give the uncertainty:
   :data:`LIKELIHOOD_RADIUS` body lengths) of the prediction, for a Gaussian error with
   that covariance made isotropic (its mean variance ``s2``): ``1 - exp(-r^2 / (2 s2))``.
 
+With ``FeatureSet(fusion=True)`` (the default, :data:`DEFAULT_FEATURES`) the blob
+baseline (a ridge on the blob tracker's features, image coordinates) is fitted the same
+way and both predictions are combined by their inverse covariances, frame by frame.
+
 Refitting after corrections is fitting again on the merged labels
 (:func:`bkind_model.io.labels.merge_labels`).
 """

@@ -17,7 +17,13 @@ from bkind_model.io.labels import Labels, load_labels, merge_labels, refuse_exis
 from bkind_model.io.results import KeypointResult
 from bkind_model.naming.bodyparts import Bodyparts
 from bkind_model.naming.features import FeatureSet
-from bkind_model.naming.mapping import DEFAULT_FEATURES, NamedMap, fit_map, labelled_frames
+from bkind_model.naming.mapping import (
+    DEFAULT_FEATURES,
+    NamedMap,
+    NamingError,
+    fit_map,
+    labelled_frames,
+)
 
 #: Suffix of the named predictions beside the discovered ones (``mouse.named.bkind.h5``).
 NAMED_SUFFIX = ".named.bkind.h5"
@@ -87,9 +93,15 @@ def name_results(
     Raises
     ------
     ResultsError, LabelsError, NamingError
-        One line naming the file and the fix (see :func:`fit_map`, :func:`labelled_frames`).
+        One line naming the file and the fix (see :func:`fit_map`, :func:`labelled_frames`);
+        also for named predictions passed as the discovered keypoints.
     """
     result = results if isinstance(results, KeypointResult) else KeypointResult.load(results)
+    if result.metadata.get("kind") == "named":
+        raise NamingError(
+            f"{result.path or 'these keypoints'}: named predictions, not discovered keypoints; "
+            f"pass the results of `bkind extract` ({result.metadata.get('named_from')})."
+        )
     source = labels if not isinstance(labels, Labels) else "the labels"
     truth = labels if isinstance(labels, Labels) else load_labels(labels)
     if corrections is not None:

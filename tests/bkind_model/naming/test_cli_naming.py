@@ -39,6 +39,10 @@ def test_propose_label_name_refine(sample, tmp_path, capsys):
         load_labels(summary["machinelabels"]).joints, named.keypoints[refine], atol=1e-4
     )
 
+    # Named predictions are not discovered keypoints.
+    assert main(["name", summary["named"], str(labels), "--out", str(tmp_path / "x.h5")]) == 2
+    assert "named predictions, not discovered keypoints" in capsys.readouterr().err
+
     # Naming again refuses to replace the files, and says how.
     assert main(argv) == 2
     assert "exists and would be replaced; pass --force" in capsys.readouterr().err

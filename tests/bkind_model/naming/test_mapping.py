@@ -172,5 +172,5 @@ def test_results_of_an_image_folder_match_rows_by_file_name(sample, tmp_path):
     np.testing.assert_array_equal(labelled_frames(result, labels, "labels"), [1, 0])
     assert frame_rows(result, np.array([2])) == ["labeled-data/labelled/00002_img0002.png"]
     missing = labels_from_joints(sample.joints[:2], sample.names, ["a/b/img0009.png"] * 2)
-    with pytest.raises(LabelsError, match="img0009.png\\) are not in"):
+    with pytest.raises(LabelsError, match=r"img0009\.png\) are not in"):
         labelled_frames(result, missing, "labels")
