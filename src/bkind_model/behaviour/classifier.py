@@ -29,7 +29,7 @@ from sklearn.preprocessing import StandardScaler
 
 from bkind_model.behaviour import BehaviourError
 from bkind_model.behaviour.ethogram import Ethogram, ethogram_from_probabilities
-from bkind_model.behaviour.features import reference_of, result_features
+from bkind_model.behaviour.features import BodyShape, result_features, shape_of
 from bkind_model.behaviour.labels import UNLABELLED, BehaviourLabels, video_key
 from bkind_model.io.atomic import atomic_path
 from bkind_model.io.labels import refuse_existing
@@ -56,6 +56,9 @@ class ClassifierSettings:
     threshold : float
         Smallest smoothed probability that gives a frame a behaviour (0: every frame
         gets its most probable one).
+    heatmap_shape : bool
+        Whether the features include each discovered keypoint's heatmap confidence and
+        spread (on the synthetic benchmark 0.820 macro F1 with, 0.805 without).
     estimator : {"logistic", "boosting"}
         A logistic regression on standardised features (the default) or histogram
         gradient boosting (nonlinear; on the synthetic benchmark's true joints 0.977
@@ -63,8 +66,9 @@ class ClassifierSettings:
     """
 
     window_s: float = 1.0
-    smooth_s: float = 0.2
+    smooth_s: float = 0.5
     threshold: float = 0.0
+    heatmap_shape: bool = True
     estimator: Literal["logistic", "boosting"] = "logistic"
 
     def __post_init__(self) -> None:
@@ -101,8 +105,8 @@ class BehaviourClassifier:
         The behaviours, in the order of the probabilities' columns.
     settings : ClassifierSettings
         How it was trained and is applied.
-    reference : ndarray
-        ``(K, 2)`` body-frame reference shape of the training keypoints, px.
+    shape : BodyShape
+        The body frame's reference shape of the training keypoints.
     keypoint_names : list of str
         Names of the ``K`` keypoints it was trained on.
     checkpoint_sha256 : str or None
@@ -115,7 +119,7 @@ class BehaviourClassifier:
 
     names: list[str]
     settings: ClassifierSettings
-    reference: np.ndarray
+    shape: BodyShape
     keypoint_names: list[str]
     checkpoint_sha256: str | None
     estimator: Any
@@ -145,7 +149,9 @@ class BehaviourClassifier:
     def probabilities(self, result: KeypointResult) -> np.ndarray:
         """``(T, B)`` probability of each behaviour in every frame (not smoothed)."""
         self.check(result)
-        features, _ = result_features(result, self.settings.window_s, self.reference)
+        features, _ = result_features(
+            result, self.settings.window_s, self.shape, self.settings.heatmap_shape
+        )
         known = np.asarray(self.estimator.classes_, dtype=int)
         out = np.zeros((len(features), len(self.names)), np.float32)
         out[:, known] = self.estimator.predict_proba(features)
@@ -277,7 +283,7 @@ def train_classifier(
     model = BehaviourClassifier(
         names=list(labels.names),
         settings=settings,
-        reference=reference_of(results),
+        shape=shape_of(results),
         keypoint_names=first.keypoint_names,
         checkpoint_sha256=_checkpoint(first),
         estimator=_estimator(settings, seed),
@@ -285,7 +291,9 @@ def train_classifier(
     inputs, targets = [], []
     for done, (result, video_codes) in enumerate(zip(results, codes, strict=True)):
         model.check(result)
-        features, _ = result_features(result, settings.window_s, model.reference)
+        features, _ = result_features(
+            result, settings.window_s, model.shape, settings.heatmap_shape
+        )
         labelled = video_codes != UNLABELLED
         inputs.append(features[labelled])
         targets.append(video_codes[labelled])

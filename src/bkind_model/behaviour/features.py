@@ -21,6 +21,12 @@ heading rate                2         angular velocity of the heading and its
 distances                   K(K-1)/2  between every pair of keypoints (sizes)
 ==========================  ========  ===============================================
 
+Discovered keypoints come with their heatmap's shape, which carries what positions miss
+(a rearing animal's raised head looks larger and less sharp, a grooming one's paws blur
+the head): :func:`result_features` adds, with ``heatmap_shape``, ``2K`` columns: the log
+of each keypoint's confidence and the log of its covariance's trace in body sizes squared.
+(Named keypoints have none: constant columns.)
+
 Over a window (:func:`window_features`): each column as is, and its mean and standard
 deviation over a centred window of ``window`` frames and over one a quarter as long
 (``5F`` columns), so a classifier sees a frame's context: a groom's strokes are a
@@ -33,6 +39,7 @@ never seen in the video sits at the body's centre with zero velocity.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -74,17 +81,34 @@ def fill_missing(keypoints: np.ndarray) -> np.ndarray:
     return filled
 
 
-def reference_size(reference: np.ndarray) -> float:
-    """RMS distance of a ``(K, 2)`` reference shape's keypoints from its centre, px."""
-    return max(float(np.sqrt(np.mean(np.sum(reference**2, axis=-1)))), 1e-6)
+@dataclass(frozen=True)
+class BodyShape:
+    """What gives several videos the same body axes: the body frame's reference shape.
+
+    Attributes
+    ----------
+    reference : ndarray
+        ``(K, 2)`` reference shape of the keypoints, px, centred.
+    rigidity : ndarray
+        ``(K,)`` weight of each keypoint in the alignment, 0 to 1 (low for keypoints
+        that wander off the body; :func:`~bkind_model.pose.body_frame.body_frame`).
+    """
+
+    reference: np.ndarray
+    rigidity: np.ndarray
+
+    @property
+    def size(self) -> float:
+        """RMS distance of the reference's keypoints from its centre, px: the body size."""
+        return max(float(np.sqrt(np.mean(np.sum(self.reference**2, axis=-1)))), 1e-6)
 
 
 def frame_features(
     keypoints: np.ndarray,
     fps: float,
     confidence: np.ndarray | None = None,
-    reference: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+    shape: BodyShape | None = None,
+) -> tuple[np.ndarray, BodyShape]:
     """Egocentric features of every frame (the table in the module docstring).
 
     Parameters
@@ -95,22 +119,26 @@ def frame_features(
         Frames per second, for velocities per second.
     confidence : ndarray, optional
         ``(T, K)`` weights of the keypoints in the body-frame fit.
-    reference : ndarray, optional
-        ``(K, 2)`` reference shape of the body frame, px (the one returned for the
-        training videos, so other videos get the same body axes); estimated when None.
+    shape : BodyShape, optional
+        The body frame's reference shape (the one returned for the training videos, so
+        other videos get the same body axes); estimated from these keypoints when None.
 
     Returns
     -------
     features : ndarray
         ``(T, F)`` float32.
-    reference : ndarray
-        ``(K, 2)`` the reference shape used, px.
+    shape : BodyShape
+        The reference shape used.
     """
     filled = fill_missing(keypoints)
     never_seen = ~np.isfinite(filled).all(axis=(0, 2))  # (K,)
     weights = None if confidence is None else np.where(never_seen, 0.0, confidence)
-    frame = body_frame(filled, weights, reference)
-    size = reference_size(frame.reference)
+    if shape is None:
+        frame = body_frame(filled, weights)
+        shape = BodyShape(frame.reference, frame.rigidity)
+    else:
+        frame = body_frame(filled, weights, shape.reference, shape.rigidity)
+    size = shape.size
     body = frame.to_body(np.nan_to_num(filled)) / size  # (T, K, 2) body sizes
     body[:, never_seen] = 0.0
     body = ndimage.gaussian_filter1d(body, SMOOTH_FRAMES, axis=0, mode="nearest")
@@ -137,7 +165,7 @@ def frame_features(
         distances,
     )
     features = np.concatenate(columns, axis=1)
-    return np.nan_to_num(features).astype(np.float32), frame.reference
+    return np.nan_to_num(features).astype(np.float32), shape
 
 
 def _rate(values: np.ndarray, per_second: float) -> np.ndarray:
@@ -186,17 +214,40 @@ def keypoint_weights(result: KeypointResult) -> np.ndarray:
     return np.nan_to_num(np.asarray(weights, np.float64), nan=1.0)
 
 
-def reference_of(results: Sequence[KeypointResult]) -> np.ndarray:
-    """One body-frame reference shape ``(K, 2)``, px, for the keypoints of several videos."""
+def shape_of(results: Sequence[KeypointResult]) -> BodyShape:
+    """One body-frame reference shape for the keypoints of several videos."""
     keypoints = np.concatenate([fill_missing(r.keypoints) for r in results])
     weights = np.concatenate([keypoint_weights(r) for r in results])
     weights[~np.isfinite(keypoints).all(axis=-1)] = 0.0
-    return body_frame(keypoints, weights).reference
+    frame = body_frame(keypoints, weights)
+    return BodyShape(frame.reference, frame.rigidity)
+
+
+def heatmap_features(result: KeypointResult, size: float) -> np.ndarray:
+    """``(T, 2K)`` float64: log confidence, and log covariance trace in body sizes squared.
+
+    Parameters
+    ----------
+    result : KeypointResult
+        Its ``confidence`` ``(T, K)`` (1: a uniform heatmap) and ``covariance``
+        ``(T, K, 2, 2)``, px^2; NaN (hand-edited keypoints) counts as confidence 1, no
+        spread.
+    size : float
+        The body size, px (:attr:`BodyShape.size`).
+    """
+    confidence = np.nan_to_num(np.asarray(result.confidence, np.float64), nan=1.0)
+    spread = np.trace(np.nan_to_num(np.asarray(result.covariance, np.float64)), axis1=-2, axis2=-1)
+    return np.concatenate(
+        [np.log(confidence.clip(min=1e-3)), np.log((spread / size**2).clip(min=1e-6))], axis=1
+    )
 
 
 def result_features(
-    result: KeypointResult, window_s: float, reference: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+    result: KeypointResult,
+    window_s: float,
+    shape: BodyShape | None = None,
+    heatmap_shape: bool = True,
+) -> tuple[np.ndarray, BodyShape]:
     """Windowed egocentric features of a results file's keypoints.
 
     Parameters
@@ -205,18 +256,23 @@ def result_features(
         Discovered or named keypoints ``(T, K, 2)``, px, and their confidence.
     window_s : float
         Length of the long window, seconds (converted with the video's fps).
-    reference : ndarray, optional
-        ``(K, 2)`` body-frame reference shape, px (:func:`reference_of`); estimated from
-        this video when None.
+    shape : BodyShape, optional
+        The body frame's reference shape (:func:`shape_of`); estimated from this video
+        when None.
+    heatmap_shape : bool
+        Add the heatmaps' confidence and spread (:func:`heatmap_features`).
 
     Returns
     -------
     features : ndarray
-        ``(T, 5F)`` float32 (:func:`window_features`).
-    reference : ndarray
-        ``(K, 2)`` the reference shape used, px.
+        ``(T, 5F)`` float32 (:func:`window_features`; ``F`` counts the ``2K`` heatmap
+        columns too with ``heatmap_shape``).
+    shape : BodyShape
+        The reference shape used.
     """
-    per_frame, reference = frame_features(
-        result.keypoints, result.fps, keypoint_weights(result), reference
+    per_frame, shape = frame_features(
+        result.keypoints, result.fps, keypoint_weights(result), shape
     )
-    return window_features(per_frame, round(window_s * result.fps)), reference
+    if heatmap_shape:
+        per_frame = np.concatenate([per_frame, heatmap_features(result, shape.size)], axis=1)
+    return window_features(per_frame, round(window_s * result.fps)), shape

@@ -92,7 +92,7 @@ def add_behaviour_commands(sub: argparse._SubParsersAction) -> None:
         "--window-s", type=float, default=1.0, help="feature window, seconds (default 1)"
     )
     train.add_argument(
-        "--smooth-s", type=float, default=0.2, help="probability smoothing, seconds (0.2)"
+        "--smooth-s", type=float, default=0.5, help="probability smoothing, seconds (0.5)"
     )
     train.add_argument(
         "--estimator",
@@ -121,7 +121,7 @@ def add_behaviour_commands(sub: argparse._SubParsersAction) -> None:
     motifs.add_argument("-k", type=int, default=8, help="number of motifs (default 8)")
     motifs.add_argument("--out", required=True, help="motif ethogram CSV (frame x motif)")
     motifs.add_argument(
-        "--window-s", type=float, default=0.25, help="feature window, seconds (default 0.25)"
+        "--window-s", type=float, default=1.0, help="feature window, seconds (default 1)"
     )
     _add_common(motifs)
     motifs.set_defaults(func=_cmd_motifs)

@@ -18,11 +18,14 @@ def _rotated(keypoints: np.ndarray, angle: float, shift: tuple[float, float]) ->
 
 def test_features_do_not_depend_on_where_the_animal_is_or_faces(samples):
     keypoints = ground_truth_result(samples[0]).keypoints[:300].astype(np.float64)
-    features, reference = frame_features(keypoints, 30.0)
+    features, shape = frame_features(keypoints, 30.0)
     moved, _ = frame_features(_rotated(keypoints, 1.1, (40.0, -25.0)), 30.0)
     n_keypoints = keypoints.shape[1]
     assert features.shape == (300, 4 * n_keypoints + 5 + n_keypoints * (n_keypoints - 1) // 2)
-    assert reference.shape == (n_keypoints, 2)
+    assert shape.reference.shape == (n_keypoints, 2)
+    assert shape.rigidity.shape == (n_keypoints,)
+    again, _ = frame_features(_rotated(keypoints, -0.4, (3.0, 9.0)), 30.0, shape=shape)
+    np.testing.assert_allclose(again, features, atol=2e-3)  # given the shape: the same axes
     np.testing.assert_allclose(moved, features, atol=2e-3)
 
 
