@@ -11,7 +11,7 @@ module is a light stand-in in the same spirit, an "AR-HMM-lite":
    distances, and the heatmaps' confidence and spread) with their mean and spread over a
    window (a second: oscillations such as grooming strokes become a state, not a flicker
    between two; on the benchmark's discovered keypoints a second matched the states
-   better than a quarter or half second, 0.38 macro F1 against 0.33),
+   better than a quarter second, 0.38 macro F1 against 0.32),
 2. standardised and reduced by PCA to a few components (most of the variance),
 3. a Gaussian HMM (hmmlearn) with one state per motif and *sticky* transitions: started
    with a strong diagonal and given a Dirichlet prior towards staying, as keypoint-MoSeq's
