@@ -140,9 +140,10 @@ class EthogramPlot(QWidget):
 
 
 def _train(
-    task: Task, results: list[KeypointResult], labels: BehaviourLabels
-) -> BehaviourClassifier:
-    return train_classifier(results, labels, progress=task.report)
+    task: Task, result: KeypointResult, labels: BehaviourLabels
+) -> tuple[BehaviourClassifier, Ethogram]:
+    model = train_classifier([result], labels, progress=task.report)
+    return model, model.predict(result)
 
 
 def _predict(task: Task, model: BehaviourClassifier, result: KeypointResult) -> Ethogram:
@@ -384,16 +385,16 @@ class BehaviourWidget(Container):
         self.cancel_button.enabled = busy
 
     def train(self) -> None:
-        """Train the classifier on the labelled frames, in a worker."""
+        """Train the classifier on the labelled frames and predict the video, in a worker."""
         result = self._guard("Training", self.keypoints)
         if result is not None:
             labels = BehaviourLabels(list(self.labels.names), list(self.labels.intervals))
-            self._run(_train, [result], labels, desc="Training behaviour", done=self._trained)
+            self._run(_train, result, labels, desc="Training behaviour", done=self._trained)
 
-    def _trained(self, model: BehaviourClassifier) -> None:
-        self.model = model
-        self.status.value = f"Trained on {sum(model.trained_on.values())} labelled frames."
-        self.predict()
+    def _trained(self, trained: tuple[BehaviourClassifier, Ethogram]) -> None:
+        self.model, ethogram = trained
+        self.show(ethogram)
+        self.status.value = f"Trained on {sum(self.model.trained_on.values())} labelled frames."
 
     def predict(self) -> None:
         """Predict the ethogram of the video, in a worker."""
