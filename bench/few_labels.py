@@ -16,17 +16,19 @@ error over the labelled (image, bodypart) cells, px and body lengths (``real.py`
 axis). Figures are the median over the draws. With the same labelled images:
 
 ``mapping``
-    the default map (:data:`~bkind_model.naming.mapping.DEFAULT_FEATURES`: ``fusion_blob``
-    below);
+    the default map (:data:`~bkind_model.naming.mapping.DEFAULT_FEATURES`: body frame on
+    the blob, keypoints and the blob's description as features);
 ``keypoints_only``
-    discovered keypoints in the body frame alone, a ridge per bodypart;
-``uncertainty``, ``blob_features``, ``blob_frame``
-    the same with the keypoints' confidence and covariance, or the blob's description,
-    added to its features, or with its body frame placed on the blob (centroid and major
-    axis, head-tail sign from the keypoints);
-``fusion``, ``fusion_blob``
-    the map (without / with the blob features) combined with the blob baseline by
-    inverse covariance, frame by frame;
+    the Procrustes body frame of the discovered keypoints and the keypoints alone;
+``uncertainty``, ``blob_features``
+    that, with the keypoints' confidence and covariance, or the blob's description,
+    added to the features;
+``blob_frame``
+    the keypoints alone in the body frame placed on the blob (centroid and major axis,
+    the head-tail sign from the keypoints);
+``fusion``
+    the default map combined with the blob baseline by inverse covariance, frame by
+    frame;
 ``image_ridge``
     the ridge of ``bkind evaluate`` on the keypoints in image coordinates (no body frame);
 ``blob``
@@ -64,6 +66,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -77,13 +80,12 @@ N_LABELS = (5, 10, 20, 40, 0)
 #: The curves of the PNG, the default map first.
 METHODS = (
     "mapping",
-    "keypoints_only",
     "proposed",
+    "keypoints_only",
     "uncertainty",
     "blob_features",
     "blob_frame",
     "fusion",
-    "fusion_blob",
     "image_ridge",
     "blob",
 )
@@ -187,29 +189,27 @@ def run_dataset(dataset: real.Dataset, args: argparse.Namespace, work_root: Path
             result, subset, train, Bodyparts(tuple(kept)), features=features, blob=blob
         )
         prediction = fitted.predict(result, blob=blob)
-        full = np.full((n, len(names), 2), np.nan)
-        full[:, [names.index(k) for k in kept]] = prediction.keypoints
-        prediction.keypoints = full
+        columns = [names.index(k) for k in kept]
+        full, chance = np.full((n, len(names), 2), np.nan), np.full((n, len(names)), np.nan)
+        full[:, columns], chance[:, columns] = prediction.keypoints, prediction.likelihood
+        prediction.keypoints, prediction.likelihood = full, chance
         return prediction
 
-    keypoints = keypoint_features(result.keypoints)
-    methods: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-        "mapping": lambda train, test: named(train).keypoints[test],
-        "keypoints_only": lambda train, test: named(train, KEYPOINTS_ONLY).keypoints[test],
-        "uncertainty": lambda train, test: named(train, FeatureSet(uncertainty=True)).keypoints[
-            test
-        ],
-        "blob_features": lambda train, test: named(train, FeatureSet(blob=True)).keypoints[test],
-        "blob_frame": lambda train, test: named(train, FeatureSet(blob_frame=True)).keypoints[
-            test
-        ],
-        "fusion": lambda train, test: named(train, FeatureSet(fusion=True)).keypoints[test],
-        "fusion_blob": lambda train, test: named(
-            train, FeatureSet(blob=True, fusion=True)
-        ).keypoints[test],
-        "image_ridge": lambda train, test: image_ridge(keypoints, joints, train, test),
-        "blob": lambda train, test: image_ridge(blob, joints, train, test),
+    variants = {
+        "mapping": DEFAULT_FEATURES,
+        "keypoints_only": KEYPOINTS_ONLY,
+        "uncertainty": FeatureSet(uncertainty=True),
+        "blob_features": FeatureSet(blob=True),
+        "blob_frame": FeatureSet(blob_frame=True),
+        "fusion": replace(DEFAULT_FEATURES, fusion=True),
     }
+    methods: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+        name: (lambda train, test, fs=fs: named(train, fs).keypoints[test])
+        for name, fs in variants.items()
+    }
+    keypoints = keypoint_features(result.keypoints)
+    methods["image_ridge"] = lambda train, test: image_ridge(keypoints, joints, train, test)
+    methods["blob"] = lambda train, test: image_ridge(blob, joints, train, test)
     rng = np.random.default_rng(args.seed)
     curve, stated, hits = [], [], []
     for wanted in args.n_labels:

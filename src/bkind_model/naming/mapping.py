@@ -14,9 +14,11 @@ the labelled frames, whose held-out residuals also give the uncertainty:
   :data:`LIKELIHOOD_RADIUS` body lengths) of the prediction, for a Gaussian error with
   that covariance made isotropic (its mean variance ``s2``): ``1 - exp(-r^2 / (2 s2))``.
 
-With ``FeatureSet(fusion=True)`` (the default, :data:`DEFAULT_FEATURES`) the blob
-baseline (a ridge on the blob tracker's features, image coordinates) is fitted the same
-way and both predictions are combined by their inverse covariances, frame by frame.
+By default (:data:`DEFAULT_FEATURES`) the body frame sits on the blob (its centroid and
+major axis, the head-tail sign from the keypoints) and the blob's description joins the
+features. With ``FeatureSet(fusion=True)`` the blob baseline (a ridge on the blob
+tracker's features, image coordinates) is fitted the same way and both predictions are
+combined by their inverse covariances, frame by frame.
 
 Refitting after corrections is fitting again on the merged labels
 (:func:`bkind_model.io.labels.merge_labels`).
@@ -61,10 +63,10 @@ MIN_VARIANCE = 1.0
 #: Labelled points may lie this far outside the frame (a click on the edge), px.
 EDGE_MARGIN = 2.0
 MAP_FORMAT = "bkind-named-map-1"
-#: The features maps use unless told otherwise: the blob's description added to the
-#: keypoints, and the blob baseline fused in (the best from 20 labels on in
+#: The features maps use unless told otherwise: the body frame placed on the blob and
+#: the blob's description added to the keypoints (the best from 5 labels on in
 #: bench/few_labels.py).
-DEFAULT_FEATURES = FeatureSet(blob=True, fusion=True)
+DEFAULT_FEATURES = FeatureSet(blob=True, blob_frame=True)
 
 
 class NamingError(BKindError):
