@@ -282,9 +282,11 @@ def plot(curve: list[dict], name: str, out: Path) -> Path:
     if name == GOAL["dataset"]:
         ax.axhline(GOAL["body_lengths"], color="gray", ls=":", label="goal (20 labels)")
     ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xticks(sizes, [str(s) for s in sizes])
     ax.set_xlabel("labelled images")
-    ax.set_ylabel("held-out error (body lengths)")
+    ax.set_ylabel("held-out error (body lengths, log scale)")
     ax.set_title(f"named bodyparts from few labels: {name}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
