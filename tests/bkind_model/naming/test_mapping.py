@@ -174,3 +174,32 @@ def test_results_of_an_image_folder_match_rows_by_file_name(sample, tmp_path):
     missing = labels_from_joints(sample.joints[:2], sample.names, ["a/b/img0009.png"] * 2)
     with pytest.raises(LabelsError, match=r"img0009\.png\) are not in"):
         labelled_frames(result, missing, "labels")
+
+
+def test_every_feature_set_fits_and_round_trips(sample, tmp_path):
+    from bkind_model.naming.features import FeatureSet
+
+    result = KeypointResult.load(sample.results)
+    labelled = np.arange(0, 240, 12)
+    labels = sample.labels(labelled)
+    others = np.setdiff1d(np.arange(240), labelled)
+    for i, features in enumerate(
+        [FeatureSet(), FeatureSet(uncertainty=True), FeatureSet(blob=True, fusion=True)]
+    ):
+        fitted = fit_map(result, labels, labelled, features=features)
+        named = fitted.predict(result)
+        error = _errors(named, sample, others).mean() / labels.body_length
+        assert error < 0.15, (features, error)
+        again = NamedMap.load(fitted.save(tmp_path / f"{i}.map.npz"))
+        assert again.features == features
+        assert (again.blob_fits is None) == (not features.fusion)
+        np.testing.assert_allclose(again.predict(result).keypoints, named.keypoints)
+
+
+def test_a_damaged_map_file_is_one_line(tmp_path):
+    with pytest.raises(NamingError, match="map file not found"):
+        NamedMap.load(tmp_path / "none.map.npz")
+    bad = tmp_path / "bad.map.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(NamingError, match=r"bad\.map\.npz: not a map of named bodyparts"):
+        NamedMap.load(bad)
