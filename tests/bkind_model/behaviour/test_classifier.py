@@ -78,12 +78,13 @@ def test_labels_that_cannot_train_a_model_say_how_to_fix_them(samples):
 def test_corrected_predictions_train_again(samples, trained):
     """Predictions imported as labels, a bout corrected, retrained: the correction is learnt."""
     result = ground_truth_result(samples[1])
-    labels = trained.predict(result).as_labels()
+    predicted = trained.predict(result)
+    labels = predicted.as_labels()
     truth = ground_truth_labels(samples[1]).codes(samples[1].name, result.n_frames)
-    wrong = np.flatnonzero(trained.predict(result).codes != truth)
+    wrong = np.flatnonzero(predicted.codes != truth)
     for frame in wrong:
         labels.label(samples[1].name, labels.names[truth[frame]], int(frame), int(frame))
-    retrained = train_classifier([result], labels, ClassifierSettings(estimator="logistic"))
+    retrained = train_classifier([result], labels, ClassifierSettings(smooth_s=0.0))
     again = retrained.predict(result)
     assert (again.codes != truth).sum() <= len(wrong)
     assert retrained.trained_on == {samples[1].name: result.n_frames}
