@@ -16,8 +16,12 @@ error over the labelled (image, bodypart) cells, px and body lengths (``real.py`
 axis). Figures are the median over the draws. With the same labelled images:
 
 ``mapping``
-    the default map (:data:`~bkind_model.naming.mapping.DEFAULT_FEATURES`: body frame on
-    the blob, keypoints and the blob's description as features);
+    the map as ``bkind name`` fits it (:func:`~bkind_model.naming.mapping.fit_best_map`:
+    of the default features and of no body frame at all, the one of least
+    leave-one-out error on the labelled images);
+``default_features``
+    the default features alone (:data:`~bkind_model.naming.mapping.DEFAULT_FEATURES`:
+    body frame on the blob, keypoints and the blob's description as features);
 ``keypoints_only``
     the Procrustes body frame of the discovered keypoints and the keypoints alone;
 ``uncertainty``, ``blob_features``
@@ -80,6 +84,7 @@ N_LABELS = (5, 10, 20, 40, 0)
 #: The curves of the PNG, the default map first.
 METHODS = (
     "mapping",
+    "default_features",
     "proposed",
     "keypoints_only",
     "uncertainty",
@@ -155,6 +160,7 @@ def run_dataset(dataset: real.Dataset, args: argparse.Namespace, work_root: Path
         DEFAULT_FEATURES,
         LIKELIHOOD_RADIUS,
         MIN_FRAMES,
+        fit_best_map,
         fit_map,
     )
     from bkind_model.naming.proposal import propose_frames
@@ -178,15 +184,21 @@ def run_dataset(dataset: real.Dataset, args: argparse.Namespace, work_root: Path
     halves = (np.arange(n // 2), np.arange(n // 2, n))
     length = labels.body_length
 
-    def named(train: np.ndarray, features: FeatureSet = DEFAULT_FEATURES) -> KeypointResult:
-        """The map fitted on ``train``; bodyparts labelled too rarely there stay NaN."""
+    def named(train: np.ndarray, features: FeatureSet | None = None) -> KeypointResult:
+        """The map fitted on ``train`` with ``features`` (None: as `bkind name` fits it).
+
+        Bodyparts labelled in fewer than ``MIN_FRAMES`` of them stay NaN.
+        """
         subset = labels_from_joints(
             labels.joints[train], labels.names, [labels.frames[i] for i in train]
         )
         counts = np.isfinite(joints[train]).all(axis=-1).sum(axis=0)
         kept = [name for name, c in zip(names, counts, strict=True) if c >= MIN_FRAMES]
-        fitted = fit_map(
-            result, subset, train, Bodyparts(tuple(kept)), features=features, blob=blob
+        parts = Bodyparts(tuple(kept))
+        fitted = (
+            fit_best_map(result, subset, train, parts, blob=blob)
+            if features is None
+            else fit_map(result, subset, train, parts, features=features, blob=blob)
         )
         prediction = fitted.predict(result, blob=blob)
         columns = [names.index(k) for k in kept]
@@ -195,8 +207,9 @@ def run_dataset(dataset: real.Dataset, args: argparse.Namespace, work_root: Path
         prediction.keypoints, prediction.likelihood = full, chance
         return prediction
 
-    variants = {
-        "mapping": DEFAULT_FEATURES,
+    variants: dict[str, FeatureSet | None] = {
+        "mapping": None,
+        "default_features": DEFAULT_FEATURES,
         "keypoints_only": KEYPOINTS_ONLY,
         "uncertainty": FeatureSet(uncertainty=True),
         "blob_features": FeatureSet(blob=True),
@@ -221,7 +234,7 @@ def run_dataset(dataset: real.Dataset, args: argparse.Namespace, work_root: Path
             for name, method in methods.items():
                 errors[name].append(_score(method(train, test), joints[test]))
             if wanted == args.calibration_n:
-                prediction = named(train, DEFAULT_FEATURES)
+                prediction = named(train)
                 errors_px = np.linalg.norm(prediction.keypoints[test] - joints[test], axis=-1)
                 scored = np.isfinite(errors_px)
                 radius = prediction.metadata["likelihood_radius_px"]

@@ -31,6 +31,9 @@ class FeatureSet:
         Place the body frame on the blob: its origin at the blob's centroid, its x axis
         along the blob's major axis, pointing the way the keypoints' body frame points
         (the blob alone cannot tell head from tail).
+    image_frame : bool
+        No body frame: keypoints and bodyparts stay in image coordinates (for an animal
+        that does not move or turn, e.g. head-fixed, where aligning only adds noise).
     fusion : bool
         Also fit the blob baseline (a ridge on the blob's features in image coordinates)
         and combine both predictions by their inverse covariances, so on each frame the
@@ -40,6 +43,7 @@ class FeatureSet:
     uncertainty: bool = False
     blob: bool = False
     blob_frame: bool = False
+    image_frame: bool = False
     fusion: bool = False
 
     @property
@@ -99,6 +103,8 @@ def body_features(
         raise ValueError("blob features need the blob tracker's features")
     if features.blob_frame:
         frame = on_blob(frame, np.asarray(blob, np.float64))
+    if features.image_frame:
+        frame = replace(frame, centre=np.zeros((n, 2)), rotation=np.tile(np.eye(2), (n, 1, 1)))
     parts = [frame.to_body(keypoints).reshape(n, -1)]
     if features.uncertainty:
         if confidence is None or covariance is None:

@@ -67,6 +67,9 @@ MAP_FORMAT = "bkind-named-map-1"
 #: the blob's description added to the keypoints (the best from 5 labels on in
 #: bench/few_labels.py).
 DEFAULT_FEATURES = FeatureSet(blob=True, blob_frame=True)
+#: What :func:`fit_best_map` chooses from: the default, and no body frame at all (an
+#: animal that does not turn, e.g. head-fixed).
+CANDIDATES = (DEFAULT_FEATURES, FeatureSet(image_frame=True))
 
 
 class NamingError(BKindError):
@@ -627,3 +630,27 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def fit_best_map(
+    result: KeypointResult,
+    labels: Labels,
+    frames: np.ndarray,
+    bodyparts: Bodyparts | None = None,
+    *,
+    candidates: tuple[FeatureSet, ...] = CANDIDATES,
+    blob: np.ndarray | None = None,
+    source: str | Path = "the labels",
+) -> NamedMap:
+    """:func:`fit_map` with each of ``candidates``; the one of least leave-one-out error.
+
+    The mean over the bodyparts of their leave-one-out errors decides, so the choice
+    uses the labelled frames only.
+    """
+    if any(c.needs_blob for c in candidates):
+        blob = _blob(result, blob)
+    maps = [
+        fit_map(result, labels, frames, bodyparts, features=c, blob=blob, source=source)
+        for c in candidates
+    ]
+    return min(maps, key=lambda m: float(np.mean(m.loo_error_px)))

@@ -18,10 +18,10 @@ from bkind_model.io.results import KeypointResult
 from bkind_model.naming.bodyparts import Bodyparts
 from bkind_model.naming.features import FeatureSet
 from bkind_model.naming.mapping import (
-    DEFAULT_FEATURES,
+    CANDIDATES,
     NamedMap,
     NamingError,
-    fit_map,
+    fit_best_map,
     labelled_frames,
 )
 
@@ -72,7 +72,7 @@ def name_results(
     bodyparts: Bodyparts | None = None,
     *,
     corrections: Labels | None = None,
-    features: FeatureSet = DEFAULT_FEATURES,
+    candidates: tuple[FeatureSet, ...] = CANDIDATES,
 ) -> Naming:
     """Fit the map on the labelled frames and name every frame of the results.
 
@@ -87,8 +87,8 @@ def name_results(
         The bodyparts to name (by default every bodypart of the labels).
     corrections : Labels, optional
         Corrected or added frames, merged over ``labels`` (a refit).
-    features : FeatureSet
-        Features of the map.
+    candidates : tuple of FeatureSet
+        Feature sets to choose from by leave-one-out error (:func:`fit_best_map`).
 
     Raises
     ------
@@ -107,7 +107,7 @@ def name_results(
     if corrections is not None:
         truth = merge_labels(truth, corrections)
     frames = labelled_frames(result, truth, source)
-    fitted = fit_map(result, truth, frames, bodyparts, features=features, source=source)
+    fitted = fit_best_map(result, truth, frames, bodyparts, candidates=candidates, source=source)
     return Naming(fitted, fitted.predict(result), truth, frames)
 
 
