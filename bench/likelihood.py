@@ -11,7 +11,13 @@ For results of whole videos (consecutive frames), prints one JSON line per resul
   tested on the second: expected calibration error (0 is perfect), ROC AUC against
   stability, the share of stable points;
 * ``rigidity``: how closely each keypoint keeps its place on the body (1: on the body);
-* ``seconds``: time of one calibration.
+* ``seconds``: time of one calibration;
+* ``on_animal`` (when the video is found), a check by other means: on ``ON_ANIMAL_FRAMES``
+  evenly spaced frames, whether each keypoint lies on the animal's foreground (gray
+  level more than 0.1 from the median background, opened, dilated by 5% of the animal's
+  length), as ``bench/real.py`` measures it; ``per_keypoint`` shares, the share on the
+  animal of points below and above 0.6, and the ROC AUC of each likelihood against being
+  on the animal.
 
 Usage: ``python bench/likelihood.py RESULTS.h5 [...]`` or ``--extract RUN VIDEO OUT.h5``
 (extract a whole video first, with ``bkind extract``'s code).
@@ -35,6 +41,51 @@ from bkind_model.pose.likelihood import (
     peak_probability,
 )
 
+ON_ANIMAL_FRAMES = 300
+
+
+def _auc(target: np.ndarray, score: np.ndarray) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    keep = np.isfinite(score)
+    if len(np.unique(target[keep])) < 2:
+        return None
+    return round(float(roc_auc_score(target[keep], score[keep])), 4)
+
+
+def on_animal(result: KeypointResult, likelihoods: dict[str, np.ndarray]) -> dict | None:
+    """Keypoints on the foreground of evenly spaced frames, against each likelihood."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bkind_model.frames.sampling import evenly_spaced
+    from bkind_model.io.video import open_video
+    from bkind_model.pose.likelihood import stability
+    from real import foreground, inside_masks
+
+    video = result.video_path
+    if video is None or not video.exists():
+        return None
+    source = open_video(video)
+    frames = evenly_spaced(min(source.n_frames, result.n_frames), ON_ANIMAL_FRAMES)
+    images = source[frames]
+    length = stability(result.keypoints, result.confidence).length
+    no_joints = np.zeros((len(frames), 0, 2))
+    fg = foreground(images, video, no_joints, np.zeros(0, int), 0.05 * length)
+    inside = inside_masks(fg.masks, result.keypoints[frames])
+    figures: dict = {
+        "frames": len(frames),
+        "per_keypoint": [round(float(v), 3) for v in inside.mean(axis=0)],
+        "mask_area": round(fg.area, 4),
+    }
+    for name, values in likelihoods.items():
+        sampled = values[frames]
+        low = sampled < 0.6
+        figures[name] = {
+            "auc": _auc(inside.reshape(-1), sampled.reshape(-1)),
+            "on_animal_below_0.6": round(float(inside[low].mean()), 4) if low.any() else None,
+            "on_animal_above_0.6": round(float(inside[~low].mean()), 4) if (~low).any() else None,
+        }
+    return figures
+
 
 def _below(values: np.ndarray) -> list[float]:
     return [round(float(np.mean(values[:, k] < 0.6)), 4) for k in range(values.shape[1])]
@@ -46,21 +97,32 @@ def measure(path: Path) -> dict:
     cells = heatmap_cells(result.metadata.get("config") or {})
     start = time.perf_counter()
     calibrated = calibrated_likelihood(
-        result.keypoints, result.confidence, result.covariance, n_cells=cells
+        result.keypoints,
+        result.confidence,
+        result.covariance,
+        n_cells=cells,
+        on_animal=result.on_animal,
     )
     seconds = time.perf_counter() - start
     with np.errstate(divide="ignore"):
         old = np.clip(1.0 - 1.0 / result.confidence, 0.0, 1.0)
-    report = calibration_report(result.keypoints, result.confidence, result.covariance)
+    report = calibration_report(
+        result.keypoints, result.confidence, result.covariance, result.on_animal
+    )
     rigidity = body_frame(result.keypoints, result.confidence).rigidity
+    peak = peak_probability(result.confidence, cells)
+    checked = on_animal(result, {"peak_probability": peak, "calibrated": calibrated})
     return {
         "benchmark": "likelihood",
         "results": str(path),
         "frames": result.n_frames,
+        "on_animal_at_extraction": None
+        if result.on_animal is None
+        else [round(float(v), 3) for v in result.on_animal.mean(axis=0)],
         "keypoints": result.n_keypoints,
         "below_0.6": {
             "one_minus_inverse": _below(old),
-            "peak_probability": _below(peak_probability(result.confidence, cells)),
+            "peak_probability": _below(peak),
             "calibrated": _below(calibrated),
         },
         "median_likelihood": {
@@ -70,6 +132,7 @@ def measure(path: Path) -> dict:
         "calibration": report.to_dict(),
         "rigidity": [round(float(r), 3) for r in rigidity],
         "seconds": round(seconds, 2),
+        "on_animal": checked,
     }
 
 

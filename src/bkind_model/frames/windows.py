@@ -64,6 +64,41 @@ def foreground_weights(frames: np.ndarray, background: np.ndarray) -> np.ndarray
     return weights
 
 
+def on_foreground(
+    frames: np.ndarray, background: np.ndarray, points: np.ndarray, radius: float
+) -> np.ndarray:
+    """Whether points lie on (or within ``radius`` of) each frame's animal blob.
+
+    Parameters
+    ----------
+    frames : ndarray
+        ``(B, H, W, 3)`` uint8 frames.
+    background : ndarray
+        ``(H, W)`` gray background in [0, 1].
+    points : ndarray
+        ``(B, K, 2)`` (x, y) in the frames' pixels; NaN: not on it.
+    radius : float
+        Distance from the blob that still counts, px.
+
+    Returns
+    -------
+    ndarray
+        ``(B, K)`` bool.
+    """
+    blobs = foreground_weights(frames, background) > 0
+    out = np.zeros(points.shape[:2], bool)
+    height, width = blobs.shape[1:]
+    finite = np.isfinite(points).all(axis=-1)
+    safe = np.where(finite[..., None], points, 0.0)
+    cols = np.clip(np.round(safe[..., 0]).astype(int), 0, width - 1)
+    rows = np.clip(np.round(safe[..., 1]).astype(int), 0, height - 1)
+    for i, blob in enumerate(blobs):
+        if blob.any():
+            near = ndimage.distance_transform_edt(~blob) <= radius
+            out[i] = near[rows[i], cols[i]] & finite[i]
+    return out
+
+
 def foreground_centres(frames: np.ndarray, background: np.ndarray) -> np.ndarray:
     """Centre of the foreground of each frame.
 

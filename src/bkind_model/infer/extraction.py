@@ -115,7 +115,13 @@ def extract(
                     "Train again (a lower lr) or use another checkpoint."
                 )
             writer.write(
-                start, out.keypoints, out.confidence, out.covariance, out.heatmaps, out.offsets
+                start,
+                out.keypoints,
+                out.confidence,
+                out.covariance,
+                out.heatmaps,
+                out.offsets,
+                out.on_animal,
             )
             yield ExtractionProgress(writer.frames_done, source.n_frames)
         path = writer.finish()

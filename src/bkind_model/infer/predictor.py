@@ -16,7 +16,7 @@ from bkind_model.frames.letterbox import Letterbox
 from bkind_model.frames.masks import FrameMasker
 from bkind_model.frames.pipeline import FramePipeline, pipeline_from_samples
 from bkind_model.frames.sampling import evenly_spaced
-from bkind_model.frames.windows import InputWindows
+from bkind_model.frames.windows import InputWindows, on_foreground
 from bkind_model.io.checkpoint import (
     check_finite_weights,
     checkpoint_config,
@@ -24,6 +24,10 @@ from bkind_model.io.checkpoint import (
 )
 from bkind_model.io.video import VideoSource
 from bkind_model.model.network import BKinD
+
+#: Distance from the animal's blob within which a keypoint is on the animal, as a share
+#: of the model input's side (about 5% of the animal's length for a window on the animal).
+ON_ANIMAL_RADIUS = 0.02
 
 
 @dataclass
@@ -43,6 +47,10 @@ class Prediction:
     offsets : ndarray or None
         ``(B, 2)`` (x0, y0) of each input window in resized pixels (see
         :meth:`Letterbox.to_source`), to place the heatmaps on the frame.
+    on_animal : ndarray or None
+        ``(B, K)`` bool: the keypoint lies on the animal's foreground blob (within
+        :data:`ON_ANIMAL_RADIUS` of the input's side), when the model finds the animal
+        against a background.
     """
 
     keypoints: np.ndarray
@@ -50,6 +58,7 @@ class Prediction:
     covariance: np.ndarray
     heatmaps: np.ndarray | None = None
     offsets: np.ndarray | None = None
+    on_animal: np.ndarray | None = None
 
 
 class Predictor:
@@ -152,9 +161,8 @@ class Predictor:
                 f"frames are {frames.shape[2]}x{frames.shape[1]} px but the model was trained on "
                 f"{self.source_size[1]}x{self.source_size[0]} px videos."
             )
-        inputs = self.pipeline.inputs(
-            self.pipeline.resize(frames), device=self.device, previous=self._last_centre
-        )
+        resized = self.pipeline.resize(frames)
+        inputs = self.pipeline.inputs(resized, device=self.device, previous=self._last_centre)
         if inputs.centres is not None:
             self._last_centre = inputs.centres[-1]
         offsets = inputs.offsets
@@ -162,10 +170,19 @@ class Predictor:
             kp = self.model.keypoints(inputs.images)
         mean = kp.mean.float().cpu().numpy()
         cov = kp.covariance.float().cpu().numpy()
+        keypoints = self.letterbox.to_source(mean, offsets[:, None, :]).astype(np.float32)
         return Prediction(
-            self.letterbox.to_source(mean, offsets[:, None, :]).astype(np.float32),
+            keypoints,
             kp.confidence.float().cpu().numpy(),
             self.letterbox.covariance_to_source(cov).astype(np.float32),
             kp.probability.float().cpu().numpy() if heatmaps else None,
             offsets,
+            self._on_animal(self.pipeline.unshadowed(resized), keypoints),
         )
+
+    def _on_animal(self, resized: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
+        """``(B, K)`` keypoints (source px) on the animal's blob of the resized frames."""
+        scales = np.array(resized.shape[2:0:-1]) / np.array(self.source_size[::-1])
+        points = (keypoints + 0.5) * scales - 0.5  # source px -> resized px
+        radius = ON_ANIMAL_RADIUS * max(self.letterbox.input_size)
+        return on_foreground(resized, self.pipeline.background.gray, points, radius)

@@ -13,9 +13,11 @@ dataset                   shape               meaning
 ``windows`` (optional)    (T, 2) float32      (x0, y0) of each frame's input window, in
                                               pixels of the frame resized by the
                                               ``letterbox`` scale (with ``heatmaps``)
-``likelihood`` (optional) (T, K) float32      a likelihood in [0, 1] stated by whoever
-                                              made the keypoints (named bodyparts);
-                                              NaN where there is none
+``likelihood`` (optional) (T, K) float32      a likelihood in [0, 1]: the calibrated
+                                              one (extraction), or the one named
+                                              bodyparts state; NaN where there is none
+``on_animal`` (optional)  (T, K) uint8        1 where the keypoint lay on the animal's
+                                              foreground blob (extraction)
 ========================  ==================  ===========================================
 
 Attributes: ``format``, ``video_path``, ``fps``, ``frame_size`` (H, W), ``n_frames``,
@@ -85,9 +87,11 @@ class KeypointResult:
     path : Path or None
         The file these results were loaded from (not stored).
     likelihood : ndarray or None
-        ``(T, K)`` a likelihood in [0, 1] stored with the keypoints (named bodyparts give
-        one); None for discovered keypoints, whose likelihood
-        :func:`bkind_model.pose.likelihood.calibrated_likelihood` computes.
+        ``(T, K)`` a likelihood in [0, 1] stored with the keypoints (extraction stores the
+        calibrated one of :mod:`bkind_model.pose.likelihood`; named bodyparts their own);
+        None in files written before: :meth:`likelihoods` computes it then.
+    on_animal : ndarray or None
+        ``(T, K)`` bool: the keypoint lay on the animal's foreground blob (extraction).
     """
 
     keypoints: np.ndarray
@@ -97,6 +101,7 @@ class KeypointResult:
     heatmaps: Any = None
     path: Path | None = None
     likelihood: np.ndarray | None = None
+    on_animal: np.ndarray | None = None
 
     @property
     def video_path(self) -> Path | None:
@@ -188,6 +193,7 @@ class KeypointResult:
             self.confidence,
             self.covariance,
             n_cells=heatmap_cells(self.metadata.get("config") or {}),
+            on_animal=self.on_animal,
         )
 
     @property
@@ -222,6 +228,8 @@ class KeypointResult:
                     f.create_dataset("heatmaps", data=np.asarray(self.heatmaps, dtype=np.float16))
                 if self.likelihood is not None:
                     f.create_dataset("likelihood", data=self.likelihood.astype(np.float32))
+                if self.on_animal is not None:
+                    f.create_dataset("on_animal", data=self.on_animal.astype(np.uint8))
             if heatmaps_from is not None and Path(heatmaps_from).is_file():
                 _copy_heatmaps(Path(heatmaps_from), tmp, self.n_frames)
         return path
@@ -264,6 +272,7 @@ class KeypointResult:
                     maps,
                     path,
                     f["likelihood"][()] if "likelihood" in f else None,
+                    f["on_animal"][()] > 0 if "on_animal" in f else None,
                 )
         except (OSError, KeyError, ValueError, TypeError) as exc:
             reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
@@ -440,9 +449,20 @@ class ResultsWriter:
         return f
 
     def write(
-        self, start: int, keypoints, confidence, covariance, heatmaps=None, windows=None
+        self,
+        start: int,
+        keypoints,
+        confidence,
+        covariance,
+        heatmaps=None,
+        windows=None,
+        on_animal=None,
     ) -> None:
-        """Store a batch of frames starting at frame ``start`` (arrays shaped as above)."""
+        """Store a batch of frames starting at frame ``start`` (arrays shaped as above).
+
+        ``on_animal`` (``(B, K)`` bool, optional) says which keypoints lie on the animal's
+        foreground; the calibrated likelihood uses it (frames without it count as on).
+        """
         stop = start + len(keypoints)
         arrays = (keypoints, confidence, covariance, heatmaps, windows)
         batch_mb = sum(np.asarray(a).nbytes for a in arrays if a is not None) / 2**20
@@ -459,6 +479,11 @@ class ResultsWriter:
                 if heatmaps is not None:
                     self.file["heatmaps"][start:stop] = heatmaps
                     self.file["windows"][start:stop] = windows
+                if on_animal is not None:
+                    shape = self.file["confidence"].shape
+                    if "on_animal" not in self.file:
+                        self.file.create_dataset("on_animal", shape, np.uint8, fillvalue=1)
+                    self.file["on_animal"][start:stop] = on_animal
                 self.file.flush()
                 self.file.attrs["frames_done"] = stop
                 self.file.flush()
@@ -502,6 +527,7 @@ class ResultsWriter:
             self.file["confidence"][()],
             self.file["covariance"][()],
             n_cells=heatmap_cells(config),
+            on_animal=self.file["on_animal"][()] > 0 if "on_animal" in self.file else None,
         )
         self.file.create_dataset("likelihood", data=values.astype(np.float32))
         self.file.attrs["likelihood_meaning"] = LIKELIHOOD_MEANING

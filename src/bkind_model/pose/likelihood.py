@@ -8,10 +8,11 @@ therefore a calibrated probability of a stated event:
     animal's body frame (:mod:`bkind_model.pose.body_frame`), the keypoint lies within
     ``STABLE_FRACTION`` (10%) of the animal's length of where its neighbouring frames
     (``NEIGHBOURS`` on each side) put it, and within ``DRIFT_LIMIT`` (one length) of its
-    usual place on the body.
+    usual place on the body; and, where extraction could tell the animal from the
+    background, it lies on the animal's foreground blob.
 
-A keypoint that jumps, flickers between body parts or sits on the background while the
-animal moves is not stable. Stability is measured on every frame of the video, then a
+A keypoint that jumps, flickers between body parts, sits on the background while the
+animal moves, or follows the animal at a distance off its body is not. Stability is measured on every frame of the video, then a
 logistic regression learns it from what is known of each point *without* its neighbours:
 the heatmap's confidence and spread, how far the point is from its usual place on the
 body, and which keypoint it is. Its output is the probability, calibrated on this video
@@ -38,13 +39,17 @@ NEIGHBOURS = 2
 STABLE_FRACTION = 0.1
 #: Animal lengths from its usual place on the body beyond which a keypoint is not stable.
 DRIFT_LIMIT = 1.0
+#: Below this share of keypoints on the foreground, the foreground does not tell the
+#: animal apart (a head-fixed animal is part of the median background) and is not used.
+MIN_ON_ANIMAL = 0.5
 #: Fewer frames than this: no calibration, the heatmap's peak probability instead.
 MIN_FRAMES = 30
 #: What the likelihood means, stored with it (``likelihood_meaning`` of results files).
 LIKELIHOOD_MEANING = (
     "probability that the keypoint is stable: within 10% of the animal's length of where "
     "its 2 neighbouring frames on each side put it in the animal's body frame, and within "
-    "one length of its usual place on the body; calibrated "
+    "one length of its usual place on the body, and on the animal's foreground where the "
+    "background tells it apart; calibrated "
     "per video by logistic regression on heatmap confidence, spread, drift from its usual "
     "place on the body and keypoint identity (bkind_model.pose.likelihood)"
 )
@@ -139,6 +144,7 @@ def calibrated_likelihood(
     covariance: np.ndarray,
     n_cells: int | None = None,
     seed: int = 0,
+    on_animal: np.ndarray | None = None,
 ) -> np.ndarray:
     """The likelihood of every keypoint: P(stable), calibrated on this video.
 
@@ -154,6 +160,9 @@ def calibrated_likelihood(
         Cells of the heatmap (for the fallback on short sequences).
     seed : int
         Seed of the subset the calibration is fitted on.
+    on_animal : ndarray, optional
+        ``(T, K)`` bool, the keypoint lay on the animal's foreground (extraction); part of
+        the event when at least :data:`MIN_ON_ANIMAL` of the points are.
 
     Returns
     -------
@@ -174,10 +183,21 @@ def calibrated_likelihood(
             (finite & ~by_hand).reshape(-1) & np.isfinite(features).all(axis=1)
         )
         values = np.full(n * k, np.nan)
-        values[usable] = _fit_predict(features, measured.stable.reshape(-1), usable, usable, seed)
+        target = _event(measured, on_animal, finite).reshape(-1)
+        values[usable] = _fit_predict(features, target, usable, usable, seed)
         values = values.reshape(n, k)
     values = np.where(by_hand, 1.0, values)
     return np.where(finite, values, np.nan)
+
+
+def _event(measured: Stability, on_animal: np.ndarray | None, finite: np.ndarray) -> np.ndarray:
+    """``(T, K)`` bool: stable, and on the animal when the foreground tells it apart."""
+    if on_animal is None:
+        return measured.stable
+    on = np.asarray(on_animal, bool)
+    if not finite.any() or on[finite].mean() < MIN_ON_ANIMAL:
+        return measured.stable
+    return measured.stable & on
 
 
 def _fit_predict(
@@ -215,7 +235,7 @@ class CalibrationReport:
     auc : float
         Area under the ROC curve of likelihood against stability.
     stable_share : float
-        Share of stable points.
+        Share of points where the event happened (stable, and on the animal).
     below_cutoff : list of float
         Per keypoint, the share of points with likelihood < 0.6.
     """
@@ -236,13 +256,16 @@ class CalibrationReport:
 
 
 def calibration_report(
-    keypoints: np.ndarray, confidence: np.ndarray, covariance: np.ndarray
+    keypoints: np.ndarray,
+    confidence: np.ndarray,
+    covariance: np.ndarray,
+    on_animal: np.ndarray | None = None,
 ) -> CalibrationReport:
     """Fit the likelihood on the first half of the frames and test it on the second.
 
     Parameters
     ----------
-    keypoints, confidence, covariance : ndarray
+    keypoints, confidence, covariance, on_animal : ndarray
         As for :func:`calibrated_likelihood`, ``T >= 2 * MIN_FRAMES``.
 
     Returns
@@ -258,7 +281,8 @@ def calibration_report(
     usable = np.isfinite(features).all(axis=1).reshape(n, k)
     rows = np.arange(n * k).reshape(n, k)
     train, test = rows[:half][usable[:half]], rows[half:][usable[half:]]
-    target = measured.stable.reshape(-1)
+    finite = np.isfinite(keypoints).all(axis=-1)
+    target = _event(measured, on_animal, finite).reshape(-1)
     likelihood = _fit_predict(features, target, train, test, seed=0)
     stable = target[test]
     bins = np.clip((likelihood * 10).astype(int), 0, 9)
@@ -268,6 +292,6 @@ def calibration_report(
         if (bins == b).any()
     )
     auc = roc_auc_score(stable, likelihood) if len(np.unique(stable)) > 1 else float("nan")
-    full = calibrated_likelihood(keypoints, confidence, covariance)
+    full = calibrated_likelihood(keypoints, confidence, covariance, on_animal=on_animal)
     below = [float(np.mean(full[:, j] < 0.6)) for j in range(full.shape[1])]
     return CalibrationReport(float(ece), float(auc), float(stable.mean()), below)

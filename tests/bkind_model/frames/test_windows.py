@@ -11,6 +11,7 @@ from bkind_model.frames.windows import (
     crop_windows,
     fill_missing,
     foreground_centres,
+    on_foreground,
     suggest_crop_size,
 )
 
@@ -29,6 +30,20 @@ def test_foreground_centres_find_the_blob_and_report_absence():
     centres = foreground_centres(np.concatenate([frames, frames[:1] * 0 + 200]), background)
     assert np.allclose(centres[:2], [[20, 30], [60, 10]], atol=0.3)
     assert np.isnan(centres[2]).all()
+
+
+def test_points_on_the_blob_or_near_it_are_on_the_foreground():
+    frames = _frames_with_blob([(20, 30), (60, 10)])
+    background = np.full((60, 80), 200 / 255, np.float32)
+    points = np.array(
+        [
+            [[20, 30], [27, 30], [60, 10], [np.nan, np.nan]],  # centre, 2 px off its rim
+            [[60, 10], [20, 30], [63, 12], [69, 10]],  # inside; 4 px off its rim
+        ],
+        dtype=np.float64,
+    )
+    on = on_foreground(frames, background, points, radius=2.5)
+    assert on.tolist() == [[True, True, False, False], [True, False, True, False]]
 
 
 def test_fill_missing_carries_the_last_centre():

@@ -33,6 +33,10 @@ def test_extraction_shapes_and_metadata(checkpoint, tiny_video, tmp_path):
     assert np.isfinite(result.keypoints).all()
     assert (result.keypoints >= -1).all() and (result.keypoints <= 128).all()
     assert np.allclose(result.covariance, np.swapaxes(result.covariance, -1, -2))
+    assert result.on_animal.shape == (n, 5) and result.on_animal.dtype == bool
+    assert result.likelihood.shape == (n, 5)
+    assert np.isfinite(result.likelihood).all()
+    assert "foreground" in result.metadata["likelihood_meaning"]
     meta = result.metadata
     assert meta["video_path"] == str(tiny_video)
     assert meta["frame_size"] == [128, 128]

@@ -53,6 +53,25 @@ def test_body_keypoints_are_likely_and_off_body_or_jumping_ones_are_not():
     assert below[6] > 0.5 and below[7] > 0.5, below
 
 
+def test_a_keypoint_following_the_animal_off_its_body_is_unlikely_given_the_foreground():
+    points, rng = _walk()
+    # keypoint 6 keeps a fixed place 60 px beside the body: stable, but not on the animal
+    beside = points[:, 2] + (points[:, 1] - points[:, 2]) * 3
+    points = np.concatenate([points, beside[:, None]], axis=1)
+    confidence, covariance = _heatmap_stats(points, rng)
+    on_animal = np.ones(confidence.shape, bool)
+    on_animal[:, 6] = rng.random(len(points)) < 0.1
+    without = calibrated_likelihood(points, confidence, covariance)
+    assert (without[:, 6] < 0.6).mean() < 0.1  # stability alone cannot tell
+    with_foreground = calibrated_likelihood(points, confidence, covariance, on_animal=on_animal)
+    assert (with_foreground[:, 6] < 0.6).mean() > 0.9
+    assert (with_foreground[:, :6] < 0.6).mean() < 0.1
+    # a foreground that misses most keypoints (the animal is in the background) is ignored
+    mostly_off = np.zeros_like(on_animal)
+    ignored = calibrated_likelihood(points, confidence, covariance, on_animal=mostly_off)
+    np.testing.assert_allclose(ignored, without)
+
+
 def test_the_likelihood_is_calibrated_on_held_out_frames():
     report = calibration_report(*_with_bad_keypoints())
     assert report.expected_calibration_error < 0.1
