@@ -57,6 +57,7 @@ IDEAS = {
     "no smoothing": ClassifierSettings(smooth_s=0.0),
     "window 0.5 s": ClassifierSettings(window_s=0.5),
     "window 2 s": ClassifierSettings(window_s=2.0),
+    "gradient boosting": ClassifierSettings(estimator="boosting"),
 }
 #: Motif variants measured with ``--ideas`` (one motif per state; the default first).
 MOTIF_IDEAS = {
