@@ -288,7 +288,7 @@ def plot(curve: list[dict], name: str, out: Path) -> Path:
     import matplotlib.pyplot as plt
 
     sizes = [p["n_labels"] for p in curve]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(8, 4))
     for method in METHODS:
         values = [p[method]["error_body_lengths"] for p in curve]
         ax.plot(sizes, values, marker="o", label=method, lw=2.5 if method == "mapping" else 1.2)
@@ -302,7 +302,7 @@ def plot(curve: list[dict], name: str, out: Path) -> Path:
     ax.set_ylabel("held-out error (body lengths, log scale)")
     ax.set_title(f"named bodyparts from few labels: {name}")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"few_labels_{name}.png"
     fig.tight_layout()
