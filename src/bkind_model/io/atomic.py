@@ -187,7 +187,8 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
             raise write_failed(target, exc, written) from exc
         raise
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. the "folder" is a file: the error above says so
+            tmp.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:

@@ -13,6 +13,7 @@ weighted) centre, x along the reference shape's first principal axis, y across i
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,7 +138,8 @@ def _rigidity(body: np.ndarray, shape: np.ndarray, weights: np.ndarray) -> np.nd
     """``(K,)`` Cauchy weights of each keypoint's median distance from its place, px."""
     distance = np.linalg.norm(body - shape, axis=-1)
     distance = np.where(weights > 0, distance, np.nan)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN keypoints: NaN
         residual = np.nan_to_num(np.nanmedian(distance, axis=0), nan=np.inf)
     typical = np.median(residual[np.isfinite(residual)]) if np.isfinite(residual).any() else 1.0
     return 1.0 / (1.0 + (residual / (3.0 * max(float(typical), 1e-6))) ** 2)

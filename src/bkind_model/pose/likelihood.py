@@ -27,6 +27,7 @@ likelihood falls back to the heatmap's peak probability.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,7 +104,8 @@ def stability(
     n = len(body)
     offsets = np.r_[-neighbours:0, 1 : neighbours + 1]
     index = np.clip(np.arange(n)[:, None] + offsets[None], 0, n - 1)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN keypoints: NaN
         predicted = np.nanmedian(body[index], axis=1)  # (T, K, 2)
         jitter = np.linalg.norm(body - predicted, axis=-1)
         w = frame.rigidity / max(float(frame.rigidity.sum()), 1e-12)
