@@ -43,6 +43,7 @@ from bkind_model.behaviour.motifs import MotifSettings, find_motifs
 from bkind_model.errors import BKindError
 from bkind_model.io.labels import refuse_existing
 from bkind_model.io.results import KeypointResult
+from napari_bkind._chosen_results import ChosenResults
 from napari_bkind._palette import rgba
 from napari_bkind._session import current_frame
 from napari_bkind._tasks import Task, show_exception
@@ -169,14 +170,10 @@ class BehaviourWidget(Container):
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         self.viewer = napari_viewer
-        self.results = FileEdit(
-            label="Keypoints",
-            mode="r",
-            filter="*.h5",
-            nullable=True,
-            value=None,
-            tooltip="Keypoints of the video (results .h5 of Discover keypoints or named)",
+        self.chosen = ChosenResults(
+            "Keypoints of the video (results .h5 of Discover keypoints or named)", BehaviourError
         )
+        self.results = self.chosen.edit
         self.names = LineEdit(
             label="Behaviours", value="walk, groom, rest", tooltip="Names, comma separated"
         )
@@ -232,14 +229,12 @@ class BehaviourWidget(Container):
         self.native.layout().addWidget(self.plot)
         self.native.setToolTip(SHORTCUTS)
         self.task: Task | None = None
-        self.result: KeypointResult | None = None
         self.labels = BehaviourLabels(self._typed_names())
         self.model: BehaviourClassifier | None = None
         self.ethogram: Ethogram | None = None
         self.start: int | None = None
         self._update_choices()
         self.names.changed.connect(self._names_changed)
-        self.results.changed.connect(self._forget_result)
         self.start_button.changed.connect(self.mark_start)
         self.stop_button.changed.connect(self.mark_stop)
         self.unlabel_button.changed.connect(self.unlabel)
@@ -281,18 +276,9 @@ class BehaviourWidget(Container):
         self.behaviour.choices = []  # else magicgui keeps the old ones in their places
         self.behaviour.choices = list(self.labels.names)
 
-    def _forget_result(self) -> None:
-        self.result = None
-
     def keypoints(self) -> KeypointResult:
         """The chosen results file's keypoints (loaded once)."""
-        if self.result is None:
-            if not self.results.value:
-                raise BehaviourError(
-                    "no keypoints: choose the results .h5 of the video (Discover keypoints)."
-                )
-            self.result = KeypointResult.load(self.results.value)
-        return self.result
+        return self.chosen.load()
 
     def _guard(self, action: str, func: Callable[[], Any]) -> Any:
         """Run ``func``; a user error becomes a notification and the status line."""
@@ -459,10 +445,10 @@ class BehaviourWidget(Container):
 
     def refresh(self) -> None:
         """Redraw the plot: this video's labels and the ethogram."""
-        if self.result is None:
+        if self.chosen.result is None:
             labels = np.zeros(0, np.int16)
         else:
-            labels = self.labels.codes(video_key(self.result), self.result.n_frames)
+            labels = self.labels.codes(video_key(self.chosen.result), self.chosen.result.n_frames)
         names = self.ethogram.names if self.ethogram is not None else self.labels.names
         codes = self.ethogram.codes if self.ethogram is not None else np.zeros(0, np.int16)
         # Labels are coloured by the ethogram's column of the same name, where there is one.

@@ -33,6 +33,7 @@ from bkind_model.naming.export import frames_to_refine, write_machinelabels
 from bkind_model.naming.mapping import frame_rows, labelled_frames
 from bkind_model.naming.proposal import propose_frames
 from bkind_model.naming.run import Naming, default_named_path, name_results, save_naming
+from napari_bkind._chosen_results import ChosenResults
 from napari_bkind._palette import rgba
 from napari_bkind._session import current_frame, replace_layer
 from napari_bkind._tasks import Task, show_exception
@@ -102,14 +103,10 @@ class NameBodypartsWidget(Container):
 
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         self.viewer = napari_viewer
-        self.results = FileEdit(
-            label="Keypoints",
-            mode="r",
-            filter="*.h5",
-            nullable=True,
-            value=None,
-            tooltip="Discovered keypoints of the video (results .h5 of Discover keypoints)",
+        self.chosen = ChosenResults(
+            "Discovered keypoints of the video (results .h5 of Discover keypoints)", BodypartsError
         )
+        self.results = self.chosen.edit
         self.names = LineEdit(label="Bodyparts", tooltip="Names, comma separated")
         self.skeleton = LineEdit(
             label="Skeleton", tooltip="Edges, e.g. snout-leftear, snout-rightear"
@@ -176,13 +173,11 @@ class NameBodypartsWidget(Container):
         )
         self.native.setToolTip(SHORTCUTS)
         self.task: Task | None = None
-        self.result: KeypointResult | None = None
         self.naming: Naming | None = None
         self.frames: list[int] = []  # frames to visit with . and ,
         self.current = 0  # index of the bodypart the next click places
         self._written: set[Path] = set()  # files this widget wrote (a refit replaces them)
         self.config.changed.connect(self._load_config)
-        self.results.changed.connect(self._forget_result)
         self.propose_button.changed.connect(self.propose)
         self.import_button.changed.connect(self.import_labels)
         self.fit_button.changed.connect(self.fit)
@@ -234,18 +229,9 @@ class NameBodypartsWidget(Container):
 
     # -- the keypoints -------------------------------------------------------------------
 
-    def _forget_result(self) -> None:
-        self.result = None
-
     def keypoints(self) -> KeypointResult:
         """The discovered keypoints chosen (loaded once)."""
-        if self.result is None:
-            if not self.results.value:
-                raise BodypartsError(
-                    "no keypoints: choose the results .h5 of the video (Discover keypoints)."
-                )
-            self.result = KeypointResult.load(self.results.value)
-        return self.result
+        return self.chosen.load()
 
     # -- the labels layer ----------------------------------------------------------------
 
@@ -289,7 +275,11 @@ class NameBodypartsWidget(Container):
         return layer
 
     def _point_size(self) -> float:
-        size = self.result.metadata.get("frame_size") if self.result is not None else None
+        size = (
+            self.chosen.result.metadata.get("frame_size")
+            if self.chosen.result is not None
+            else None
+        )
         return max(4.0, 0.015 * max(size)) if size else 6.0
 
     def _placed(self, event: Any) -> None:

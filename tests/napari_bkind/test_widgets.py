@@ -148,8 +148,10 @@ def test_discover_adds_keypoints_and_display_controls_work(
     likelihood = points.features["likelihood"].to_numpy()
     assert ((likelihood >= 0) & (likelihood <= 1)).all()
     assert list(points.symbol) == ["ring" if v < 0.6 else "disc" for v in likelihood]
-    widget.threshold.value = 1.0  # every point a ring
-    assert set(points.symbol) == {"ring"}
+    for threshold in (float(np.median(likelihood)), 0.0, 1.0):
+        widget.threshold.value = threshold
+        cut = widget.threshold.value
+        assert list(points.symbol) == ["ring" if v < cut else "disc" for v in likelihood]
     # colours follow the keypoint feature, so one keypoint keeps one colour
     ids = points.features["keypoint"].cat.codes.to_numpy()
     assert len({tuple(c) for c in points.face_color[ids == 0]}) == 1
