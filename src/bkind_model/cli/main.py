@@ -7,6 +7,7 @@ progress bars. Errors the user can fix are printed as one line, without a traceb
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -18,8 +19,14 @@ from bkind_model.cli.multiview import add_3d_commands
 from bkind_model.cli.naming import add_naming_commands
 from bkind_model.cli.options import add_training_options, config_from_args
 from bkind_model.cli.overlay import add_overlay_commands
-from bkind_model.cli.progress import TrainingStopped, run_extraction, run_training
-from bkind_model.errors import BKindError
+from bkind_model.cli.progress import (
+    TrainingStopped,
+    run_extraction,
+    run_many_extractions,
+    run_training,
+)
+from bkind_model.errors import BKindError, ConfigError
+from bkind_model.infer.cluster import CHUNK_FRAMES
 from bkind_model.io.export import FORMATS as EXPORT_FORMATS
 
 
@@ -31,8 +38,27 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
-    out = Path(args.out) if args.out else Path(args.video).with_suffix(".bkind.h5")
-    print(run_extraction(args.checkpoint, args.video, out, heatmaps=args.heatmaps))
+    videos = [Path(v) for v in args.video]
+    if len(videos) == 1 and args.scheduler is None and args.workers is None:
+        out = Path(args.out) if args.out else videos[0].with_suffix(".bkind.h5")
+        print(run_extraction(args.checkpoint, videos[0], out, heatmaps=args.heatmaps))
+        return 0
+    if args.heatmaps:
+        raise ConfigError("--heatmaps is for one video at a time; leave it out with many.")
+    folder = Path(args.out) if args.out else None
+    if folder is not None and folder.suffix == ".h5":
+        raise ConfigError(f"{folder}: with many videos, --out is a folder for their results.")
+    outs = [(folder or v.parent) / v.with_suffix(".bkind.h5").name for v in videos]
+    from bkind_model.infer.cluster import cluster_client
+
+    with contextlib.ExitStack() as stack:
+        client = None  # extract_many starts a local cluster only for unfinished videos
+        if args.scheduler is not None or args.workers is not None:
+            client = stack.enter_context(cluster_client(args.scheduler, args.workers))
+        for path in run_many_extractions(
+            args.checkpoint, videos, outs, client, chunk_frames=args.chunk_frames
+        ):
+            print(path)
     return 0
 
 
@@ -73,11 +99,28 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_options(train)
     train.set_defaults(func=_cmd_train)
 
-    extract = sub.add_parser("extract", help="discover keypoints on every frame of a video")
+    extract = sub.add_parser(
+        "extract",
+        help="discover keypoints on every frame of a video (or of many, on a dask cluster)",
+    )
     extract.add_argument("checkpoint", help="checkpoint file or run folder")
-    extract.add_argument("video", help="video file or image folder")
-    extract.add_argument("--out", help="results .h5 (default: beside the video)")
+    extract.add_argument("video", nargs="+", help="video files or image folders")
+    extract.add_argument(
+        "--out", help="results .h5 (default: beside the video); with many videos a folder"
+    )
     extract.add_argument("--heatmaps", action="store_true", help="store low-res heatmaps too")
+    extract.add_argument(
+        "--scheduler",
+        help="address of a dask scheduler (default with many videos: a local cluster of "
+        "one single-threaded worker per CPU core)",
+    )
+    extract.add_argument("--workers", type=int, help="workers of the local cluster")
+    extract.add_argument(
+        "--chunk-frames",
+        type=int,
+        default=CHUNK_FRAMES,
+        help=f"frames per task with many videos (default {CHUNK_FRAMES})",
+    )
     extract.set_defaults(func=_cmd_extract)
 
     evaluate = sub.add_parser("evaluate", help="regress labelled joints from keypoints")

@@ -107,3 +107,27 @@ def run_extraction(checkpoint, video, out: Path, heatmaps: bool = False) -> Path
     if path is None:  # extract always ends with the finished file
         raise RuntimeError("extraction ended without a results file")
     return path
+
+
+def run_many_extractions(
+    checkpoint, videos: list[Path], outs: list[Path], client, chunk_frames: int
+) -> list[Path]:
+    """:func:`~bkind_model.infer.cluster.extract_many` with one bar over all frames."""
+    from bkind_model.infer.cluster import extract_many
+
+    bar = None
+
+    def report(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="frame", file=sys.stderr)
+        bar.n = done
+        bar.refresh()
+
+    try:
+        return extract_many(
+            checkpoint, videos, outs, client=client, chunk_frames=chunk_frames, progress=report
+        )
+    finally:
+        if bar is not None:
+            bar.close()

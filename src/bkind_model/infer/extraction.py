@@ -65,31 +65,14 @@ def extract(
     predictor = checkpoint if isinstance(checkpoint, Predictor) else Predictor(checkpoint, device)
     source = video if isinstance(video, VideoSource) else open_video(video)
     out_path = Path(out_path)
-    if (source.height, source.width) != predictor.source_size:
-        raise ConfigError(
-            f"{source.path}: frames are {source.width}x{source.height} px but {predictor.path} "
-            f"was trained on {predictor.source_size[1]}x{predictor.source_size[0]} px videos. "
-            "Train on this video size, or resize the video."
-        )
+    check_frame_size(predictor, source)
     ensure_folder(out_path.parent)
     config = predictor.config
     require_free(
         out_path, _results_mb(source.n_frames, config.n_keypoints, heatmaps, predictor), 0.0
     )
     predictor.use_background_of(source)
-    video_path = Path(source.path).resolve()
-    metadata = {
-        "video_path": str(video_path),
-        "video_relpath": os.path.relpath(video_path, out_path.parent.resolve()),
-        "fps": float(source.fps),
-        "frame_size": [source.height, source.width],
-        "config": config.to_dict(),
-        "checkpoint": str(predictor.path),
-        "checkpoint_sha256": predictor.sha256,
-        "checkpoint_step": predictor.step,
-        "version": __version__,
-        "keypoint_names": default_keypoint_names(config.n_keypoints),
-    }
+    metadata = results_metadata(predictor, source, out_path)
     heatmap_size = None
     if heatmaps:
         stride = config.heatmap_stride
@@ -129,6 +112,33 @@ def extract(
         writer.close()
         lock.release()
     yield ExtractionProgress(source.n_frames, source.n_frames, path)
+
+
+def results_metadata(predictor: Predictor, source: VideoSource, out_path: Path) -> dict:
+    """The attributes of a results file of ``source`` made by ``predictor``."""
+    video_path = Path(source.path).resolve()
+    return {
+        "video_path": str(video_path),
+        "video_relpath": os.path.relpath(video_path, out_path.parent.resolve()),
+        "fps": float(source.fps),
+        "frame_size": [source.height, source.width],
+        "config": predictor.config.to_dict(),
+        "checkpoint": str(predictor.path),
+        "checkpoint_sha256": predictor.sha256,
+        "checkpoint_step": predictor.step,
+        "version": __version__,
+        "keypoint_names": default_keypoint_names(predictor.config.n_keypoints),
+    }
+
+
+def check_frame_size(predictor: Predictor, source: VideoSource) -> None:
+    """Refuse a video whose frames are not the size the model was trained on."""
+    if (source.height, source.width) != predictor.source_size:
+        raise ConfigError(
+            f"{source.path}: frames are {source.width}x{source.height} px but {predictor.path} "
+            f"was trained on {predictor.source_size[1]}x{predictor.source_size[0]} px videos. "
+            "Train on this video size, or resize the video."
+        )
 
 
 def _results_mb(n_frames: int, n_keypoints: int, heatmaps: bool, predictor: Predictor) -> float:

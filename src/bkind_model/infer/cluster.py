@@ -1,0 +1,240 @@
+"""Many videos on a dask cluster: one task per video chunk, results merged per video.
+
+Each video is cut into chunks of ``chunk_frames`` consecutive frames; a task decodes one
+chunk and runs the model over it (one torch thread per worker), and writes its arrays
+atomically to ``.<results name>.chunks/<start>-<stop>.npz`` beside the results file.
+When every chunk of a video is there, the client merges them into the results file
+(:class:`~bkind_model.io.results.ResultsWriter`, which adds the calibrated likelihood)
+and removes the chunk folder. A re-run skips finished results files and finished chunks;
+a worker that dies mid-chunk leaves no chunk file, and dask runs the task again
+(``retries``). Each chunk finds the animal against the whole video's background, as
+:func:`~bkind_model.infer.extraction.extract` does, so chunks give the same keypoints as
+one sequential pass wherever the animal is found.
+
+``dask.distributed`` comes with the ``cluster`` extra; by default a ``LocalCluster`` with
+one single-threaded worker per CPU core runs the tasks, or pass a ``Client`` of a cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from bkind_model.errors import MissingDependencyError
+from bkind_model.infer.extraction import check_frame_size, results_metadata
+from bkind_model.infer.predictor import Predictor
+from bkind_model.io.atomic import atomic_path, ensure_folder
+from bkind_model.io.results import KeypointResult, ResultsError, ResultsWriter
+from bkind_model.io.video import open_video
+
+#: Frames per task by default (about a minute of 30 fps video).
+CHUNK_FRAMES = 2000
+#: Times dask runs a failed chunk again (a worker that died, a lost connection).
+RETRIES = 2
+_ARRAYS = ("keypoints", "confidence", "covariance", "on_animal")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Frames ``start`` to ``stop - 1`` of one video, and where its arrays go."""
+
+    video: Path
+    start: int
+    stop: int
+    folder: Path
+
+    @property
+    def path(self) -> Path:
+        """The chunk's ``.npz`` file."""
+        return self.folder / f"{self.start:09d}-{self.stop:09d}.npz"
+
+
+def chunk_folder(out_path: Path) -> Path:
+    """Where the chunks of the results file ``out_path`` are kept until merged."""
+    return out_path.with_name(f".{out_path.name}.chunks")
+
+
+def plan_chunks(video: Path, n_frames: int, out_path: Path, chunk_frames: int) -> list[Chunk]:
+    """Consecutive chunks covering frames ``0 .. n_frames - 1`` exactly once."""
+    folder = chunk_folder(out_path)
+    return [
+        Chunk(video, start, min(start + chunk_frames, n_frames), folder)
+        for start in range(0, n_frames, chunk_frames)
+    ]
+
+
+def extract_chunk(checkpoint: Path, chunk: Chunk, batch_size: int = 64) -> Path:
+    """Keypoints of one chunk, written atomically to :attr:`Chunk.path` (a task).
+
+    Returns at once when the chunk file exists (a re-run).
+    """
+    if chunk.path.exists():
+        return chunk.path
+    torch.set_num_threads(1)
+    predictor = Predictor(checkpoint, "cpu")
+    source = open_video(chunk.video)
+    predictor.use_background_of(source)
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in _ARRAYS}
+    for start, frames in source.iter_chunks(batch_size, start=chunk.start):
+        frames = frames[: chunk.stop - start]
+        out = predictor.predict(frames)
+        for name in _ARRAYS:
+            parts[name].append(getattr(out, name))
+        if start + len(frames) >= chunk.stop:
+            break
+    arrays = {name: np.concatenate(values) for name, values in parts.items()}
+    ensure_folder(chunk.folder)
+    with atomic_path(chunk.path, suffix=".npz") as tmp:
+        np.savez(
+            tmp,
+            keypoints=arrays["keypoints"],
+            confidence=arrays["confidence"],
+            covariance=arrays["covariance"],
+            on_animal=arrays["on_animal"],
+        )
+    return chunk.path
+
+
+def _complete(path: Path) -> bool:
+    try:
+        KeypointResult.load(path)
+    except ResultsError:
+        return False
+    return True
+
+
+def merge_chunks(predictor: Predictor, video: Path, out_path: Path, chunks: list[Chunk]) -> Path:
+    """Write the results file of ``video`` from its chunks, then remove them."""
+    source = open_video(video)
+    metadata = results_metadata(predictor, source, out_path)
+    writer = ResultsWriter(out_path, source.n_frames, predictor.config.n_keypoints, metadata)
+    try:
+        for chunk in chunks:
+            with np.load(chunk.path) as data:
+                writer.write(
+                    chunk.start,
+                    data["keypoints"],
+                    data["confidence"],
+                    data["covariance"],
+                    on_animal=data["on_animal"],
+                )
+        path = writer.finish()
+    finally:
+        writer.close()
+    shutil.rmtree(chunks[0].folder, ignore_errors=True)
+    return path
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as exc:
+        raise MissingDependencyError(
+            "extracting many videos on a cluster needs dask.distributed: pip install "
+            "'napari-bkind[cluster]' (or extract one video at a time)."
+        ) from exc
+    return distributed
+
+
+@contextlib.contextmanager
+def cluster_client(scheduler: str | None = None, workers: int | None = None) -> Iterator[Any]:
+    """A client of the scheduler at ``scheduler``, else of a local cluster, closed after.
+
+    The local cluster has ``workers`` single-threaded worker processes (default one per
+    CPU core).
+    """
+    distributed = _distributed()
+    if scheduler is not None:
+        with distributed.Client(scheduler) as client:
+            yield client
+        return
+    n = workers or os.cpu_count() or 1
+    with (
+        distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+def extract_many(
+    checkpoint: str | Path,
+    videos: Sequence[str | Path],
+    out_paths: Sequence[str | Path],
+    *,
+    client: Any = None,
+    chunk_frames: int = CHUNK_FRAMES,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[Path]:
+    """Extract keypoints of many videos, one dask task per chunk.
+
+    Parameters
+    ----------
+    checkpoint : str or Path
+        Checkpoint file or run folder.
+    videos : sequence of str or Path
+        The videos (their frame size must be the training size).
+    out_paths : sequence of str or Path
+        One results file per video.
+    client : distributed.Client, optional
+        A cluster's client; default: a ``LocalCluster`` of one single-threaded worker per
+        CPU core, closed at the end.
+    chunk_frames : int
+        Frames per task.
+    progress : callable, optional
+        ``f(frames_done, frames_total)`` as chunks finish (finished videos count at once).
+
+    Returns
+    -------
+    list of Path
+        The results files, in the order of ``videos``.
+    """
+    distributed = _distributed()
+    predictor = Predictor(checkpoint, "cpu")
+    jobs = []
+    for video, out in zip(videos, out_paths, strict=True):
+        source = open_video(video)
+        check_frame_size(predictor, source)
+        ensure_folder(Path(out).parent)
+        plan = plan_chunks(Path(source.path), source.n_frames, Path(out), chunk_frames)
+        jobs.append((Path(source.path), Path(out), plan))
+    total = sum(chunk.stop - chunk.start for _, _, plan in jobs for chunk in plan)
+    done = sum(plan[-1].stop for _, out, plan in jobs if _complete(out))
+    if progress is not None:
+        progress(done, total)
+    pending = [(v, o, p) for v, o, p in jobs if not _complete(o)]
+    if not pending:  # a re-run of finished work starts no cluster
+        return [out for _, out, _ in jobs]
+    with contextlib.ExitStack() as stack:
+        if client is None:
+            client = stack.enter_context(cluster_client())
+        left = {out: len(plan) for _, out, plan in pending}
+        futures = {
+            client.submit(
+                extract_chunk,
+                Path(predictor.path),
+                chunk,
+                key=f"bkind-chunk-{chunk.path}",
+                retries=RETRIES,
+                pure=False,
+            ): (video, out, plan, chunk)
+            for video, out, plan in pending
+            for chunk in plan
+        }
+        for future in distributed.as_completed(futures):
+            future.result()  # a chunk that failed every retry raises here
+            video, out, plan, chunk = futures[future]
+            done += chunk.stop - chunk.start
+            left[out] -= 1
+            if left[out] == 0:
+                merge_chunks(predictor, video, out, plan)
+            if progress is not None:
+                progress(done, total)
+    return [out for _, out, _ in jobs]

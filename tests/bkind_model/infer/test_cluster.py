@@ -1,0 +1,80 @@
+"""Many videos on a real two-worker dask LocalCluster: same keypoints, resumable, one bar."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from bkind_model.config import Config
+from bkind_model.infer.cluster import chunk_folder, extract_chunk, extract_many, plan_chunks
+from bkind_model.infer.extraction import extract_to_result
+from bkind_model.io.results import KeypointResult
+from bkind_model.io.video import open_video
+from bkind_model.train.loop import Trainer
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tiny_video, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cluster-run")
+    config = Config(image_size=64, batch_size=4, frame_gap=4, n_keypoints=4, width=16, steps=2)
+    trainer = Trainer([tiny_video], out, config)
+    for _ in trainer.run():
+        pass
+    trainer.close()
+    return trainer.checkpoint_path
+
+
+def test_chunks_cover_every_frame_once(tmp_path):
+    plan = plan_chunks(tmp_path / "v.mp4", 240, tmp_path / "v.bkind.h5", 100)
+    assert [(c.start, c.stop) for c in plan] == [(0, 100), (100, 200), (200, 240)]
+    assert {c.path.parent for c in plan} == {chunk_folder(tmp_path / "v.bkind.h5")}
+
+
+@pytest.mark.slow
+def test_many_videos_on_two_workers_match_one_pass_and_resume(checkpoint, tiny_video, tmp_path):
+    videos = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    for video in videos:
+        shutil.copy(tiny_video, video)
+    outs = [tmp_path / "a.bkind.h5", tmp_path / "b.bkind.h5"]
+    # one chunk of a done before: a re-run keeps it (resumable)
+    first = plan_chunks(videos[0], open_video(videos[0]).n_frames, outs[0], 100)[0]
+    kept = extract_chunk(checkpoint, first)
+    with np.load(kept) as data:
+        marked = {name: data[name] for name in data.files}
+    marked["keypoints"] = marked["keypoints"] + 1000.0  # to see that it is reused
+    np.savez(kept, **marked)
+    seen = []
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        written = extract_many(
+            checkpoint,
+            videos,
+            outs,
+            client=client,
+            chunk_frames=100,
+            progress=lambda *a: seen.append(a),
+        )
+        reference = extract_to_result(checkpoint, tiny_video, tmp_path / "one.bkind.h5")
+        reused = KeypointResult.load(written[0]).keypoints[:100]
+        np.testing.assert_allclose(reused, reference.keypoints[:100] + 1000.0, atol=1e-3)
+        for path in written[1:]:
+            result = KeypointResult.load(path)
+            np.testing.assert_array_equal(result.keypoints, reference.keypoints)
+            np.testing.assert_array_equal(result.on_animal, reference.on_animal)
+            np.testing.assert_allclose(result.likelihood, reference.likelihood, atol=1e-6)
+        assert seen[0] == (0, 480) and seen[-1] == (480, 480)
+        assert [a[0] for a in seen] == sorted(a[0] for a in seen)
+        # finished videos are skipped: nothing is submitted again
+        again = []
+        extract_many(checkpoint, videos, outs, client=client, progress=lambda *a: again.append(a))
+        assert again == [(480, 480)]
+    assert not list(tmp_path.glob(".*.chunks"))  # every chunk folder merged and removed
+    # the command line: finished videos are listed without starting a cluster
+    from bkind_model.cli import main
+
+    assert main(["extract", str(checkpoint), *map(str, videos)]) == 0
+    assert main(["extract", str(checkpoint), *map(str, videos), "--heatmaps"]) == 2
