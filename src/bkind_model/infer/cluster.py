@@ -18,6 +18,7 @@ one single-threaded worker per CPU core runs the tasks, or pass a ``Client`` of 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -33,7 +34,7 @@ from bkind_model.infer.extraction import check_frame_size, results_metadata
 from bkind_model.infer.predictor import Predictor
 from bkind_model.io.atomic import atomic_path, ensure_folder
 from bkind_model.io.results import KeypointResult, ResultsError, ResultsWriter
-from bkind_model.io.video import open_video
+from bkind_model.io.video import VideoSource, open_video
 
 #: Frames per task by default (about a minute of 30 fps video).
 CHUNK_FRAMES = 2000
@@ -79,9 +80,8 @@ def extract_chunk(checkpoint: Path, chunk: Chunk, batch_size: int = 64) -> Path:
     if chunk.path.exists():
         return chunk.path
     torch.set_num_threads(1)
-    predictor = Predictor(checkpoint, "cpu")
-    source = open_video(chunk.video)
-    predictor.use_background_of(source)
+    predictor, source = _worker_model(checkpoint, chunk.video)
+    predictor.restart_stream()
     parts: dict[str, list[np.ndarray]] = {name: [] for name in _ARRAYS}
     for start, frames in source.iter_chunks(batch_size, start=chunk.start):
         frames = frames[: chunk.stop - start]
@@ -101,6 +101,19 @@ def extract_chunk(checkpoint: Path, chunk: Chunk, batch_size: int = 64) -> Path:
             on_animal=arrays["on_animal"],
         )
     return chunk.path
+
+
+@functools.lru_cache(maxsize=2)
+def _worker_model(checkpoint: Path, video: Path) -> tuple[Predictor, VideoSource]:
+    """The model and video of a worker's chunks, loaded once per (checkpoint, video).
+
+    Finding the background costs a seek per sampled frame: the chunks of one video that a
+    worker runs share it.
+    """
+    predictor = Predictor(checkpoint, "cpu")
+    source = open_video(video)
+    predictor.use_background_of(source)
+    return predictor, source
 
 
 def _complete(path: Path) -> bool:

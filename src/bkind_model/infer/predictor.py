@@ -138,6 +138,10 @@ class Predictor:
         )
         self._last_centre = None
 
+    def restart_stream(self) -> None:
+        """Forget the previous frame's window: the next frames need not follow the last."""
+        self._last_centre = None
+
     @torch.no_grad()
     def predict(self, frames: np.ndarray, heatmaps: bool = False) -> Prediction:
         """Keypoints of frames.

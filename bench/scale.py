@@ -1,0 +1,107 @@
+"""Extraction of many videos on 1 and 2 dask workers: throughput and no frame lost.
+
+Writes ``--videos`` synthetic videos (``--frames`` frames each, 256x256), trains a tiny
+B-KinD model for a few steps (the work per frame is the network's forward pass, whatever
+its training), then extracts all videos with :func:`bkind_model.infer.cluster.extract_many`
+on a ``LocalCluster`` of 1 and of 2 single-threaded worker processes (cluster start-up
+excluded, chunks of ``--chunk-frames``), and once sequentially in this process
+(:func:`~bkind_model.infer.extraction.extract`, one torch thread) as the reference. Prints
+one JSON line: frames/s per setting, the speed-up of 2 workers over 1 (goal >= 1.6x on 2
+cores), and ``identical``: every video's keypoints from the cluster equal the sequential
+ones frame by frame (no frame lost, duplicated or shifted across chunks).
+
+DDP training (issue 14) is not built yet; its figures will join this line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--videos", type=int, default=4)
+    parser.add_argument("--frames", type=int, default=1200)
+    parser.add_argument("--chunk-frames", type=int, default=400)
+    args = parser.parse_args(argv)
+
+    from distributed import Client, LocalCluster
+
+    from bkind_model.config import Config
+    from bkind_model.infer.cluster import extract_many
+    from bkind_model.infer.extraction import extract_to_result
+    from bkind_model.io.results import KeypointResult
+    from bkind_model.synthetic import SyntheticConfig, write_sample
+    from bkind_model.train.loop import Trainer
+
+    work = Path(tempfile.mkdtemp(prefix="bkind-scale-"))
+    try:
+        videos = []
+        for seed in range(args.videos):
+            video = work / f"video{seed}.mp4"
+            write_sample(
+                video, SyntheticConfig(height=256, width=256, n_frames=args.frames, seed=seed)
+            )
+            videos.append(video)
+        trainer = Trainer([videos[0]], work / "run", Config(steps=3, image_size=96, threads=2))
+        for _ in trainer.run():
+            pass
+        trainer.close()
+        checkpoint = trainer.checkpoint_path
+        total = args.videos * args.frames
+
+        torch.set_num_threads(1)
+        start = time.perf_counter()
+        reference = [
+            extract_to_result(checkpoint, v, work / f"seq{i}.h5") for i, v in enumerate(videos)
+        ]
+        sequential = total / (time.perf_counter() - start)
+
+        figures: dict = {"sequential_1_thread": round(sequential, 1)}
+        identical = True
+        for workers in (1, 2):
+            outs = [work / f"w{workers}-{i}.bkind.h5" for i in range(len(videos))]
+            with (
+                LocalCluster(n_workers=workers, threads_per_worker=1, processes=True) as cluster,
+                Client(cluster) as client,
+            ):
+                client.wait_for_workers(workers)
+                start = time.perf_counter()
+                extract_many(
+                    checkpoint, videos, outs, client=client, chunk_frames=args.chunk_frames
+                )
+                figures[f"workers_{workers}"] = round(total / (time.perf_counter() - start), 1)
+            for out, ref in zip(outs, reference, strict=True):
+                got = KeypointResult.load(out)
+                identical &= bool(np.array_equal(got.keypoints, ref.keypoints))
+        print(
+            json.dumps(
+                {
+                    "benchmark": "scale",
+                    "videos": args.videos,
+                    "frames_per_video": args.frames,
+                    "chunk_frames": args.chunk_frames,
+                    "frames_per_s": figures,
+                    "speedup_2_over_1": round(figures["workers_2"] / figures["workers_1"], 2),
+                    "goal_speedup": 1.6,
+                    "identical": identical,
+                    "ddp": None,
+                }
+            )
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
