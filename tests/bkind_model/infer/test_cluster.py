@@ -78,3 +78,32 @@ def test_many_videos_on_two_workers_match_one_pass_and_resume(checkpoint, tiny_v
 
     assert main(["extract", str(checkpoint), *map(str, videos)]) == 0
     assert main(["extract", str(checkpoint), *map(str, videos), "--heatmaps"]) == 2
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_costs_no_frame(checkpoint, tiny_video, tmp_path):
+    import os
+    import signal
+    import threading
+
+    video = tmp_path / "v.mp4"
+    shutil.copy(tiny_video, video)
+    out = tmp_path / "v.bkind.h5"
+    killed = threading.Event()
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        client.wait_for_workers(2)
+        victim = sorted(client.run(os.getpid).values())[0]  # a worker process
+
+        def kill_one(done, total):
+            if 0 < done < total and not killed.is_set():
+                killed.set()
+                os.kill(victim, signal.SIGKILL)  # its nanny starts a new one
+
+        extract_many(checkpoint, [video], [out], client=client, chunk_frames=30, progress=kill_one)
+    assert killed.is_set()
+    reference = extract_to_result(checkpoint, tiny_video, tmp_path / "one.bkind.h5")
+    np.testing.assert_array_equal(KeypointResult.load(out).keypoints, reference.keypoints)
+    assert not list(tmp_path.glob(".*.chunks"))
