@@ -5,25 +5,12 @@ import shutil
 import numpy as np
 import pytest
 
-from bkind_model.config import Config
 from bkind_model.infer.cluster import chunk_folder, extract_chunk, extract_many, plan_chunks
 from bkind_model.infer.extraction import extract_to_result
 from bkind_model.io.results import KeypointResult
 from bkind_model.io.video import open_video
-from bkind_model.train.loop import Trainer
 
 distributed = pytest.importorskip("distributed")
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tiny_video, tmp_path_factory):
-    out = tmp_path_factory.mktemp("cluster-run")
-    config = Config(image_size=64, batch_size=4, frame_gap=4, n_keypoints=4, width=16, steps=2)
-    trainer = Trainer([tiny_video], out, config)
-    for _ in trainer.run():
-        pass
-    trainer.close()
-    return trainer.checkpoint_path
 
 
 def test_chunks_cover_every_frame_once(tmp_path):

@@ -4,21 +4,9 @@ import h5py
 import numpy as np
 import pytest
 
-from bkind_model.config import Config
 from bkind_model.infer.extraction import extract, extract_to_result
 from bkind_model.io.results import KeypointResult, ResultsError
 from bkind_model.io.video import open_video
-from bkind_model.train.loop import Trainer
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tiny_video, tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
-    config = Config(image_size=64, batch_size=4, frame_gap=4, n_keypoints=5, width=16, steps=3)
-    trainer = Trainer([tiny_video], out, config)
-    for _ in trainer.run():
-        pass
-    return trainer.checkpoint_path
 
 
 @pytest.mark.slow
