@@ -164,6 +164,8 @@ SOURCE_PX_PER_INPUT_PX = 2.4
 AUTO_IMAGE_SIZES = (96, 128)
 #: Minutes a `bkind train` (and the Train widget) trains for when no length is given.
 DEFAULT_MINUTES = 12.0
+#: Frames of one dask task when many videos are extracted (about a minute at 30 fps).
+TASK_FRAMES = 2000
 #: Named training lengths: ``standard`` (the default budget) and ``quick`` (the 300 steps
 #: the demo and tests use: ~2 min for the synthetic sample, not enough for real videos).
 PRESETS: dict[str, dict[str, Any]] = {

@@ -25,8 +25,8 @@ from bkind_model.cli.progress import (
     run_many_extractions,
     run_training,
 )
+from bkind_model.config import TASK_FRAMES
 from bkind_model.errors import BKindError, ConfigError
-from bkind_model.infer.cluster import CHUNK_FRAMES
 from bkind_model.io.export import FORMATS as EXPORT_FORMATS
 
 
@@ -118,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument(
         "--chunk-frames",
         type=int,
-        default=CHUNK_FRAMES,
-        help=f"frames per task with many videos (default {CHUNK_FRAMES})",
+        default=TASK_FRAMES,
+        help=f"frames per task with many videos (default {TASK_FRAMES})",
     )
     extract.set_defaults(func=_cmd_extract)
 

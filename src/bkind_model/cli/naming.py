@@ -18,11 +18,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bkind_model.io.atomic import atomic_path, ensure_folder
-from bkind_model.io.labels import frame_numbers, load_labels, refuse_existing, write_images
-
 
 def _cmd_propose(args: argparse.Namespace) -> int:
+    from bkind_model.io.atomic import atomic_path, ensure_folder
+    from bkind_model.io.labels import frame_numbers, load_labels, refuse_existing, write_images
     from bkind_model.io.results import KeypointResult
     from bkind_model.naming.proposal import propose_frames
 
@@ -49,6 +48,7 @@ def _cmd_propose(args: argparse.Namespace) -> int:
 
 
 def _cmd_name(args: argparse.Namespace) -> int:
+    from bkind_model.io.labels import refuse_existing
     from bkind_model.naming.bodyparts import Bodyparts
     from bkind_model.naming.export import frames_to_refine, write_machinelabels
     from bkind_model.naming.run import default_named_path, name_results, save_naming

@@ -1,6 +1,7 @@
 """Many videos on a dask cluster: one task per video chunk, results merged per video.
 
-Each video is cut into chunks of ``chunk_frames`` consecutive frames; a task decodes one
+Each video is cut into chunks of ``chunk_frames`` consecutive frames (default
+:data:`~bkind_model.config.TASK_FRAMES`); a task decodes one
 chunk and runs the model over it (one torch thread per worker), and writes its arrays
 atomically to ``.<results name>.chunks/<start>-<stop>.npz`` beside the results file.
 When every chunk of a video is there, the client merges them into the results file
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from bkind_model.config import TASK_FRAMES
 from bkind_model.errors import MissingDependencyError
 from bkind_model.infer.extraction import check_frame_size, results_metadata
 from bkind_model.infer.predictor import Predictor
@@ -36,8 +38,6 @@ from bkind_model.io.atomic import atomic_path, ensure_folder
 from bkind_model.io.results import KeypointResult, ResultsError, ResultsWriter
 from bkind_model.io.video import VideoSource, open_video
 
-#: Frames per task by default (about a minute of 30 fps video).
-CHUNK_FRAMES = 2000
 #: Times dask runs a failed chunk again (a worker that died, a lost connection).
 RETRIES = 2
 _ARRAYS = ("keypoints", "confidence", "covariance", "on_animal")
@@ -183,7 +183,7 @@ def extract_many(
     out_paths: Sequence[str | Path],
     *,
     client: Any = None,
-    chunk_frames: int = CHUNK_FRAMES,
+    chunk_frames: int = TASK_FRAMES,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
     """Extract keypoints of many videos, one dask task per chunk.
