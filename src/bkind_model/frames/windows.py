@@ -86,17 +86,19 @@ def on_foreground(
         ``(B, K)`` bool.
     """
     blobs = foreground_weights(frames, background) > 0
-    out = np.zeros(points.shape[:2], bool)
     height, width = blobs.shape[1:]
+    reach = int(np.floor(radius))
+    dy, dx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
+    disc = dy**2 + dx**2 <= radius**2  # pixels within ``radius`` of a point's pixel
     finite = np.isfinite(points).all(axis=-1)
-    safe = np.where(finite[..., None], points, 0.0)
-    cols = np.clip(np.round(safe[..., 0]).astype(int), 0, width - 1)
-    rows = np.clip(np.round(safe[..., 1]).astype(int), 0, height - 1)
-    for i, blob in enumerate(blobs):
-        if blob.any():
-            near = ndimage.distance_transform_edt(~blob) <= radius
-            out[i] = near[rows[i], cols[i]] & finite[i]
-    return out
+    safe = np.round(np.where(finite[..., None], points, 0.0)).astype(int)
+    x = np.clip(safe[..., 0], 0, width - 1)[..., None]  # a point's pixel, inside the frame
+    y = np.clip(safe[..., 1], 0, height - 1)[..., None]
+    # Clipping keeps a neighbour inside the frame and never farther than it was.
+    cols = np.clip(x + dx[disc], 0, width - 1)  # (B, K, M)
+    rows = np.clip(y + dy[disc], 0, height - 1)
+    near = blobs[np.arange(len(blobs))[:, None, None], rows, cols].any(axis=-1)
+    return near & finite
 
 
 def foreground_centres(frames: np.ndarray, background: np.ndarray) -> np.ndarray:
