@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -21,6 +22,7 @@ from bkind_model.cli.options import add_training_options, config_from_args
 from bkind_model.cli.overlay import add_overlay_commands
 from bkind_model.cli.progress import (
     TrainingStopped,
+    follower_rank,
     run_extraction,
     run_many_extractions,
     run_training,
@@ -32,8 +34,11 @@ from bkind_model.io.export import FORMATS as EXPORT_FORMATS
 
 def _cmd_train(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    path = run_training(args.videos, Path(args.out), config, resume=not args.restart)
-    print(path)
+    path = run_training(
+        args.videos, Path(args.out), config, resume=not args.restart, distributed=args.distributed
+    )
+    if not follower_rank(args.distributed):
+        print(path)
     return 0
 
 
@@ -96,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("videos", nargs="+", help="video files or image folders")
     train.add_argument("--out", required=True, help="run folder (checkpoint.pt goes there)")
     train.add_argument("--restart", action="store_true", help="ignore an existing checkpoint")
+    train.add_argument(
+        "--distributed",
+        action="store_true",
+        help="one process of a torchrun job (DistributedDataParallel); --batch is the global "
+        "batch: torchrun --nproc_per_node N -m bkind_model train ... --distributed",
+    )
     add_training_options(train)
     train.set_defaults(func=_cmd_train)
 
@@ -194,10 +205,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 128 + exc.signum
     except BKindError as exc:
-        print(f"bkind: error: {exc}", file=sys.stderr)
+        if not follower_rank(getattr(args, "distributed", False)):
+            print(f"bkind: error: {exc}", file=sys.stderr)
+        elif type(exc).__name__ != "RefusedByRankZero":  # rank 0 tells that one
+            print(f"bkind: error (rank {os.environ['RANK']}): {exc}", file=sys.stderr)
         return 2
     except TrainingStopped as exc:
-        print(f"bkind: {exc}", file=sys.stderr)
+        if not follower_rank(getattr(args, "distributed", False)):
+            print(f"bkind: {exc}", file=sys.stderr)
         return 128 + int(getattr(signal, exc.signal))
     except KeyboardInterrupt:
         print(

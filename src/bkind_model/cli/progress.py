@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -31,16 +32,41 @@ class TrainingStopped(Exception):
         )
 
 
-def run_training(videos, out_dir: Path, config: Config, resume: bool = True) -> Path:
-    """Train with a progress bar and a convergence line; returns the checkpoint path."""
+def follower_rank(distributed: bool) -> bool:
+    """Whether this process is a distributed run's rank other than 0 (which stays quiet)."""
+    return distributed and os.environ.get("RANK", "0") != "0"
+
+
+def run_training(
+    videos, out_dir: Path, config: Config, resume: bool = True, distributed: bool = False
+) -> Path:
+    """Train with a progress bar and a convergence line; returns the checkpoint path.
+
+    With ``distributed`` this process is one rank of a torchrun job; rank 0 shows the
+    progress and the others train silently.
+    """
     from bkind_model.train.loop import Trainer
 
     def prepared(done: int, total: int, message: str) -> None:
         end = "\n" if done >= total else ""  # an error after caching starts on a new line
         print(f"\r{message}: {done}/{total} frames", end=end, file=sys.stderr)
 
-    trainer = Trainer(videos, out_dir, config, resume=resume, prepare_progress=prepared)
+    quiet = follower_rank(distributed)
+    trainer = Trainer(
+        videos,
+        out_dir,
+        config,
+        resume=resume,
+        prepare_progress=None if quiet else prepared,
+        distributed=distributed,
+    )
     try:
+        if quiet:
+            for _ in trainer.run():
+                pass
+            if trainer.stopped_by is not None:
+                raise TrainingStopped(trainer.stopped_by, trainer.step, trainer.checkpoint_path)
+            return trainer.checkpoint_path
         return _train_with_bar(trainer)
     finally:
         trainer.close()
@@ -51,10 +77,17 @@ def _train_with_bar(trainer) -> Path:
     from bkind_model.train.loop import PLAN_STEPS
 
     config = trainer.config
+    ranks = trainer.ranks
+    where = str(trainer.device)
+    if ranks is not None:
+        where = (
+            f"{ranks.world_size} processes ({trainer.device.type}, "
+            f"{config.batch_size // ranks.world_size} pairs each)"
+        )
     print(
         f"Training {config.n_keypoints} keypoints at {trainer.letterbox.input_size[1]}x"
         f"{trainer.letterbox.input_size[0]} px, gap {trainer.videos[0].gap} frames, "
-        f"on {trainer.device} (from step {trainer.step}).",
+        f"on {where} (from step {trainer.step}).",
         file=sys.stderr,
     )
     length = (

@@ -53,6 +53,13 @@ from bkind_model.io.results import default_keypoint_names
 from bkind_model.io.video import VideoSource, open_video
 from bkind_model.model.network import BKinD
 from bkind_model.train.convergence import ConvergenceMonitor, ConvergenceReport, foreground_masks
+from bkind_model.train.distributed import (
+    Ranks,
+    RefusedByRankZero,
+    distributed_loss,
+    join,
+    signal_code,
+)
 from bkind_model.train.objective import Objective
 
 N_PREVIEW = 16
@@ -245,13 +252,15 @@ class StepLoop:
     A subclass sets ``config``, ``step``, ``history`` (:class:`History`), ``lock``
     (:class:`~bkind_model.io.lock.RunLock`) and ``checkpoint_path``, and implements
     :meth:`train_step` and :meth:`state`; :meth:`_on_step` adds its own checks to the
-    events.
+    events. In a distributed run ``ranks`` is set: the ranks then agree on losses,
+    stopping and planning every step, and only rank 0 (which alone holds ``lock``)
+    writes checkpoints.
     """
 
     config: Config
     step: int
     history: History
-    lock: RunLock
+    lock: RunLock | None
     checkpoint_path: Path
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
@@ -259,6 +268,8 @@ class StepLoop:
     rng: torch.Generator
     #: The signal that stopped :meth:`run` (``"SIGTERM"`` ...), or None.
     stopped_by: str | None = None
+    #: This process's place in a distributed run (None: training alone).
+    ranks: Ranks | None = None
     _cancel: bool = False
 
     def train_step(self) -> dict[str, float]:
@@ -302,14 +313,18 @@ class StepLoop:
         ``clip_norm`` caps the gradients' total norm first (None: no clipping).
         """
         loss = torch.stack(list(terms.values())).sum()
-        if not torch.isfinite(loss):
+        values = torch.stack([v.detach().float() for v in [*terms.values(), loss]])
+        if self.ranks is not None:  # the mean over the ranks: logged, and checked by all
+            values = self.ranks.mean(values)
+        if not torch.isfinite(values[-1]):
             kept = (
                 "the last good checkpoint is kept"
                 if self.checkpoint_path.exists()
                 else "no checkpoint had been written yet"
             )
             raise TrainingDiverged(
-                f"{self.checkpoint_path}: the loss became {loss.item()} at step {self.step + 1}; "
+                f"{self.checkpoint_path}: the loss became {values[-1].item()} at step "
+                f"{self.step + 1}; "
                 f"training stopped and {kept}. Lower the learning rate (lr) and "
                 "resume (or start again)."
             )
@@ -327,9 +342,7 @@ class StepLoop:
             )
         self.scheduler.step()
         self.step += 1
-        return {name: float(value.detach()) for name, value in terms.items()} | {
-            "total": float(loss.detach())
-        }
+        return dict(zip([*terms, "total"], values.tolist(), strict=True))
 
     def _lr_factor(self, step: int) -> float:
         return lr_factor(step, self.config.steps, self.planning)
@@ -348,7 +361,9 @@ class StepLoop:
         return self.config.steps
 
     def save(self) -> Path:
-        """Write the checkpoint now (atomically)."""
+        """Write the checkpoint now (atomically); in a distributed run, rank 0 does."""
+        if self.ranks is not None and not self.ranks.leader:
+            return self.checkpoint_path
         return save_checkpoint(self.checkpoint_path, self.state())
 
     def cancel(self) -> None:
@@ -359,8 +374,34 @@ class StepLoop:
         self._cancel = True
 
     def close(self) -> None:
-        """Release the run folder for other processes (also when the process ends)."""
-        self.lock.release()
+        """Release the run folder for other processes (also when the process ends).
+
+        A distributed run also leaves the process group it started.
+        """
+        if self.lock is not None:
+            self.lock.release()
+        if self.ranks is not None:
+            self.ranks.leave()
+
+    def _stopping(self) -> bool:
+        """Whether to stop before the next step: cancelled, or (distributed) any rank is."""
+        if self.ranks is None:
+            return self._cancel
+        own = None if self.stopped_by is None else getattr(signal, self.stopped_by)
+        code = self.ranks.stop_reason(self._cancel, own)
+        # Only the agreed code counts: a signal landing during the all-reduce waits for the
+        # next step's agreement, or this rank would stop alone.
+        if not code:
+            return False
+        number = signal_code(code)
+        if number is not None and self.stopped_by is None:
+            self.stopped_by = signal.Signals(number).name
+        self._cancel = True
+        return True
+
+    def _agreed_speed(self, steps_per_s: float) -> float:
+        """The speed to plan a budget with: this process's, or the slowest rank's."""
+        return steps_per_s if self.ranks is None else self.ranks.slowest(steps_per_s)
 
     @contextlib.contextmanager
     def _stop_on_signals(self) -> Iterator[None]:
@@ -409,7 +450,7 @@ class StepLoop:
         diverged = in_step = False
         try:
             with self._stop_on_signals():
-                while (self.step < total or self.planning) and not self._cancel:
+                while (self.step < total or self.planning) and not self._stopping():
                     in_step = True
                     losses = self.train_step()
                     in_step = False
@@ -421,7 +462,8 @@ class StepLoop:
                     if done == 1:
                         timed_from = now  # the first step pays for warming up
                     elif done == 1 + PLAN_STEPS and self.planning:
-                        total = self._plan_steps(PLAN_STEPS / max(now - timed_from, 1e-9))
+                        speed = self._agreed_speed(PLAN_STEPS / max(now - timed_from, 1e-9))
+                        total = self._plan_steps(speed)
                         planned = True
                     rate = done / max(elapsed, 1e-9)
                     event = TrainingEvent(
@@ -473,6 +515,9 @@ class Trainer(StepLoop):
         Where frame caches go (the user cache by default).
     prepare_progress : callable, optional
         ``f(done, total, message)`` called while frame caches are built.
+    distributed : bool
+        Train as one rank of a ``torchrun`` job with DistributedDataParallel (see
+        :mod:`bkind_model.train.distributed`): ``config.batch_size`` is the global batch.
     """
 
     model: BKinD
@@ -486,29 +531,38 @@ class Trainer(StepLoop):
         resume: bool = True,
         cache_dir: str | Path | None = None,
         prepare_progress: Callable[[int, int, str], None] | None = None,
+        distributed: bool = False,
     ) -> None:
         if not videos:
             raise ConfigError("No training video given: pass at least one video file.")
-        self.out_dir = ensure_folder(out_dir, "run folder")  # before any work
-        self.lock = RunLock(self.out_dir)
+        config = config or Config()
+        device = resolve_device(config.device)
+        self.ranks = join(device) if distributed else None
+        self.device = device if self.ranks is None else self.ranks.device
+        self.lock = None
+        if self.ranks is None or self.ranks.leader:  # the one process that writes the run
+            self.out_dir = ensure_folder(out_dir, "run folder")  # before any work
+            self.lock = RunLock(self.out_dir)
+        else:
+            self.out_dir = Path(out_dir).absolute()
         try:
             self._build(videos, config, resume, cache_dir, prepare_progress)
         except BaseException:  # a refused resume or a cancelled caching frees the folder
-            self.lock.release()
+            self.close()
             raise
 
     def _build(
         self,
         videos: Sequence[str | Path | VideoSource],
-        config: Config | None,
+        config: Config,
         resume: bool,
         cache_dir: str | Path | None,
         prepare_progress: Callable[[int, int, str], None] | None,
     ) -> None:
         self.checkpoint_path = self.out_dir / "checkpoint.pt"
-        config = config or Config()
-        self.device = resolve_device(config.device)
-        check_memory(config, self.device)
+        ranks = self.ranks
+        batch = config.batch_size if ranks is None else ranks.local_batch(config.batch_size)
+        check_memory(config.replace(batch_size=batch), self.device)
         if (
             config.pretrained not in (None, "torch-cache")
             and not Path(config.pretrained).is_file()
@@ -524,23 +578,21 @@ class Trainer(StepLoop):
                 f"Training videos differ in frame size {sorted(sizes)}; train on videos of one "
                 "rig (one size) per run, or crop/resize them first."
             )
-        saved = None
-        if resume and self.checkpoint_path.exists():
-            saved = load_checkpoint(self.checkpoint_path)
-        config = self._resolve_auto(config, sources[0], saved)
-        if saved is not None:
-            ensure_compatible(
-                checkpoint_config(saved, self.checkpoint_path), config, self.checkpoint_path
-            )
-            ensure_same_videos(saved, [s.path for s in sources], self.checkpoint_path)
+        saved, refused = None, None
+        if ranks is None or ranks.leader:
+            try:
+                saved, config = self._read_run(config, sources, resume)
+            except BKindError as exc:
+                if ranks is None:
+                    raise
+                refused = exc
+        if ranks is not None:  # rank 0 measured and read; the others take its word
+            config, saved, refused = ranks.share((config, saved, refused))
+            if refused is not None:  # every rank stops with rank 0's message
+                raise refused if ranks.leader else RefusedByRankZero(str(refused))
         self.config = config
         self.letterbox = letterbox_for(config, sizes.pop())
-        self.videos: list[PreparedVideo] = [
-            prepare_video(
-                s, self.letterbox, config, cache_dir=cache_dir, progress=prepare_progress
-            )
-            for s in sources
-        ]
+        self.videos: list[PreparedVideo] = self._prepare(sources, cache_dir, prepare_progress)
         if config.threads:
             cores = os.cpu_count() or 1
             if config.threads > cores:
@@ -554,6 +606,7 @@ class Trainer(StepLoop):
         torch.manual_seed(config.seed)
         self.model = BKinD(config).to(self.device)
         self.objective = Objective.from_config(config)
+        self.loss = None if ranks is None else distributed_loss(self.model, self.objective, ranks)
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
@@ -561,7 +614,7 @@ class Trainer(StepLoop):
         self.history = History()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.rng = torch.Generator().manual_seed(config.seed)
-        self.pairs = PairSampler(self.videos, config.batch_size, config.crop_jitter, self.rng)
+        self.pairs = PairSampler(self.videos, batch, config.crop_jitter, self.rng)
         self._cancel = False
         self.stopped_by = None
         video = self.videos[0]
@@ -575,8 +628,63 @@ class Trainer(StepLoop):
         self.preview = preview.images.to(self.device)
         if saved is not None:
             self._restore(saved)
+            world_size = 1 if ranks is None else ranks.world_size
+            self._note_world_size(saved.get("world_size", 1), world_size)
 
     # -- data -----------------------------------------------------------------------------
+
+    def _prepare(
+        self,
+        sources: list[VideoSource],
+        cache_dir: str | Path | None,
+        progress: Callable[[int, int, str], None] | None,
+    ) -> list[PreparedVideo]:
+        """The videos at model scale; distributed, each machine's first rank caches first."""
+
+        def prepare() -> list[PreparedVideo]:
+            return [
+                prepare_video(
+                    s, self.letterbox, self.config, cache_dir=cache_dir, progress=progress
+                )
+                for s in sources
+            ]
+
+        ranks = self.ranks
+        if ranks is None:
+            return prepare()
+        if not ranks.builds_caches:
+            ranks.barrier()  # the caches are written: read them
+            return prepare()
+        prepared = prepare()
+        ranks.barrier()
+        return prepared
+
+    def _note_world_size(self, before: int, now: int) -> None:
+        """Say (on rank 0) that a run resumes on another number of processes."""
+        if before != now and (self.ranks is None or self.ranks.leader):
+            warnings.warn(
+                f"{self.checkpoint_path}: resuming a run trained on {before} process(es) on "
+                f"{now}; the global batch stays {self.config.batch_size} pairs "
+                f"({self.config.batch_size // now} per process) and the weights, optimiser and "
+                "schedule continue, but the pairs drawn differ from an uninterrupted run.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _read_run(
+        self, config: Config, sources: list[VideoSource], resume: bool
+    ) -> tuple[dict | None, Config]:
+        """The checkpoint to resume (or None) and the config with its automatic values set."""
+        saved = None
+        if resume and self.checkpoint_path.exists():
+            saved = load_checkpoint(self.checkpoint_path)
+        config = self._resolve_auto(config, sources[0], saved)
+        if saved is not None:
+            ensure_compatible(
+                checkpoint_config(saved, self.checkpoint_path), config, self.checkpoint_path
+            )
+            ensure_same_videos(saved, [s.path for s in sources], self.checkpoint_path)
+        return saved, config
 
     @staticmethod
     def _resolve_auto(config: Config, source: VideoSource, saved: dict | None) -> Config:
@@ -615,6 +723,7 @@ class Trainer(StepLoop):
             "background": torch.from_numpy(pipeline.background.gray),
             **self._mask_state(),
             "videos": [str(Path(v.path).resolve()) for v in self.videos],
+            "world_size": 1 if self.ranks is None else self.ranks.world_size,
         }
 
     def _mask_state(self) -> dict[str, torch.Tensor]:
@@ -649,16 +758,23 @@ class Trainer(StepLoop):
     def train_step(self) -> dict[str, float]:
         """One optimiser step on a fresh batch; returns the loss terms."""
         self.model.train()
+        if self.ranks is not None:  # each rank its own stream, the same again on a resume
+            self.rng.manual_seed(self.ranks.pair_seed(self.config.seed, self.step))
         batch = self.pairs.sample(self.device)
         turns = int(torch.randint(1, 4, (1,), generator=self.rng))
         with autocast(self.device):
-            terms = self.objective.terms(
-                self.model, batch.first, batch.second, batch.animals, self.step, turns
-            )
+            if self.loss is None:
+                terms = self.objective.terms(
+                    self.model, batch.first, batch.second, batch.animals, self.step, turns
+                )
+            else:
+                terms = self.loss(batch.first, batch.second, batch.animals, self.step, turns)
         return self._optimise(terms)
 
     def _on_step(self, event: TrainingEvent, last: bool) -> None:
-        """Check convergence every :data:`CHECK_EVERY` steps and on the last."""
+        """Check convergence every :data:`CHECK_EVERY` steps and on the last (rank 0)."""
+        if self.ranks is not None and not self.ranks.leader:
+            return
         if self.step % CHECK_EVERY == 0 or last:
             event.convergence, event.preview_keypoints = self.check_convergence()
             self.history.convergence.append(event.convergence.to_dict())

@@ -1,0 +1,7 @@
+"""``python -m bkind_model`` is the ``bkind`` command (as ``torchrun -m bkind_model`` needs)."""
+
+import sys
+
+from bkind_model.cli.main import main
+
+sys.exit(main())
