@@ -24,10 +24,9 @@ from napari.layers import Image
 from napari.utils.notifications import show_error, show_info
 
 from bkind_model.config import TASK_FRAMES
-from bkind_model.infer.cluster import cluster_client, extract_many
+from bkind_model.infer.cluster import extract_many
 from bkind_model.infer.extraction import ExtractionProgress, extract
-from bkind_model.io.checkpoint import file_hash
-from bkind_model.io.results import KeypointResult, ResultsError
+from bkind_model.io.results import KeypointResult
 from napari_bkind._layers import result_layers
 from napari_bkind._session import (
     SOURCE_KEY,
@@ -66,26 +65,6 @@ def _extract(
     raise RuntimeError("extraction ended without a results file")  # pragma: no cover
 
 
-def finished_by(out: Path) -> str | None:
-    """The SHA-256 of the checkpoint that wrote the finished results file ``out``.
-
-    Parameters
-    ----------
-    out : Path
-        A results file (it may not exist yet).
-
-    Returns
-    -------
-    str or None
-        None when the file is missing or unfinished; empty when it does not say.
-    """
-    try:
-        metadata = KeypointResult.load(out).metadata
-    except ResultsError:
-        return None
-    return str(metadata.get("checkpoint_sha256", ""))
-
-
 def _extract_all(
     task: Task,
     checkpoint: str,
@@ -96,28 +75,19 @@ def _extract_all(
 ) -> list[tuple[Path, KeypointResult]]:
     """Extract many videos on a local dask cluster; returns each results file and contents.
 
-    ``extract_many`` keeps a finished results file whatever checkpoint wrote it; one
-    written by another checkpoint (a model trained since) is removed first, so that it is
-    extracted again, as the single-video mode would replace it. When every video is
-    finished already, no cluster is started. Progress goes to :meth:`Task.report` as
-    chunks finish; after *Cancel* the report raises, which stops ``extract_many`` and
-    closes the cluster, keeping the finished chunks.
+    Videos this checkpoint finished already are not run again (and, when all are, no
+    cluster starts); those of another checkpoint are redone. Progress goes to
+    :meth:`Task.report` as chunks finish; after *Cancel* the report raises, which stops
+    ``extract_many`` and closes the cluster, keeping the finished chunks.
     """
-    sha256 = file_hash(checkpoint)
-    writers = [finished_by(out) for out in outs]
-    for out, writer in zip(outs, writers, strict=True):
-        if writer not in (None, sha256):
-            out.unlink()
-    if any(writer != sha256 for writer in writers):
-        with cluster_client(None, workers) as client:
-            extract_many(
-                checkpoint,
-                videos,
-                outs,
-                client=client,
-                chunk_frames=chunk_frames,
-                progress=task.report,
-            )
+    extract_many(
+        checkpoint,
+        videos,
+        outs,
+        workers=workers,
+        chunk_frames=chunk_frames,
+        progress=task.report,
+    )
     return [(out, KeypointResult.load(out)) for out in outs]
 
 

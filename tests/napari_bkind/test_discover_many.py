@@ -8,7 +8,7 @@ import pytest
 from bkind_model.infer.extraction import extract
 from bkind_model.io.results import KeypointResult
 from bkind_model.synthetic import SyntheticConfig, write_sample
-from napari_bkind._discover_widget import DiscoverWidget, finished_by
+from napari_bkind._discover_widget import DiscoverWidget
 
 pytest.importorskip("distributed")
 
@@ -101,9 +101,3 @@ def test_cancel_stops_the_cluster_run_without_a_half_written_results_file(
     qtbot.waitUntil(lambda: not widget.task.running, timeout=WAIT_MS)
     assert [KeypointResult.load(out).n_frames for out in outs] == [60, 90]
     assert not list(tmp_path.glob(".*.chunks"))
-
-
-def test_the_checkpoint_of_finished_results_is_known(results, tmp_path):
-    sha256 = KeypointResult.load(results).metadata["checkpoint_sha256"]
-    assert finished_by(results) == sha256 and len(sha256) == 64
-    assert finished_by(tmp_path / "missing.bkind.h5") is None

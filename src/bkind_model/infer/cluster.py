@@ -6,9 +6,10 @@ chunk and runs the model over it (one torch thread per worker), and writes its a
 atomically to ``.<results name>.chunks/<start>-<stop>.npz`` beside the results file.
 When every chunk of a video is there, the client merges them into the results file
 (:class:`~bkind_model.io.results.ResultsWriter`, which adds the calibrated likelihood)
-and removes the chunk folder. A re-run skips finished results files and finished chunks;
-a worker that dies mid-chunk leaves no chunk file, and dask runs the task again
-(``retries``). Each chunk finds the animal against the whole video's background, as
+and removes the chunk folder. A re-run skips results files and chunks that the same
+checkpoint finished (the chunk folder names its checkpoint's SHA-256; work of another
+checkpoint, a model trained since, is done again); a worker that dies mid-chunk leaves no
+chunk file, and dask runs the task again (``retries``). Each chunk finds the animal against the whole video's background, as
 :func:`~bkind_model.infer.extraction.extract` does, so chunks give the same keypoints as
 one sequential pass wherever the animal is found.
 
@@ -116,12 +117,33 @@ def _worker_model(checkpoint: Path, video: Path) -> tuple[Predictor, VideoSource
     return predictor, source
 
 
-def _complete(path: Path) -> bool:
+def _complete(path: Path, sha256: str) -> bool:
+    """Whether ``path`` is a finished results file of the checkpoint with ``sha256``."""
     try:
-        KeypointResult.load(path)
+        result = KeypointResult.load(path)
     except ResultsError:
         return False
-    return True
+    return result.metadata.get("checkpoint_sha256") == sha256
+
+
+def keep_chunks_of(folder: Path, sha256: str) -> None:
+    """Make ``folder`` the chunk folder of the checkpoint ``sha256``.
+
+    Chunks another checkpoint left (a cancelled run before the model was trained again)
+    are removed, so a results file never mixes two models.
+    """
+    marker = folder / "checkpoint.sha256"
+    if folder.exists():
+        try:
+            same = marker.read_text().strip() == sha256
+        except OSError:
+            same = False
+        if same:
+            return
+        shutil.rmtree(folder)
+    ensure_folder(folder)
+    with atomic_path(marker) as tmp:
+        tmp.write_text(sha256)
 
 
 def merge_chunks(predictor: Predictor, video: Path, out_path: Path, chunks: list[Chunk]) -> Path:
@@ -183,6 +205,7 @@ def extract_many(
     out_paths: Sequence[str | Path],
     *,
     client: Any = None,
+    workers: int | None = None,
     chunk_frames: int = TASK_FRAMES,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Path]:
@@ -197,8 +220,10 @@ def extract_many(
     out_paths : sequence of str or Path
         One results file per video.
     client : distributed.Client, optional
-        A cluster's client; default: a ``LocalCluster`` of one single-threaded worker per
-        CPU core, closed at the end.
+        A cluster's client; default: a ``LocalCluster`` of ``workers`` single-threaded
+        workers, started only when there is work and closed at the end.
+    workers : int, optional
+        Workers of that local cluster (default one per CPU core, at most one per chunk).
     chunk_frames : int
         Frames per task.
     progress : callable, optional
@@ -218,16 +243,22 @@ def extract_many(
         ensure_folder(Path(out).parent)
         plan = plan_chunks(Path(source.path), source.n_frames, Path(out), chunk_frames)
         jobs.append((Path(source.path), Path(out), plan))
+    sha256 = predictor.sha256
+    finished = {out for _, out, _ in jobs if _complete(out, sha256)}
     total = sum(chunk.stop - chunk.start for _, _, plan in jobs for chunk in plan)
-    done = sum(plan[-1].stop for _, out, plan in jobs if _complete(out))
+    done = sum(plan[-1].stop for _, out, plan in jobs if out in finished)
     if progress is not None:
         progress(done, total)
-    pending = [(v, o, p) for v, o, p in jobs if not _complete(o)]
+    pending = [(v, o, p) for v, o, p in jobs if o not in finished]
     if not pending:  # a re-run of finished work starts no cluster
         return [out for _, out, _ in jobs]
+    for _, _, plan in pending:
+        keep_chunks_of(plan[0].folder, sha256)
     with contextlib.ExitStack() as stack:
         if client is None:
-            client = stack.enter_context(cluster_client())
+            n_chunks = sum(len(plan) for _, _, plan in pending)
+            n = min(workers or os.cpu_count() or 1, n_chunks)
+            client = stack.enter_context(cluster_client(workers=n))
         left = {out: len(plan) for _, out, plan in pending}
         futures = {
             client.submit(

@@ -5,8 +5,15 @@ import shutil
 import numpy as np
 import pytest
 
-from bkind_model.infer.cluster import chunk_folder, extract_chunk, extract_many, plan_chunks
+from bkind_model.infer.cluster import (
+    chunk_folder,
+    extract_chunk,
+    extract_many,
+    keep_chunks_of,
+    plan_chunks,
+)
 from bkind_model.infer.extraction import extract_to_result
+from bkind_model.io.checkpoint import file_hash, load_checkpoint, save_checkpoint
 from bkind_model.io.results import KeypointResult
 from bkind_model.io.video import open_video
 
@@ -27,6 +34,7 @@ def test_many_videos_on_two_workers_match_one_pass_and_resume(checkpoint, tiny_v
     outs = [tmp_path / "a.bkind.h5", tmp_path / "b.bkind.h5"]
     # one chunk of a done before: a re-run keeps it (resumable)
     first = plan_chunks(videos[0], open_video(videos[0]).n_frames, outs[0], 100)[0]
+    keep_chunks_of(first.folder, file_hash(checkpoint))  # as a run that was stopped
     kept = extract_chunk(checkpoint, first)
     with np.load(kept) as data:
         marked = {name: data[name] for name in data.files}
@@ -94,3 +102,27 @@ def test_a_worker_killed_mid_run_costs_no_frame(checkpoint, tiny_video, tmp_path
     reference = extract_to_result(checkpoint, tiny_video, tmp_path / "one.bkind.h5")
     np.testing.assert_array_equal(KeypointResult.load(out).keypoints, reference.keypoints)
     assert not list(tmp_path.glob(".*.chunks"))
+
+
+@pytest.mark.slow
+def test_work_of_another_checkpoint_is_done_again(checkpoint, tiny_video, tmp_path):
+    """After training again, no stale chunk or results file of the old model is kept."""
+    state = load_checkpoint(checkpoint)
+    state["model"] = {
+        k: v * 1.5 if v.is_floating_point() else v for k, v in state["model"].items()
+    }
+    older = save_checkpoint(tmp_path / "older" / "checkpoint.pt", state)
+    videos = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    for video in videos:
+        shutil.copy(tiny_video, video)
+    outs = [tmp_path / "a.bkind.h5", tmp_path / "b.bkind.h5"]
+    first = plan_chunks(videos[0], open_video(videos[0]).n_frames, outs[0], 100)[0]
+    keep_chunks_of(first.folder, file_hash(older))  # a stopped run of the older model
+    extract_chunk(older, first)
+    extract_to_result(older, videos[1], outs[1])  # a finished file of the older model
+    extract_many(checkpoint, videos, outs, workers=1, chunk_frames=100)
+    reference = extract_to_result(checkpoint, tiny_video, tmp_path / "one.bkind.h5")
+    for out in outs:
+        result = KeypointResult.load(out)
+        assert result.metadata["checkpoint_sha256"] == file_hash(checkpoint)
+        np.testing.assert_array_equal(result.keypoints, reference.keypoints)
