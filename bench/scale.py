@@ -1,4 +1,4 @@
-"""Extraction of many videos on 1 and 2 dask workers: throughput and no frame lost.
+"""Many videos on 1 and 2 dask workers, and DDP training on 1 and 2 processes.
 
 Writes ``--videos`` synthetic videos (``--frames`` frames each, 256x256), trains a tiny
 B-KinD model for a few steps (the work per frame is the network's forward pass, whatever
@@ -10,7 +10,11 @@ one JSON line: frames/s per setting, the speed-up of 2 workers over 1 (goal >= 1
 cores), and ``identical``: every video's keypoints from the cluster equal the sequential
 ones frame by frame (no frame lost, duplicated or shifted across chunks).
 
-DDP training (issue 14) is not built yet; its figures will join this line.
+``ddp``: ``bkind train`` on the first video for ``--ddp-steps`` steps at the default batch
+(16 pairs, 96 px), once in one process with 2 torch threads and once as 2 gloo ranks under
+``torchrun`` (one thread each, 8 pairs each): seconds per step (the run's training time
+over its steps, from the checkpoint), the speed-up, and the gap between the two mean
+losses over the steps after 20 (the test's tolerance is 0.2).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--videos", type=int, default=4)
     parser.add_argument("--frames", type=int, default=1200)
     parser.add_argument("--chunk-frames", type=int, default=400)
+    parser.add_argument("--ddp-steps", type=int, default=80)
     args = parser.parse_args(argv)
 
     from distributed import Client, LocalCluster
@@ -94,13 +100,42 @@ def main(argv: list[str] | None = None) -> int:
                     "speedup_2_over_1": round(figures["workers_2"] / figures["workers_1"], 2),
                     "goal_speedup": 1.6,
                     "identical": identical,
-                    "ddp": None,
+                    "ddp": ddp_figures(videos[0], work, args.ddp_steps),
                 }
             )
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def ddp_figures(video: Path, work: Path, steps: int) -> dict:
+    """Step time and loss of one process (2 threads) against 2 gloo ranks (1 thread each)."""
+    from bkind_model.io.checkpoint import load_checkpoint
+
+    common = ["train", str(video), "--steps", str(steps), "--image-size", "96"]
+    common += ["--checkpoint-every", "100000"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    runs = {
+        "one": [sys.executable, "-m", "bkind_model", *common, "--threads", "2"],
+        "two": [*torchrun, "--nproc_per_node=2", "-m", "bkind_model", *common, "--distributed"],
+    }
+    seconds, losses = {}, {}
+    for name, command in runs.items():
+        out = work / f"ddp-{name}"
+        subprocess.run([*command, "--out", str(out)], check=True, capture_output=True)
+        saved = load_checkpoint(out)
+        seconds[name] = saved["history"]["seconds"] / steps
+        losses[name] = np.mean([s["total"] for s in saved["history"]["losses"][20:]])
+    return {
+        "steps": steps,
+        "batch": 16,
+        "step_s_1_process_2_threads": round(seconds["one"], 4),
+        "step_s_2_ranks_1_thread": round(seconds["two"], 4),
+        "speedup_2_ranks": round(seconds["one"] / seconds["two"], 2),
+        "loss_gap_after_step_20": round(abs(losses["two"] / losses["one"] - 1), 3),
+        "loss_tolerance": 0.2,
+    }
 
 
 if __name__ == "__main__":

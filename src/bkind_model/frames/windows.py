@@ -240,8 +240,16 @@ def crop_windows(
 
 
 def to_tensor(frames: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """``(B, H, W, 3)`` uint8 -> ``(B, 3, H, W)`` float in [0, 1] on ``device``."""
-    tensor = torch.from_numpy(np.ascontiguousarray(frames)).to(device)
+    """``(B, H, W, 3)`` uint8 -> ``(B, 3, H, W)`` float in [0, 1] on ``device``.
+
+    The result is channels-last in memory. To a GPU the pixels travel from page-locked
+    memory, asynchronously, while the GPU finishes its previous work.
+    """
+    tensor = torch.from_numpy(np.ascontiguousarray(frames))
+    if torch.device(device).type == "cuda":
+        tensor = tensor.pin_memory().to(device, non_blocking=True)
+    else:
+        tensor = tensor.to(device)
     return tensor.permute(0, 3, 1, 2).float().div_(255.0)
 
 

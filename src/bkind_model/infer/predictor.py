@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from bkind_model.config import Config
-from bkind_model.devices import autocast, resolve_device
+from bkind_model.devices import autocast, place_model, resolve_device
 from bkind_model.errors import CheckpointError, ConfigError
 from bkind_model.frames.background import Background
 from bkind_model.frames.letterbox import Letterbox
@@ -109,7 +109,7 @@ class Predictor:
                 f"({' '.join(line.strip() for line in first)[:300]} ...); the file is damaged "
                 "or was edited. Use another checkpoint or train again."
             ) from exc
-        self.model.to(self.device).eval()
+        place_model(self.model, self.device).eval()
         self.step = int(state["step"])
 
     @property

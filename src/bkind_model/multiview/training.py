@@ -101,6 +101,7 @@ class Trainer3D(StepLoop):
     """
 
     model: BKinD3D
+    rng: torch.Generator
 
     def __init__(
         self,

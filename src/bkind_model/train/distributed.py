@@ -9,8 +9,9 @@ business (``--nnodes``, ``--rdzv-endpoint``); nothing here changes for them.
 What the ranks share and what they keep to themselves:
 
 * **the batch**: ``Config.batch_size`` stays the *global* batch; each rank draws
-  ``batch_size / N`` pairs from its own random stream, seeded by (seed, rank, step), so
-  the ranks see different pairs and a resumed run draws the same ones again;
+  ``batch_size / N`` pairs from its own random stream, seeded by (seed, rank, step)
+  (:class:`~bkind_model.frames.pairs.StepPairs`), so the ranks see different pairs and a
+  resumed run draws the same ones again;
 * **the gradients**: DDP averages them over the ranks, so a step equals one step on the
   global batch (BatchNorm's statistics are each rank's own, the usual DDP practice);
 * **the decisions**: logged losses are means over the ranks, and every rank agrees (one
@@ -28,7 +29,6 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -100,11 +100,6 @@ class Ranks:
                 f"with --nproc_per_node in {fits}."
             )
         return batch_size // self.world_size
-
-    def pair_seed(self, seed: int, step: int) -> int:
-        """The seed of this rank's pairs at ``step``: the same on a resume, other per rank."""
-        words = np.random.SeedSequence([seed % 2**63, self.rank, step]).generate_state(2)
-        return int(words[0]) << 32 | int(words[1])
 
     # -- agreement between ranks (every rank must call these at the same step) ------------
 

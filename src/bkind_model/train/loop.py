@@ -28,10 +28,16 @@ import numpy as np
 import torch
 
 from bkind_model.config import Config
-from bkind_model.devices import autocast, check_memory, resolve_device
+from bkind_model.devices import autocast, check_memory, place_model, resolve_device
 from bkind_model.errors import BKindError, ConfigError
 from bkind_model.frames.gap import suggest_frame_gap
-from bkind_model.frames.pairs import PairSampler
+from bkind_model.frames.pairs import (
+    PairSampler,
+    StepBatch,
+    StepPairs,
+    batch_stream,
+    loader_workers,
+)
 from bkind_model.frames.pipeline import (
     PreparedVideo,
     auto_image_size,
@@ -265,7 +271,9 @@ class StepLoop:
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
-    rng: torch.Generator
+    #: The random stream of a trainer that keeps one (saved in checkpoints); None when
+    #: every step's randomness comes from the step itself (:class:`StepPairs`).
+    rng: torch.Generator | None = None
     #: The signal that stopped :meth:`run` (``"SIGTERM"`` ...), or None.
     stopped_by: str | None = None
     #: This process's place in a distributed run (None: training alone).
@@ -285,22 +293,25 @@ class StepLoop:
 
     def _loop_state(self) -> dict[str, Any]:
         """The part of :meth:`state` every trainer has: weights, optimiser, randomness."""
-        return {
+        state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "step": self.step,
-            "rng": self.rng.get_state(),
             "torch_rng": torch.get_rng_state(),
             "history": self.history.to_dict(),
         }
+        if self.rng is not None:
+            state["rng"] = self.rng.get_state()
+        return state
 
     def _restore(self, saved: dict[str, Any]) -> None:
         """Continue exactly where :meth:`_loop_state` was saved."""
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
-        self.rng.set_state(saved["rng"])
+        if self.rng is not None:
+            self.rng.set_state(saved["rng"])
         torch.set_rng_state(saved["torch_rng"])
         self.step = int(saved["step"])
         self.history = History.from_dict(saved.get("history", {}))
@@ -604,7 +615,7 @@ class Trainer(StepLoop):
                 )
             torch.set_num_threads(min(config.threads, cores))
         torch.manual_seed(config.seed)
-        self.model = BKinD(config).to(self.device)
+        self.model = place_model(BKinD(config), self.device)
         self.objective = Objective.from_config(config)
         self.loss = None if ranks is None else distributed_loss(self.model, self.objective, ranks)
         self.optimizer = torch.optim.AdamW(
@@ -613,8 +624,9 @@ class Trainer(StepLoop):
         self.step = 0
         self.history = History()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        self.rng = torch.Generator().manual_seed(config.seed)
-        self.pairs = PairSampler(self.videos, batch, config.crop_jitter, self.rng)
+        self.pairs = PairSampler(self.videos, batch, config.crop_jitter)
+        self.batches = StepPairs(self.pairs, config.seed, 0 if ranks is None else ranks.rank)
+        self._stream: Iterator[StepBatch] | None = None
         self._cancel = False
         self.stopped_by = None
         video = self.videos[0]
@@ -758,10 +770,8 @@ class Trainer(StepLoop):
     def train_step(self) -> dict[str, float]:
         """One optimiser step on a fresh batch; returns the loss terms."""
         self.model.train()
-        if self.ranks is not None:  # each rank its own stream, the same again on a resume
-            self.rng.manual_seed(self.ranks.pair_seed(self.config.seed, self.step))
-        batch = self.pairs.sample(self.device)
-        turns = int(torch.randint(1, 4, (1,), generator=self.rng))
+        drawn = self._next_batch()
+        batch, turns = drawn.pairs.to(self.device), drawn.quarter_turns
         with autocast(self.device):
             if self.loss is None:
                 terms = self.objective.terms(
@@ -770,6 +780,15 @@ class Trainer(StepLoop):
             else:
                 terms = self.loss(batch.first, batch.second, batch.animals, self.step, turns)
         return self._optimise(terms)
+
+    def _next_batch(self) -> StepBatch:
+        """The batch of the coming step: from DataLoader workers on CUDA, else drawn here."""
+        drawn = next(self._stream) if self._stream is not None else None
+        if drawn is None or drawn.step != self.step:  # the first step, or a restored one
+            workers = loader_workers(self.device)
+            self._stream = batch_stream(self.batches, self.step, workers, pin=workers > 0)
+            drawn = next(self._stream)
+        return drawn
 
     def _on_step(self, event: TrainingEvent, last: bool) -> None:
         """Check convergence every :data:`CHECK_EVERY` steps and on the last (rank 0)."""

@@ -157,7 +157,7 @@ def test_sample_frames_spreads_over_the_video(shadowed_video):
 def test_training_with_masks_saves_them_and_extraction_uses_them(shadowed_video, tmp_path):
     masks = MaskSettings(use="target")
     trainer = Trainer([shadowed_video], tmp_path / "run", Config(steps=2, masks=masks, **TINY))
-    animal, _ = trainer.pairs.sample().animals
+    animal, _ = trainer.batches[0].pairs.animals
     assert animal.shape == (4, 1, 64, 64) and 0 < float(animal.mean()) < 1
     for _ in trainer.run():
         pass
