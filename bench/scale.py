@@ -8,7 +8,9 @@ excluded, chunks of ``--chunk-frames``), and once sequentially in this process
 (:func:`~bkind_model.infer.extraction.extract`, one torch thread) as the reference. Prints
 one JSON line: frames/s per setting, the speed-up of 2 workers over 1 (goal >= 1.6x on 2
 cores), and ``identical``: every video's keypoints from the cluster equal the sequential
-ones frame by frame (no frame lost, duplicated or shifted across chunks).
+ones frame by frame (no frame lost, duplicated or shifted across chunks). The clusters
+are the ones ``extract_many`` starts (:func:`~bkind_model.infer.cluster.cluster_client`:
+each worker pinned to a core, its ffmpeg decoders single-threaded).
 
 ``ddp``: ``bkind train`` on the first video for ``--ddp-steps`` steps at the default batch
 (16 pairs, 96 px), once in one process with 2 torch threads and once as 2 gloo ranks under
@@ -37,13 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--videos", type=int, default=4)
     parser.add_argument("--frames", type=int, default=1200)
     parser.add_argument("--chunk-frames", type=int, default=400)
-    parser.add_argument("--ddp-steps", type=int, default=80)
+    parser.add_argument("--ddp-steps", type=int, default=80, help="0: no DDP figures")
     args = parser.parse_args(argv)
 
-    from distributed import Client, LocalCluster
-
     from bkind_model.config import Config
-    from bkind_model.infer.cluster import extract_many
+    from bkind_model.infer.cluster import cluster_client, extract_many
     from bkind_model.infer.extraction import extract_to_result
     from bkind_model.io.results import KeypointResult
     from bkind_model.synthetic import SyntheticConfig, write_sample
@@ -75,17 +75,14 @@ def main(argv: list[str] | None = None) -> int:
         figures: dict = {"sequential_1_thread": round(sequential, 1)}
         identical = True
         for workers in (1, 2):
-            outs = [work / f"w{workers}-{i}.bkind.h5" for i in range(len(videos))]
-            with (
-                LocalCluster(n_workers=workers, threads_per_worker=1, processes=True) as cluster,
-                Client(cluster) as client,
-            ):
-                client.wait_for_workers(workers)
+            name = f"workers_{workers}"
+            outs = [work / f"{name}-{i}.bkind.h5" for i in range(len(videos))]
+            with cluster_client(workers=workers) as client:
                 start = time.perf_counter()
                 extract_many(
                     checkpoint, videos, outs, client=client, chunk_frames=args.chunk_frames
                 )
-                figures[f"workers_{workers}"] = round(total / (time.perf_counter() - start), 1)
+                figures[name] = round(total / (time.perf_counter() - start), 1)
             for out, ref in zip(outs, reference, strict=True):
                 got = KeypointResult.load(out)
                 identical &= bool(np.array_equal(got.keypoints, ref.keypoints))
@@ -100,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
                     "speedup_2_over_1": round(figures["workers_2"] / figures["workers_1"], 2),
                     "goal_speedup": 1.6,
                     "identical": identical,
-                    "ddp": ddp_figures(videos[0], work, args.ddp_steps),
+                    "ddp": ddp_figures(videos[0], work, args.ddp_steps)
+                    if args.ddp_steps
+                    else None,
                 }
             )
         )

@@ -319,6 +319,7 @@ def open_video(
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     cache_bytes: int = DEFAULT_CACHE_BYTES,
     max_decoders: int = DEFAULT_MAX_DECODERS,
+    decoder_threads: int = 0,
 ) -> VideoSource:
     """Open a video file or a folder of images for lazy, frame-exact reading.
 
@@ -337,6 +338,9 @@ def open_video(
         Bound of the decoded-chunk cache in bytes.
     max_decoders : int
         Running ffmpeg decoders kept per video file for continued reads.
+    decoder_threads : int
+        Threads of each ffmpeg decoder (0: ffmpeg's choice, one per core). A process that
+        is one of many on a machine (a dask worker) decodes faster with 1.
 
     Returns
     -------
@@ -353,7 +357,7 @@ def open_video(
     if path.is_dir():
         reader: FrameReader = ImageFolderReader(path, fps=fps)
     else:
-        reader = VideoFileReader(path, max_decoders=max_decoders)
+        reader = VideoFileReader(path, max_decoders=max_decoders, threads=decoder_threads)
     return VideoSource(reader, chunk_frames=chunk_frames, cache_bytes=cache_bytes)
 
 
@@ -367,9 +371,13 @@ class VideoFileReader:
     max_decoders : int
         Idle running decoders kept for continued reads; the least recently used beyond
         this are stopped.
+    threads : int
+        Threads of each ffmpeg decoder (0: ffmpeg's choice).
     """
 
-    def __init__(self, path: Path, *, max_decoders: int = DEFAULT_MAX_DECODERS) -> None:
+    def __init__(
+        self, path: Path, *, max_decoders: int = DEFAULT_MAX_DECODERS, threads: int = 0
+    ) -> None:
         self.path = path
         self.index: FrameIndex = load_frame_index(path)
         self.signature = file_signature(path)
@@ -378,6 +386,7 @@ class VideoFileReader:
         self.fps, self.fps_assumed = plausible_fps(path, self.index.fps)
         self.timestamps = self.index.timestamps
         self._max_decoders = max_decoders
+        self._threads = threads
         self._idle: list[_Decoder] = []
         self._lock = threading.Lock()
         self._closed = False
@@ -397,7 +406,7 @@ class VideoFileReader:
 
     def iter_chunks(self, start: int, stop: int, chunk: int) -> Iterator[tuple[int, np.ndarray]]:
         """Decode frames ``start`` to ``stop - 1`` in one pass, ``chunk`` frames at a time."""
-        decoder = _Decoder(self.path, self.index, start, stop=stop)
+        decoder = _Decoder(self.path, self.index, start, stop=stop, threads=self._threads)
         try:
             decoder.skip(start - decoder.position)
             for first in range(start, stop, chunk):
@@ -424,7 +433,9 @@ class VideoFileReader:
             decoder = min(usable, key=lambda d: start - d.position, default=None)
             if decoder is not None:
                 self._idle.remove(decoder)
-        return decoder if decoder is not None else _Decoder(self.path, self.index, start)
+        if decoder is None:
+            decoder = _Decoder(self.path, self.index, start, threads=self._threads)
+        return decoder
 
     def _checkin(self, decoder: _Decoder) -> None:
         """Keep ``decoder`` running for a later read, stopping the least recently used."""
@@ -450,7 +461,14 @@ class _Decoder:
     interleaved here with numpy.
     """
 
-    def __init__(self, path: Path, index: FrameIndex, start: int, stop: int | None = None):
+    def __init__(
+        self,
+        path: Path,
+        index: FrameIndex,
+        start: int,
+        stop: int | None = None,
+        threads: int = 0,
+    ):
         self.path = path
         first = start if index.seekable else 0
         self.position = first
@@ -465,6 +483,7 @@ class _Decoder:
                 "error",
                 *index.decoder_args,
                 *seek,
+                *(("-threads", str(threads)) if threads else ()),
                 *("-i", str(path), "-map", "0:v:0", "-fps_mode", "passthrough"),
                 *limit,
                 *("-pix_fmt", "gbrp", "-f", "rawvideo", "-"),

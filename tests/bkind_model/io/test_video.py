@@ -97,9 +97,9 @@ def test_stepping_forward_continues_one_decoder(long_gop_video, monkeypatch):
     starts = []
     original = video._Decoder.__init__
 
-    def counting_init(self, path, index, start, stop=None):
+    def counting_init(self, path, index, start, stop=None, **kwargs):
         starts.append(start)
-        original(self, path, index, start, stop)
+        original(self, path, index, start, stop, **kwargs)
 
     monkeypatch.setattr(video._Decoder, "__init__", counting_init)
     with open_video(long_gop_video, chunk_frames=16) as source:
@@ -231,3 +231,10 @@ def test_shared_openfield_video_random_access_is_exact(shared_video):
             got = dict(zip(sorted(sample), pool.map(digest, sorted(sample)), strict=True))
     wrong = sorted(i for i in sample if got[i] != expected[i])
     assert not wrong, f"frames differing from sequential decoding: {wrong}"
+
+
+def test_single_threaded_decoders_give_the_same_frames(long_gop_video):
+    with open_video(long_gop_video) as usual, open_video(long_gop_video, decoder_threads=1) as one:
+        np.testing.assert_array_equal(usual[100:140], one[100:140])
+        first = [frames for _, frames in one.iter_chunks(16, 30, 62)]
+        np.testing.assert_array_equal(np.concatenate(first), usual[30:62])
