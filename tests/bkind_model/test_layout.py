@@ -29,6 +29,7 @@ ALLOWED = {
     | {"naming"},
     "cli": {"errors", "config", "devices", "io", "frames", "model", "train", "infer"}
     | {"evaluate", "synthetic", "multiview", "pose", "naming", "behaviour"},
+    "__main__": {"cli"},
 }
 
 
