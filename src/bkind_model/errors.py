@@ -95,3 +95,7 @@ class RunLockedError(BKindError):
 
 class MissingDependencyError(BKindError, ImportError):
     """An optional part is not installed; the message says which extra to install."""
+
+
+class RefusedByRankZero(BKindError):
+    """Rank 0 of a distributed run refused it (the message says why); the others stop too."""

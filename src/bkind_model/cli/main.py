@@ -28,7 +28,7 @@ from bkind_model.cli.progress import (
     run_training,
 )
 from bkind_model.config import TASK_FRAMES
-from bkind_model.errors import BKindError, ConfigError
+from bkind_model.errors import BKindError, ConfigError, RefusedByRankZero
 from bkind_model.io.export import FORMATS as EXPORT_FORMATS
 
 
@@ -58,10 +58,10 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
     with contextlib.ExitStack() as stack:
         client = None  # extract_many starts a local cluster only for unfinished videos
-        if args.scheduler is not None or args.workers is not None:
-            client = stack.enter_context(cluster_client(args.scheduler, args.workers))
+        if args.scheduler is not None:
+            client = stack.enter_context(cluster_client(args.scheduler))
         for path in run_many_extractions(
-            args.checkpoint, videos, outs, client, chunk_frames=args.chunk_frames
+            args.checkpoint, videos, outs, client, args.workers, chunk_frames=args.chunk_frames
         ):
             print(path)
     return 0
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     except BKindError as exc:
         if not follower_rank(getattr(args, "distributed", False)):
             print(f"bkind: error: {exc}", file=sys.stderr)
-        elif type(exc).__name__ != "RefusedByRankZero":  # rank 0 tells that one
+        elif not isinstance(exc, RefusedByRankZero):  # rank 0 tells that one
             print(f"bkind: error (rank {os.environ['RANK']}): {exc}", file=sys.stderr)
         return 2
     except TrainingStopped as exc:

@@ -143,7 +143,7 @@ def run_extraction(checkpoint, video, out: Path, heatmaps: bool = False) -> Path
 
 
 def run_many_extractions(
-    checkpoint, videos: list[Path], outs: list[Path], client, chunk_frames: int
+    checkpoint, videos: list[Path], outs: list[Path], client, workers, chunk_frames: int
 ) -> list[Path]:
     """:func:`~bkind_model.infer.cluster.extract_many` with one bar over all frames."""
     from bkind_model.infer.cluster import extract_many
@@ -159,7 +159,13 @@ def run_many_extractions(
 
     try:
         return extract_many(
-            checkpoint, videos, outs, client=client, chunk_frames=chunk_frames, progress=report
+            checkpoint,
+            videos,
+            outs,
+            client=client,
+            workers=workers,
+            chunk_frames=chunk_frames,
+            progress=report,
         )
     finally:
         if bar is not None:

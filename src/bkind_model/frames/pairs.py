@@ -73,8 +73,8 @@ class PairSampler:
         self.batch_size = batch_size
         self.jitter_px = jitter_px
 
-    def sample(self, generator: torch.Generator, device: torch.device | str = "cpu") -> PairBatch:
-        """Draw ``batch_size`` pairs from ``generator`` onto ``device``."""
+    def sample(self, generator: torch.Generator) -> PairBatch:
+        """Draw ``batch_size`` pairs from ``generator`` (on the CPU: :meth:`PairBatch.to`)."""
         counts = torch.tensor([len(v.frames) - v.gap for v in self.videos], dtype=torch.float64)
         which = torch.multinomial(counts, self.batch_size, True, generator=generator)
         firsts, seconds, animals_first, animals_second = [], [], [], []
@@ -86,8 +86,8 @@ class PairSampler:
             starts = torch.randint(0, len(video.frames) - video.gap, (n,), generator=generator)
             jitter = torch.randint(-jitter_px, jitter_px + 1, (n, 2), generator=generator)
             t, shift = starts.numpy(), jitter.numpy()
-            first = video.inputs(t, shift, device)
-            second = video.inputs(t + video.gap, shift, device, centres=video.centres[t])
+            first = video.inputs(t, shift)
+            second = video.inputs(t + video.gap, shift, centres=video.centres[t])
             firsts.append(first.images)
             seconds.append(second.images)
             if first.animal is not None and second.animal is not None:

@@ -9,9 +9,10 @@ When every chunk of a video is there, the client merges them into the results fi
 and removes the chunk folder. A re-run skips results files and chunks that the same
 checkpoint finished (the chunk folder names its checkpoint's SHA-256; work of another
 checkpoint, a model trained since, is done again); a worker that dies mid-chunk leaves no
-chunk file, and dask runs the task again (``retries``). Each chunk finds the animal against the whole video's background, as
-:func:`~bkind_model.infer.extraction.extract` does, so chunks give the same keypoints as
-one sequential pass wherever the animal is found.
+chunk file, and dask runs the task again (``retries``). Each chunk finds the animal
+against the whole video's background, as :func:`~bkind_model.infer.extraction.extract`
+does, so chunks give the same keypoints as one sequential pass wherever the animal is
+found.
 
 ``dask.distributed`` comes with the ``cluster`` extra; by default a ``LocalCluster`` with
 one single-threaded worker per CPU core runs the tasks, or pass a ``Client`` of a cluster.

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from bkind_model.errors import BKindError, ConfigError
+from bkind_model.errors import ConfigError
 from bkind_model.model.network import BKinD
 from bkind_model.train.objective import Objective
 
@@ -43,10 +43,6 @@ TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER
 TIMEOUT = datetime.timedelta(minutes=10)
 #: Stop codes agreed between ranks: nothing, a cancel, or 100 + a signal's number.
 _NO_STOP, _CANCELLED, _SIGNAL = 0, 1, 100
-
-
-class RefusedByRankZero(BKindError):
-    """Rank 0 refused the run (its message is the reason); the other ranks stop with it."""
 
 
 @dataclass(frozen=True)

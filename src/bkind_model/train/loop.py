@@ -29,7 +29,7 @@ import torch
 
 from bkind_model.config import Config
 from bkind_model.devices import autocast, check_memory, place_model, resolve_device
-from bkind_model.errors import BKindError, ConfigError
+from bkind_model.errors import BKindError, ConfigError, RefusedByRankZero
 from bkind_model.frames.gap import suggest_frame_gap
 from bkind_model.frames.pairs import (
     PairSampler,
@@ -59,13 +59,7 @@ from bkind_model.io.results import default_keypoint_names
 from bkind_model.io.video import VideoSource, open_video
 from bkind_model.model.network import BKinD
 from bkind_model.train.convergence import ConvergenceMonitor, ConvergenceReport, foreground_masks
-from bkind_model.train.distributed import (
-    Ranks,
-    RefusedByRankZero,
-    distributed_loss,
-    join,
-    signal_code,
-)
+from bkind_model.train.distributed import Ranks, distributed_loss, join, signal_code
 from bkind_model.train.objective import Objective
 
 N_PREVIEW = 16
