@@ -16,6 +16,7 @@ import yaml  # PyYAML, a dependency of dask
 
 from bkind_model.errors import BKindError
 from bkind_model.io.atomic import atomic_path
+from bkind_model.io.jsonfile import loads_json
 
 
 class BodypartsError(BKindError):
@@ -129,7 +130,7 @@ class Bodyparts:
         try:
             text = path.read_text(encoding="utf-8")
             is_yaml = path.suffix.lower() in (".yaml", ".yml")
-            data = yaml.safe_load(text) if is_yaml else json.loads(text)
+            data = yaml.safe_load(text) if is_yaml else loads_json(text, source=str(path))
         except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
             raise BodypartsError(
                 f"{path}: cannot read bodyparts ({str(exc).splitlines()[0][:160]}); fix the "

@@ -39,6 +39,7 @@ from bkind_model.evaluate.baselines import blob_features_of_video
 from bkind_model.evaluate.regression import ridge_fit, ridge_predict
 from bkind_model.io.atomic import atomic_path
 from bkind_model.io.image_folder import list_images
+from bkind_model.io.jsonfile import loads_json
 from bkind_model.io.labels import (
     LABELLED_DATA,
     Labels,
@@ -267,7 +268,7 @@ class NamedMap:
             raise NamingError(f"{path}: map file not found; fit one with `bkind name`.")
         try:
             with np.load(path, allow_pickle=False) as data:
-                header = json.loads(str(data["header"]))
+                header = loads_json(str(data["header"]), source=f"{path} header")
                 if header.get("format") != MAP_FORMAT:
                     raise ValueError(f"format {header.get('format')!r}")
                 weights = data["weights"]

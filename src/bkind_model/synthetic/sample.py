@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from bkind_model.io.atomic import atomic_path
+from bkind_model.io.jsonfile import loads_json
 from bkind_model.io.video_writer import write_video
 from bkind_model.synthetic.generator import Scene, SyntheticConfig, SyntheticVideo
 
@@ -146,7 +147,9 @@ def load_ground_truth(path: str | Path) -> SyntheticVideo:
             f"{gt_path}: no ground truth here. Write the sample with write_sample() first."
         )
     with np.load(gt_path, allow_pickle=False) as data:
-        config = SyntheticConfig.from_dict(json.loads(str(data["config"])))
+        config = SyntheticConfig.from_dict(
+            loads_json(str(data["config"]), source=f"{gt_path} config")
+        )
         labels = data["animal_labels"] if "animal_labels" in data else None
         shadow_mask = None
         if "shadow_mask_bits" in data:
