@@ -19,6 +19,7 @@ import functools
 import os
 import re
 import select
+import stat
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -301,9 +302,18 @@ def check_readable(path: Path) -> None:
 
     Uses :func:`os.access`, so it also works for files ffmpeg would open but not read.
     (The superuser can read everything, so the permission case never fires as root.)
+    Anything but a regular file or a folder (a FIFO, a socket, a device) is refused before
+    it is opened: reading one blocks until a writer comes, or never ends.
     """
     if not path.exists():
         raise VideoNotFoundError(path, "the file or folder does not exist.", "Check the path.")
+    kind = _special_kind(path)
+    if kind is not None:
+        raise NotAVideoError(
+            path,
+            f"it is {kind}, not a regular file, and reading it may never end.",
+            "Save the stream to a video file first and give that file.",
+        )
     mode = os.R_OK | (os.X_OK if path.is_dir() else 0)
     if not os.access(path, mode):
         raise VideoPermissionError(
@@ -311,3 +321,17 @@ def check_readable(path: Path) -> None:
             "it cannot be read with the current permissions.",
             "Make it readable (e.g. chmod u+r) or copy it somewhere you can read.",
         )
+
+
+def _special_kind(path: Path) -> str | None:
+    """What ``path`` is when it is neither a regular file nor a folder, else None."""
+    mode = path.stat().st_mode
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
