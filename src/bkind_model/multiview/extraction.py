@@ -97,7 +97,10 @@ def extract_3d(
     Returns
     -------
     Result3D
-        Points, per-view detections and reprojections, weights, the learned skeleton.
+        Points, each view's own estimates (:mod:`~bkind_model.multiview.results`) and
+        the points' reprojections, weights, scores, the learned skeleton. Its
+        :meth:`~bkind_model.multiview.results.Result3D.per_view_error` is how far, in
+        pixels, each view alone is from the 3D keypoints.
     """
     torch_device = resolve_device(device)
     model, state = load_model_3d(checkpoint, torch_device)
@@ -116,14 +119,19 @@ def extract_3d(
     detected = np.zeros((n, v, k, 2), np.float32)
     reprojected = np.zeros((n, v, k, 2), np.float32)
     weights = np.zeros((n, v, k), np.float32)
+    scores = np.zeros((n, v, k), np.float32)
     for start in range(0, n, EXTRACT_BATCH):
         t = np.arange(start, min(n, start + EXTRACT_BATCH))
         inputs = views.inputs(t, torch_device)
-        out, _ = model.views(inputs.images, inputs.offsets, geometry, inputs.centres)
+        out, _ = model.views(
+            inputs.images, inputs.offsets, geometry, inputs.centres, each_view=True
+        )
         points[t] = out.points.cpu().numpy()
         detected[t] = _pixels(geometry, out.detected, inputs.offsets)
         reprojected[t] = _pixels(geometry, out.reprojected, inputs.offsets)
         weights[t] = out.weights.cpu().numpy()
+        assert out.scores is not None  # each_view gives every design's scores
+        scores[t] = out.scores.cpu().numpy()
         if progress is not None:
             progress(int(t[-1]) + 1, n)
     edge_weights = model.edge_weights().cpu().numpy()
@@ -152,4 +160,5 @@ def extract_3d(
         edges,
         np.array([edge_weights[lookup[(a, b)]] for a, b in edges], np.float32),
         metadata,
+        scores,
     )

@@ -160,12 +160,20 @@ class Views3D:
     ----------
     points : Tensor
         ``(B, K, 3)`` world units.
-    detected, reprojected : Tensor
-        ``(B, V, K, 2)`` normalised input units.
+    detected : Tensor
+        ``(B, V, K, 2)`` normalised input units: each view's own estimate of the
+        keypoints (algebraic: its 2D keypoints; volumetric: the projection of what the
+        view alone puts in the cube, or the reprojections unless asked for).
+    reprojected : Tensor
+        ``(B, V, K, 2)`` normalised input units: ``points`` projected into each view.
     weights : Tensor
         ``(B, V, K)`` triangulation weights (sum to 1 over views).
     keypoints : Keypoints
         The per-view 2D keypoints, batch ``B * V`` (view fastest).
+    scores : Tensor or None
+        ``(B, V, K)`` in [0, 1]: how sure each view is of its estimate, the peak
+        probability of its heatmap (algebraic) or of its own volume (volumetric, when
+        asked for; None otherwise).
     """
 
     points: Tensor
@@ -173,6 +181,7 @@ class Views3D:
     reprojected: Tensor
     weights: Tensor
     keypoints: Keypoints
+    scores: Tensor | None = None
 
 
 def _conv3d(cin: int, cout: int) -> nn.Sequential:
@@ -224,6 +233,44 @@ class VolumetricHead(nn.Module):
         ``centres`` ``(B, 3)`` place the cubes of side ``side`` (world units);
         ``offsets`` ``(B, V, 2)`` are the views' windows; ``scale`` sharpens the logits.
         """
+        voxels, sampled, seen = self._unproject(features, centres, side, offsets, geometry)
+        return self._read(sampled, seen, scale) @ voxels
+
+    def views_alone(
+        self,
+        features: Tensor,
+        centres: Tensor,
+        side: Tensor,
+        offsets: Tensor,
+        geometry: ViewGeometry,
+        scale: float,
+    ) -> tuple[Tensor, Tensor]:
+        """What each view alone says: the cube read from one view's features at a time.
+
+        Arguments as :meth:`forward`. Returns the 3D keypoints ``(B, V, K, 3)`` (world
+        units; their depth along the view's rays is poorly determined, their projection
+        into that view is the view's own estimate) and each volume's peak probability
+        ``(B, V, K)`` in [0, 1].
+        """
+        voxels, sampled, seen = self._unproject(features, centres, side, offsets, geometry)
+        points, peaks = [], []
+        for v in range(seen.shape[1]):
+            only = torch.zeros_like(seen)
+            only[:, v] = seen[:, v]
+            probability = self._read(sampled, only, scale)  # (B, K, G^3)
+            points.append(probability @ voxels)
+            peaks.append(probability.amax(-1))
+        return torch.stack(points, 1), torch.stack(peaks, 1)
+
+    def _unproject(
+        self,
+        features: Tensor,
+        centres: Tensor,
+        side: Tensor,
+        offsets: Tensor,
+        geometry: ViewGeometry,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Voxels ``(B, G^3, 3)``, their features ``(B, V, C, G^3)``, seen ``(B, V, 1, G^3)``."""
         batch, n_views = offsets.shape[:2]
         voxels = centres[:, None] + self.unit_cube * side  # (B, G^3, 3)
         uv = geometry.to_normalised(geometry.rig.project(voxels), offsets[:, None])
@@ -234,12 +281,14 @@ class VolumetricHead(nn.Module):
             reduced, sample_at.to(reduced.dtype), align_corners=False
         )
         sampled = sampled.view(batch, n_views, -1, voxels.shape[1])  # (B, V, C, G^3)
-        seen = inside.permute(0, 2, 1).unsqueeze(2)  # (B, V, 1, G^3)
+        return voxels, sampled, inside.permute(0, 2, 1).unsqueeze(2)
+
+    def _read(self, sampled: Tensor, seen: Tensor, scale: float) -> Tensor:
+        """The views that see a voxel averaged, the 3D net: probabilities ``(B, K, G^3)``."""
         fused = (sampled * seen).sum(1) / seen.sum(1).clamp(min=1)
         g = self.grid
-        logits = self.net(fused.view(batch, -1, g, g, g)).flatten(2) * scale  # (B, K, G^3)
-        probability = torch.softmax(logits.float(), -1)
-        return probability @ voxels
+        logits = self.net(fused.view(fused.shape[0], -1, g, g, g)).flatten(2) * scale
+        return torch.softmax(logits.float(), -1)
 
 
 class BKinD3D(nn.Module):
@@ -287,13 +336,17 @@ class BKinD3D(nn.Module):
         offsets: Tensor,
         geometry: ViewGeometry,
         centres: Tensor | None = None,
+        each_view: bool = False,
     ) -> tuple[Views3D, list[Tensor]]:
         """Frames ``(B, V, 3, H, W)`` in [0, 1] seen through windows ``(B, V, 2)`` -> 3D.
 
         ``centres`` ``(B, 3)``, the animal's triangulated centre, place the volumetric
-        design's cube. Returns the 3D keypoints with each view's detections (the
-        reprojections, in the volumetric design) and reprojections, and the encoder
-        features of the ``B * V`` inputs (view fastest).
+        design's cube. ``each_view`` also reads, in the volumetric design, what every view
+        alone puts in the cube (:meth:`VolumetricHead.views_alone`, V more passes of the
+        3D net: extraction's per-view estimates and scores); otherwise that design's
+        detections are its reprojections. Returns the 3D keypoints with each view's
+        detections and reprojections (:class:`Views3D`), and the encoder features of the
+        ``B * V`` inputs (view fastest).
         """
         batch, n_views = frames.shape[:2]
         logits, features = self.net.heatmaps(frames.flatten(0, 1))
@@ -303,21 +356,28 @@ class BKinD3D(nn.Module):
         confidence = keypoints.confidence.float().view(batch, n_views, k).detach()
         weights = confidence / confidence.sum(1, keepdim=True)
         windows = offsets.unsqueeze(1)  # (B, 1, V, 2): the same window for every keypoint
+        scores: Tensor | None = None
         if self.volume is None:
             pixels = geometry.to_pixels(detected.transpose(1, 2), windows)  # (B, K, V, 2)
             points = geometry.rig.triangulate(pixels, weights.transpose(1, 2))  # (B, K, 3)
+            cells = keypoints.probability.shape[-1] * keypoints.probability.shape[-2]
+            scores = (confidence / cells).clamp(0, 1)  # the heatmap's peak probability
         else:
             if centres is None:
                 raise ValueError("the volumetric design needs the animal's centres")
-            points = self.volume(
-                features[self.level], centres, self.volume_side, offsets, geometry,
-                self.net.heatmap_scale,
-            )  # fmt: skip
+            head = (features[self.level], centres, self.volume_side, offsets, geometry,
+                    self.net.heatmap_scale)  # fmt: skip
+            points = self.volume(*head)
         projected = geometry.rig.project(points)  # (B, K, V, 2)
         reprojected = geometry.to_normalised(projected, windows).transpose(1, 2)
         if self.volume is not None:
-            detected = reprojected  # no per-view keypoints: the views agree by construction
-        return Views3D(points, detected, reprojected, weights, keypoints), features
+            detected = reprojected  # the views agree by construction
+            if each_view:
+                alone, scores = self.volume.views_alone(*head)  # (B, V, K, 3), (B, V, K)
+                own = geometry.rig.project(alone).diagonal(dim1=1, dim2=3)  # (B, K, 2, V)
+                own = geometry.to_normalised(own.permute(0, 1, 3, 2), windows)
+                detected = own.transpose(1, 2)
+        return Views3D(points, detected, reprojected, weights, keypoints, scores), features
 
     def forward(self, first: ViewInputs, second: ViewInputs, geometry: ViewGeometry) -> Output3D:
         """Two batches of synchronised frames -> 3D keypoints and every view's map."""

@@ -7,13 +7,22 @@ camera's original video with the centre of the top-left pixel at ``(0, 0)``):
 dataset                     shape                  meaning
 ==========================  =====================  ======================================
 ``points``                  (T, K, 3) float32      3D keypoints, world units
-``detected``                (T, V, K, 2) float32   each view's own 2D keypoints, px
+``detected``                (T, V, K, 2) float32   each view's own estimate, px (below)
 ``reprojected``             (T, V, K, 2) float32   ``points`` projected into each view, px
 ``weights``                 (T, V, K) float32      triangulation weight of each view
+``scores``                  (T, V, K) float32      each view's 2D score, 0-1 (below)
 ``reprojection_error``      (T, V, K) float32      ``|detected - reprojected|``, px
 ``edges``                   (E, 2) int32           the learned skeleton's keypoint pairs
 ``edge_weights``            (E,) float32           their learned weights
 ==========================  =====================  ======================================
+
+A view's own estimate of a keypoint is, in the algebraic design, its 2D keypoint (the
+soft-argmax of its heatmap), and in the volumetric design the projection into that view
+of what its features alone put in the voxel cube; its score is the peak probability of
+that heatmap or volume. The reprojection error therefore measures, in pixels of each
+view, how far each view on its own is from the 3D keypoints all views agree on: a view
+that sees something else (another camera's video, a test pattern) stands out. Files
+written before ``scores`` existed read with NaN scores.
 
 Attributes: ``format``, ``fps``, ``camera_names``, ``cameras`` (JSON list of anipose
 camera entries), ``keypoint_names``, ``config`` and ``settings3d`` (JSON),
@@ -36,7 +45,7 @@ from bkind_model.multiview.cameras import Camera
 
 FORMAT = "bkind-results3d-1"
 _JSON_ATTRIBUTES = ("config", "settings3d", "cameras", "letterboxes")
-_ARRAYS = ("points", "detected", "reprojected", "weights", "reprojection_error")
+_ARRAYS = ("points", "detected", "reprojected", "weights", "scores", "reprojection_error")
 
 
 class Results3DError(BKindError):
@@ -55,6 +64,8 @@ class Result3D:
         ``(T, V, K, 2)`` px.
     weights : ndarray
         ``(T, V, K)``.
+    scores : ndarray
+        ``(T, V, K)`` each view's 2D score in [0, 1] (NaN: unknown).
     edges : ndarray
         ``(E, 2)`` int keypoint pairs of the learned skeleton.
     edge_weights : ndarray
@@ -70,6 +81,11 @@ class Result3D:
     edges: np.ndarray
     edge_weights: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
+    scores: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.scores is None:
+            self.scores = np.full(self.weights.shape, np.nan, np.float32)
 
     @property
     def reprojection_error(self) -> np.ndarray:
@@ -94,7 +110,11 @@ class Result3D:
         return list(names) if names else [f"kp{i}" for i in range(k)]
 
     def per_view_error(self) -> dict[str, float]:
-        """Median reprojection error of each view, px."""
+        """Median reprojection error of each view, px.
+
+        Each view's own estimate against the 3D keypoints' projection into it (see the
+        module).
+        """
         errors = self.reprojection_error
         return {
             name: float(np.nanmedian(errors[:, v])) for v, name in enumerate(self.camera_names)
@@ -132,7 +152,9 @@ class Result3D:
                         "`bkind extract3d`."
                     )
                 metadata = read_attributes(f, _JSON_ATTRIBUTES)
-                arrays = {name: f[name][()] for name in (*_ARRAYS, "edges", "edge_weights")}
+                names = [n for n in (*_ARRAYS, "edges", "edge_weights") if n != "scores"]
+                names += ["scores"] if "scores" in f else []  # older files: NaN scores
+                arrays = {name: f[name][()] for name in names}
         except (OSError, KeyError) as exc:
             raise Results3DError(
                 f"{path}: cannot read as 3D results ({exc}); extract again."

@@ -60,6 +60,7 @@ def test_algebraic_forward_gives_consistent_3d(session):
     views, _ = model.views(frames, offsets, geometry)
     assert views.points.shape == (2, 4, 3)
     assert torch.allclose(views.weights.sum(1), torch.ones(2, 4))
+    assert views.scores is not None and ((views.scores > 0) & (views.scores <= 1)).all()
     projected = geometry.rig.project(views.points)  # (B, K, V, 2) px
     expected = geometry.to_pixels(views.reprojected.transpose(1, 2), offsets.unsqueeze(1))
     assert torch.allclose(projected, expected, atol=1e-3)
@@ -80,7 +81,12 @@ def test_volumetric_points_lie_in_the_cube_around_the_animal(session):
     views, _ = model.views(torch.rand(2, 3, 3, 64, 64), offsets, geometry, centres)
     assert views.points.shape == (2, 4, 3)
     assert ((views.points - centres[:, None]).abs() <= 50.0).all()
-    assert torch.equal(views.detected, views.reprojected)
+    assert torch.equal(views.detected, views.reprojected) and views.scores is None
+    # Each view alone: its own estimate (not the fused reprojection) and a 0-1 score.
+    alone, _ = model.views(torch.rand(2, 3, 3, 64, 64), offsets, geometry, centres, True)
+    assert alone.detected.shape == alone.reprojected.shape == (2, 3, 4, 2)
+    assert not torch.allclose(alone.detected, alone.reprojected)
+    assert alone.scores is not None and ((alone.scores > 0) & (alone.scores <= 1)).all()
     views.points.sum().backward()
     assert model.volume is not None and model.volume.reduce.weight.grad is not None
     with pytest.raises(ValueError, match="centres"):
@@ -112,7 +118,11 @@ def test_train_resume_extract_score_export(session, sample, tmp_path, design):
     rig = CameraRig(session.cameras)
     assert np.allclose(rig.project_numpy(result.points).transpose(0, 2, 1, 3),
                        result.reprojected, atol=0.05)  # fmt: skip
-    assert set(result.per_view_error()) == set(session.names)
+    errors = result.per_view_error()
+    assert set(errors) == set(session.names)
+    # Every design reports how far each view alone is from the 3D points (never 0 px).
+    assert all(0 < e < 1e4 for e in errors.values())
+    assert ((result.scores >= 0) & (result.scores <= 1)).all()
     path = result.save(tmp_path / "keypoints3d.h5")
     loaded = Result3D.load(path)
     assert np.array_equal(loaded.points, result.points)
@@ -127,6 +137,7 @@ def test_train_resume_extract_score_export(session, sample, tmp_path, design):
     assert list(table.columns[:6]) == ["kp0_x", "kp0_y", "kp0_z", "kp0_error", "kp0_ncams",
                                        "kp0_score"]  # fmt: skip
     assert np.allclose(table["kp1_z"], result.points[:, 1, 2], atol=1e-3)
+    assert (table["kp0_error"] > 0).any() and table["kp0_score"].between(0, 1).all()
     with h5py.File(export_3d(path, to="anipose"), "r") as f:
         assert f["tracks"].shape == (24, 1, 4, 3)
 
