@@ -20,12 +20,19 @@ What the ranks share and what they keep to themselves:
 * **the files**: rank 0 alone holds the run folder's lock and writes checkpoints and the
   progress bar; the checkpoint it resumes from is read by rank 0 and sent to the others,
   and frame caches are built by each machine's first rank before the others read them.
+
+Joining waits at most :data:`RENDEZVOUS_TIMEOUT_S` seconds (``BKIND_RENDEZVOUS_TIMEOUT_S``)
+for the rendezvous at ``MASTER_ADDR:MASTER_PORT``, and a signal stops the wait at once.
 """
 
 from __future__ import annotations
 
 import datetime
+import math
 import os
+import socket
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +48,10 @@ TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER
 #: How long a rank waits for the others before giving up (a rank that died is noticed by
 #: torchrun, which stops the rest, long before this).
 TIMEOUT = datetime.timedelta(minutes=10)
+#: Seconds a rank waits at the rendezvous for the store at ``MASTER_ADDR:MASTER_PORT`` and
+#: for the other ranks to reach it; the environment variable overrides it.
+RENDEZVOUS_TIMEOUT_S = 60.0
+RENDEZVOUS_VARIABLE = "BKIND_RENDEZVOUS_TIMEOUT_S"
 #: Stop codes agreed between ranks: nothing, a cancel, or 100 + a signal's number.
 _NO_STOP, _CANCELLED, _SIGNAL = 0, 1, 100
 
@@ -221,8 +232,98 @@ def join(device: torch.device) -> Ranks:
     owns = not torch.distributed.is_initialized()
     if owns:
         backend = "nccl" if device.type == "cuda" else "gloo"
-        torch.distributed.init_process_group(backend, timeout=TIMEOUT)
+        store = _rendezvous(rank, world_size)
+        store.set_timeout(TIMEOUT)  # the collectives' patience, not the rendezvous'
+        torch.distributed.init_process_group(
+            backend, store=store, rank=rank, world_size=world_size, timeout=TIMEOUT
+        )
     return Ranks(rank, world_size, local_rank, device, owns)
+
+
+def rendezvous_timeout() -> float:
+    """Seconds to wait at the rendezvous: ``BKIND_RENDEZVOUS_TIMEOUT_S`` or the default.
+
+    Raises
+    ------
+    ConfigError
+        When the variable is not a positive number of seconds.
+    """
+    text = os.environ.get(RENDEZVOUS_VARIABLE)
+    if text is None:
+        return RENDEZVOUS_TIMEOUT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ConfigError(
+            f"{RENDEZVOUS_VARIABLE}={text!r} is not a number of seconds above 0; set it to "
+            f"e.g. {RENDEZVOUS_TIMEOUT_S:g} or unset it."
+        )
+    return seconds
+
+
+def _rendezvous(rank: int, world_size: int) -> torch.distributed.Store:
+    """The store every rank meets at, within :func:`rendezvous_timeout` seconds.
+
+    Ranks that connect to the store (all of them under torchrun, whose agent holds it;
+    ranks above 0 otherwise) first wait for it to listen here in Python, so a wrong or
+    dead address fails with one line (torch's own client logs every failed try with a
+    C++ stack). The rendezvous itself runs in a helper thread: a wait inside torch would
+    hold back the signal handlers of the main thread, which keeps them.
+
+    Raises
+    ------
+    ConfigError
+        Nothing listened at ``MASTER_ADDR:MASTER_PORT``, or the other ranks did not come.
+    """
+    host, text = os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"]
+    address = f"MASTER_ADDR:MASTER_PORT {host}:{text}"
+    if not text.isdigit() or not 0 < int(text) < 2**16:
+        raise ConfigError(f"{address}: the port is not a number from 1 to 65535.")
+    timeout = rendezvous_timeout()
+    deadline = time.monotonic() + timeout
+    hosts_store = rank == 0 and os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True"
+    others = "the other ranks" if hosts_store else "rank 0"
+    fix = (
+        f"start {others} with the same MASTER_ADDR and MASTER_PORT (torchrun starts every "
+        f"rank), or wait longer with {RENDEZVOUS_VARIABLE}=SECONDS."
+    )
+    if not hosts_store:
+        message = f"{address}: nothing answered within {timeout:g} s; {fix}"
+        _wait_for_listener(host, int(text), deadline, message)
+    box: dict[str, Any] = {}
+
+    def meet() -> None:
+        try:
+            left = datetime.timedelta(seconds=max(deadline - time.monotonic(), 1.0))
+            box["store"] = next(torch.distributed.rendezvous("env://", timeout=left))[0]
+        except Exception as exc:  # handed to the main thread
+            box["error"] = exc
+
+    helper = threading.Thread(target=meet, name="bkind-rendezvous", daemon=True)
+    helper.start()
+    helper.join()  # interruptible: a SIGTERM handler runs here
+    if "error" in box:
+        raise ConfigError(
+            f"{address}: the {world_size} ranks did not meet within {timeout:g} s "
+            f"({str(box['error']).splitlines()[0]}); {fix}"
+        ) from box["error"]
+    store: torch.distributed.Store = box["store"]
+    return store
+
+
+def _wait_for_listener(host: str, port: int, deadline: float, message: str) -> None:
+    """Return once ``host:port`` accepts a TCP connection; ConfigError at ``deadline``."""
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            with socket.create_connection((host, port), timeout=max(min(left, 1.0), 0.1)):
+                return
+        except OSError:
+            if left <= 0:
+                raise ConfigError(message) from None
+            time.sleep(min(0.25, max(left, 0.0)))
 
 
 class _StepLoss(nn.Module):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -15,7 +18,7 @@ from bkind_model.cli.main import main
 from bkind_model.config import Config
 from bkind_model.errors import ConfigError
 from bkind_model.io.checkpoint import load_checkpoint
-from bkind_model.train.distributed import Ranks
+from bkind_model.train.distributed import RENDEZVOUS_VARIABLE, Ranks, rendezvous_timeout
 from bkind_model.train.loop import Trainer
 
 TINY = dict(image_size=64, batch_size=8, frame_gap=4, n_keypoints=4)
@@ -157,3 +160,65 @@ def test_distributed_outside_torchrun_says_how_to_start_it(tiny_video, tmp_path,
     err = capsys.readouterr().err
     assert "torchrun --nproc_per_node N -m bkind_model train" in err
     assert not (tmp_path / "run").exists()  # refused before touching anything
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _fake_rank(monkeypatch, rank: int, port: int, timeout_s: float) -> None:
+    environment = dict(RANK=rank, WORLD_SIZE=2, LOCAL_RANK=rank, MASTER_ADDR="127.0.0.1")
+    for name, value in (environment | dict(MASTER_PORT=port)).items():
+        monkeypatch.setenv(name, str(value))
+    monkeypatch.setenv(RENDEZVOUS_VARIABLE, str(timeout_s))
+
+
+@pytest.mark.parametrize(
+    ("rank", "missing"), [(1, "nothing answered within 1 s; start rank 0"), (0, "the other ranks")]
+)
+def test_a_rendezvous_nobody_comes_to_fails_in_one_line_after_its_timeout(
+    tiny_video, tmp_path, monkeypatch, capsys, rank, missing
+):
+    port = _closed_port()
+    _fake_rank(monkeypatch, rank, port, timeout_s=1)
+    started = time.monotonic()
+    assert main(["train", str(tiny_video), "--out", str(tmp_path / "run"), "--distributed"]) == 2
+    assert time.monotonic() - started < 10
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"MASTER_ADDR:MASTER_PORT 127.0.0.1:{port}: " in line and missing in line
+    assert f"{RENDEZVOUS_VARIABLE}=SECONDS" in line
+    assert not torch.distributed.is_initialized()
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "nan", "soon"])
+def test_the_rendezvous_timeout_must_be_a_positive_number(monkeypatch, value):
+    monkeypatch.setenv(RENDEZVOUS_VARIABLE, value)
+    with pytest.raises(ConfigError, match=f"{RENDEZVOUS_VARIABLE}='{value}' is not a number"):
+        rendezvous_timeout()
+
+
+@pytest.mark.slow
+def test_sigterm_during_the_rendezvous_stops_at_once(tiny_video, tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        silent.settimeout(120)
+        environment = dict(RANK="1", WORLD_SIZE="2", LOCAL_RANK="1", MASTER_ADDR="127.0.0.1")
+        environment |= {"MASTER_PORT": str(silent.getsockname()[1]), RENDEZVOUS_VARIABLE: "600"}
+        command = [sys.executable, "-m", "bkind_model", "train", str(tiny_video), "--distributed"]
+        process = subprocess.Popen(
+            [*command, "--out", str(tmp_path / "run")],
+            env=os.environ | environment,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            silent.accept()[0].close()  # the rank checks that something listens
+            held = silent.accept()[0]  # torch's client, now waiting for an answer
+            process.send_signal(signal.SIGTERM)
+            _, err = process.communicate(timeout=15)
+            held.close()
+        finally:
+            process.kill()
+    assert process.returncode == 128 + signal.SIGTERM, err
+    assert "bkind: stopped by SIGTERM" in err
