@@ -14,7 +14,12 @@ from bkind_model.errors import CheckpointError, ConfigError
 from bkind_model.infer.predictor import Predictor
 from bkind_model.io.atomic import ensure_folder, require_free
 from bkind_model.io.lock import RunLock
-from bkind_model.io.results import KeypointResult, ResultsWriter, default_keypoint_names
+from bkind_model.io.results import (
+    KeypointResult,
+    ResultsWriter,
+    default_keypoint_names,
+    video_fingerprint,
+)
 from bkind_model.io.video import VideoSource, open_video
 
 
@@ -115,13 +120,18 @@ def extract(
 
 
 def results_metadata(predictor: Predictor, source: VideoSource, out_path: Path) -> dict:
-    """The attributes of a results file of ``source`` made by ``predictor``."""
+    """The attributes of a results file of ``source`` made by ``predictor``.
+
+    They include the video's fingerprint (a few of its frames as small thumbnails), so a
+    video replaced by another of the same size and length is recognised later.
+    """
     video_path = Path(source.path).resolve()
     return {
         "video_path": str(video_path),
         "video_relpath": os.path.relpath(video_path, out_path.parent.resolve()),
         "fps": float(source.fps),
         "frame_size": [source.height, source.width],
+        "video_fingerprint": video_fingerprint(source),
         "config": predictor.config.to_dict(),
         "checkpoint": str(predictor.path),
         "checkpoint_sha256": predictor.sha256,

@@ -333,7 +333,8 @@ def write_overlay_video(
     ------
     OverlayError
         When the output exists, would replace the video or results, or the results
-        belong to another video (frame count or size differ).
+        belong to another video (frame count, size, rate or pictures differ:
+        :meth:`KeypointResult.video_mismatch`).
     ConfigError
         For an empty frame range, a scale outside ``(0, 1]``, a negative trail or a
         skeleton naming unknown keypoints.
@@ -405,18 +406,14 @@ def _open_video_of(result: KeypointResult, video: str | Path | None) -> VideoSou
 
 def _check_match(result: KeypointResult, source: VideoSource) -> None:
     """Raise :class:`OverlayError` when the results are not of this video."""
-    size = result.metadata.get("frame_size")
-    size_differs = size is not None and tuple(size) != (source.height, source.width)
-    if result.n_frames == source.n_frames and not size_differs:
-        return
-    recorded = f" {size[1]}x{size[0]} px," if size is not None else ""
-    raise OverlayError(
-        result.path or source.path,
-        f"these keypoints are of another video ({result.n_frames} frames,{recorded} while "
-        f"{source.path} has {source.n_frames} frames of {source.width}x{source.height} px).",
-        "Give the video they were discovered in (`--video`), or extract keypoints of this "
-        "video first (`bkind extract`).",
-    )
+    problem = result.video_mismatch(source)
+    if problem is not None:
+        raise OverlayError(
+            result.path or source.path,
+            problem,
+            "Give the video they were discovered in (`--video`), or extract keypoints of this "
+            "video first (`bkind extract`).",
+        )
 
 
 def _overlay_frames(

@@ -37,14 +37,16 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import h5py
 import numpy as np
 
-from bkind_model.errors import BKindError, DiskFullError
+from bkind_model.errors import BKindError, ConfigError, DiskFullError
 from bkind_model.io.atomic import atomic_path, require_free, write_failed
+from bkind_model.io.jsonfile import loads_json
 from bkind_model.io.optional import movement_io
+from bkind_model.io.video import PLAUSIBLE_FPS, VideoSource
 from bkind_model.pose.likelihood import LIKELIHOOD_MEANING, calibrated_likelihood
 
 FORMAT = "bkind-results-1"
@@ -130,6 +132,50 @@ class KeypointResult:
                 "explicitly (e.g. `--video`)."
             )
         return video
+
+    def video_mismatch(self, source: VideoSource) -> str | None:
+        """Why ``source`` is not the video these keypoints were found in; None if it is.
+
+        Compared with what the results recorded at extraction: the frame count, the frame
+        size, the frame rate (unless ``source`` has none of its own, as an image folder) and
+        the pictures (:func:`video_fingerprint`; files written before it was recorded
+        skip this check). The fingerprint's few frames are decoded.
+
+        Parameters
+        ----------
+        source : VideoSource
+            The video at hand.
+
+        Returns
+        -------
+        str or None
+            The problem in one sentence (for an error or a warning naming the files).
+        """
+        size = self.metadata.get("frame_size")
+        if self.n_frames != source.n_frames or (
+            size is not None and tuple(size) != (source.height, source.width)
+        ):
+            recorded = f" {size[1]}x{size[0]} px," if size is not None else ""
+            return (
+                f"these keypoints are of another video ({self.n_frames} frames,{recorded} "
+                f"while {source.path} has {source.n_frames} frames of {source.width}x"
+                f"{source.height} px)."
+            )
+        fps = self.metadata.get("fps")
+        if fps is not None and not source.fps_assumed and abs(fps - source.fps) > 0.01 * fps:
+            return (
+                f"these keypoints are of a video at {fps:g} frames/s while {source.path} "
+                f"plays at {source.fps:g} frames/s (another video, or one re-timed)."
+            )
+        recorded_pictures = self.metadata.get("video_fingerprint")
+        if recorded_pictures is not None and fingerprints_differ(
+            np.asarray(recorded_pictures, np.uint8), video_fingerprint(source)
+        ):
+            return (
+                f"these keypoints are of another video: {source.path} has their frame count, "
+                "size and rate but other pictures (the video file was replaced)."
+            )
+        return None
 
     @property
     def n_frames(self) -> int:
@@ -263,23 +309,279 @@ class KeypointResult:
                         f"{path}: extraction stopped after {metadata.get('frames_done')} of "
                         f"{metadata.get('n_frames')} frames; run `bkind extract` again to finish."
                     )
-                maps = f["heatmaps"][()] if heatmaps and "heatmaps" in f else None
-                return cls(
-                    f["keypoints"][()],
-                    f["confidence"][()],
-                    f["covariance"][()],
-                    metadata,
-                    maps,
-                    path,
-                    f["likelihood"][()] if "likelihood" in f else None,
-                    f["on_animal"][()] > 0 if "on_animal" in f else None,
-                )
+                return _read_checked(f, path, metadata, heatmaps)
+        except ConfigError as exc:  # a JSON attribute refused by io.jsonfile
+            raise ResultsError(f"{exc} Extract again (`bkind extract`).") from exc
         except (OSError, KeyError, ValueError, TypeError) as exc:
             reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             raise ResultsError(
                 f"{path}: cannot read as a results file (HDF5: {reason}); the file is damaged or "
                 "not from `bkind extract`. Extract again."
             ) from exc
+
+
+#: Largest coordinate magnitude a results file may hold, px (beyond it: damage).
+MAX_COORDINATE_PX = 1e7
+
+#: Largest confidence (heatmap peak x heatmap cells) and covariance magnitude accepted.
+MAX_CONFIDENCE, MAX_COVARIANCE_PX2 = 1e7, 1e14
+
+#: Attributes that must be text when present.
+_TEXT_ATTRIBUTES = (
+    "video_path",
+    "video_relpath",
+    "checkpoint",
+    "checkpoint_sha256",
+    "version",
+    "kind",
+    "named_from",
+    "likelihood_meaning",
+)
+
+
+def _damaged(path: Path, field: str, problem: str) -> ResultsError:
+    """The one-line error for a results file whose ``field`` is wrong."""
+    return ResultsError(
+        f"{path}: {field} {problem}; the file is damaged or was edited. Write it again "
+        "(`bkind extract`, or `bkind name` for named bodyparts)."
+    )
+
+
+def _is_number(value: Any) -> TypeGuard[int | float]:
+    """A real number (not a bool, not text)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_metadata(path: Path, metadata: dict[str, Any]) -> None:
+    """Refuse attributes of the wrong type or out of range (see the module's table)."""
+    n_frames = metadata["n_frames"]
+    if not isinstance(n_frames, int) or isinstance(n_frames, bool) or n_frames < 1:
+        raise _damaged(path, "attribute 'n_frames'", f"is {n_frames!r}, not a count >= 1")
+    if "fps" in metadata:
+        fps = metadata["fps"]
+        if not _is_number(fps) or not 0 < fps <= PLAUSIBLE_FPS[1]:
+            raise _damaged(
+                path,
+                "attribute 'fps'",
+                f"is {fps!r}, not a frame rate in (0, {PLAUSIBLE_FPS[1]:g}] frames/s",
+            )
+    size = metadata.get("frame_size")
+    if size is not None and not (
+        isinstance(size, list)
+        and len(size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in size)
+    ):
+        raise _damaged(path, "attribute 'frame_size'", f"is {size!r}, not [height, width] px")
+    for key in _TEXT_ATTRIBUTES:
+        if key in metadata and not isinstance(metadata[key], str):
+            raise _damaged(path, f"attribute {key!r}", f"is {metadata[key]!r}, not text")
+    for key, kind in (("config", dict), ("letterbox", dict), ("skeleton", list)):
+        if key in metadata and not isinstance(metadata[key], kind):
+            raise _damaged(path, f"attribute {key!r}", f"is not a JSON {kind.__name__}")
+    if "letterbox" in metadata and (problem := letterbox_problem(metadata["letterbox"])):
+        raise _damaged(path, "attribute 'letterbox'", problem)
+    edges = metadata.get("skeleton", [])
+    if not all(
+        isinstance(edge, list) and len(edge) == 2 and all(isinstance(v, str | int) for v in edge)
+        for edge in edges
+    ):
+        raise _damaged(path, "attribute 'skeleton'", "is not a list of [name, name] edges")
+
+
+def _check_names(path: Path, names: Any, n_keypoints: int) -> None:
+    """Refuse keypoint names that are not ``n_keypoints`` distinct non-empty strings."""
+    field = "attribute 'keypoint_names'"
+    if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+        raise _damaged(path, field, f"is {str(names)[:80]!r}, not a list of names")
+    if len(names) != n_keypoints:
+        raise _damaged(path, field, f"has {len(names)} names for {n_keypoints} keypoints")
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise _damaged(path, field, f"names {', '.join(twice)} more than once")
+
+
+def _dataset(
+    f: h5py.File, path: Path, name: str, shape: tuple[int | None, ...], kinds: str = "f"
+) -> h5py.Dataset | None:
+    """Dataset ``name`` (None when absent) after checking its shape and number kind.
+
+    ``shape`` gives each axis's length, None for any; ``kinds`` the accepted numpy
+    kinds (``"f"``: float).
+    """
+    if name not in f:
+        return None
+    data = f[name]
+    field = f"dataset {name!r}"
+    if not isinstance(data, h5py.Dataset) or data.dtype.kind not in kinds:
+        kind = data.dtype if isinstance(data, h5py.Dataset) else "a group"
+        wanted = "float" if kinds == "f" else "numbers"
+        raise _damaged(path, field, f"holds {kind}, not {wanted}")
+    if len(data.shape) != len(shape) or any(
+        want is not None and have != want for have, want in zip(data.shape, shape, strict=False)
+    ):
+        wanted = "x".join("?" if n is None else str(n) for n in shape)
+        raise _damaged(path, field, f"has shape {data.shape}, not {wanted}")
+    return data
+
+
+def _values(path: Path, name: str, data: h5py.Dataset, low: float, high: float) -> np.ndarray:
+    """The dataset's values, refusing any outside ``[low, high]`` but NaN (missing)."""
+    values = data[()]
+    bad = ~(np.isnan(values) | ((values >= low) & (values <= high)))
+    if bad.any():
+        where = np.argwhere(bad)[0]
+        raise _damaged(
+            path,
+            f"dataset {name!r}",
+            f"holds {values[tuple(where)]!r} at frame {where[0]}, outside [{low:g}, {high:g}] "
+            "(NaN marks a missing value)",
+        )
+    return values
+
+
+def _read_checked(
+    f: h5py.File, path: Path, metadata: dict[str, Any], heatmaps: bool
+) -> KeypointResult:
+    """The :class:`KeypointResult` of an open results file, every field checked."""
+    _check_metadata(path, metadata)
+    n_frames = metadata["n_frames"]
+    points = _dataset(f, path, "keypoints", (n_frames, None, 2))
+    if points is None:
+        raise _damaged(path, "dataset 'keypoints'", "is missing")
+    k = points.shape[1]
+    if k < 1:
+        raise _damaged(path, "dataset 'keypoints'", "holds no keypoints (K = 0)")
+    if "keypoint_names" in metadata:
+        _check_names(path, metadata["keypoint_names"], k)
+    if "video_fingerprint" in metadata:
+        metadata["video_fingerprint"] = _fingerprint_of(path, metadata, n_frames)
+    shapes = {
+        "confidence": (n_frames, k),
+        "covariance": (n_frames, k, 2, 2),
+        "likelihood": (n_frames, k),
+        "heatmaps": (n_frames, k, None, None),
+        "windows": (n_frames, 2),
+    }
+    found = {name: _dataset(f, path, name, shape) for name, shape in shapes.items()}
+    confidence, covariance = found["confidence"], found["covariance"]
+    if confidence is None or covariance is None:
+        missing = "confidence" if confidence is None else "covariance"
+        raise _damaged(path, f"dataset {missing!r}", "is missing")
+    on_animal = _dataset(f, path, "on_animal", (n_frames, k), "biuf")
+    likelihood = found["likelihood"]
+    maps = found["heatmaps"]
+    return KeypointResult(
+        _values(path, "keypoints", points, -MAX_COORDINATE_PX, MAX_COORDINATE_PX),
+        _values(path, "confidence", confidence, 0.0, MAX_CONFIDENCE),
+        _values(path, "covariance", covariance, -MAX_COVARIANCE_PX2, MAX_COVARIANCE_PX2),
+        metadata,
+        maps[()] if heatmaps and maps is not None else None,
+        path,
+        _values(path, "likelihood", likelihood, 0.0, 1.0) if likelihood is not None else None,
+        on_animal[()] > 0 if on_animal is not None else None,
+    )
+
+
+def letterbox_problem(values: Any) -> str | None:
+    """What is wrong with a stored letterbox dict (checkpoints, results), or None.
+
+    A letterbox is ``{"source_size": [H, W], "input_size": [h, w], "scale": s, "pad":
+    [top, left]}`` (:meth:`bkind_model.frames.letterbox.Letterbox.to_dict`): sizes of
+    positive whole pixels, a positive finite scale and whole non-negative padding.
+    """
+    if not isinstance(values, dict):
+        return f"is {type(values).__name__}, not a letterbox dict"
+
+    def pair(key: str, low: int) -> bool:
+        value = values.get(key)
+        return (
+            isinstance(value, list | tuple)
+            and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= low for v in value)
+        )
+
+    for key, low in (("source_size", 1), ("input_size", 1), ("pad", 0)):
+        if not pair(key, low):
+            return f"has {key} {values.get(key)!r}, not two whole numbers >= {low}"
+    scale = values.get("scale")
+    if not (_is_number(scale) and 0 < scale < float("inf")):
+        return f"has scale {scale!r}, not a positive number"
+    return None
+
+
+#: Frames of a video kept in its fingerprint, and the largest side of their thumbnails, px.
+FINGERPRINT_FRAMES, FINGERPRINT_SIZE = 8, 32
+
+#: Gray levels (of 255) by which a thumbnail pixel may differ, beyond a shift of the whole
+#: frame's brightness, before two frames count as different pictures (codec noise stays
+#: well below: thumbnail pixels average many pixels).
+FINGERPRINT_TOLERANCE = 40
+
+
+def fingerprint_frames(n_frames: int) -> np.ndarray:
+    """``(n,)`` the frame numbers a fingerprint of a video of ``n_frames`` frames holds."""
+    count = min(FINGERPRINT_FRAMES, n_frames)
+    return np.unique(np.linspace(0, n_frames - 1, count).round().astype(np.int64))
+
+
+def video_fingerprint(source: VideoSource) -> np.ndarray:
+    """A cheap summary of a video's pictures: small grayscale thumbnails of a few frames.
+
+    Parameters
+    ----------
+    source : VideoSource
+        The video (or image folder).
+
+    Returns
+    -------
+    ndarray
+        ``(n, h, w)`` uint8: the frames :func:`fingerprint_frames` in gray (ITU-R 601
+        luma), each averaged over ``h x w`` blocks (``h, w <= FINGERPRINT_SIZE``).
+        Extraction stores it as the ``video_fingerprint`` attribute of a results file;
+        :meth:`KeypointResult.video_mismatch` compares it with the video at hand.
+    """
+    gray = source[fingerprint_frames(source.n_frames)] @ np.array([0.299, 0.587, 0.114])
+    height, width = gray.shape[1:]
+    rows = np.arange(min(FINGERPRINT_SIZE, height)) * height // min(FINGERPRINT_SIZE, height)
+    cols = np.arange(min(FINGERPRINT_SIZE, width)) * width // min(FINGERPRINT_SIZE, width)
+    sums = np.add.reduceat(np.add.reduceat(gray, rows, axis=1), cols, axis=2)
+    counts = np.diff(rows, append=height)[:, None] * np.diff(cols, append=width)[None]
+    return np.round(sums / counts).astype(np.uint8)
+
+
+def fingerprints_differ(recorded: np.ndarray, seen: np.ndarray) -> bool:
+    """Whether two :func:`video_fingerprint` show other pictures (beyond codec noise).
+
+    A frame differs when, after removing the median shift of its brightness, some
+    thumbnail pixel differs by more than :data:`FINGERPRINT_TOLERANCE` gray levels; the
+    videos differ when half the frames or more do (or the fingerprints' shapes differ).
+    """
+    if recorded.shape != seen.shape:
+        return True
+    diff = recorded.astype(np.int16) - seen.astype(np.int16)
+    diff -= np.median(diff, axis=(1, 2), keepdims=True).astype(np.int16)
+    differing = np.abs(diff).max(axis=(1, 2)) > FINGERPRINT_TOLERANCE
+    return bool(2 * differing.sum() >= len(differing))
+
+
+def _fingerprint_of(path: Path, metadata: dict[str, Any], n_frames: int) -> np.ndarray:
+    """The stored ``video_fingerprint`` attribute as ``(n, h, w)`` uint8, checked."""
+    values = np.asarray(metadata["video_fingerprint"])
+    n = len(fingerprint_frames(n_frames))
+    if (
+        values.ndim != 3
+        or values.shape[0] != n
+        or not 1 <= min(values.shape[1:]) <= max(values.shape[1:]) <= FINGERPRINT_SIZE
+        or values.dtype.kind not in "iu"
+        or values.min() < 0
+        or values.max() > 255
+    ):
+        raise _damaged(
+            path,
+            "attribute 'video_fingerprint'",
+            f"is not {n} gray thumbnails of at most {FINGERPRINT_SIZE} px",
+        )
+    return values.astype(np.uint8)
 
 
 def _copy_heatmaps(source: Path, target: Path, n_frames: int) -> None:
@@ -324,7 +626,14 @@ def _read_attrs(f: h5py.File) -> dict[str, Any]:
 
 
 def read_attributes(f: h5py.File, json_keys: tuple[str, ...]) -> dict[str, Any]:
-    """Inverse of :func:`write_attributes`; the attributes named in ``json_keys`` are JSON."""
+    """Inverse of :func:`write_attributes`; the attributes named in ``json_keys`` are JSON.
+
+    Raises
+    ------
+    ConfigError
+        When a JSON attribute is not acceptable JSON (:func:`~bkind_model.io.jsonfile.
+        loads_json`), naming the file and the attribute.
+    """
     metadata: dict[str, Any] = {}
     for key, value in f.attrs.items():
         if isinstance(value, np.ndarray):
@@ -332,7 +641,7 @@ def read_attributes(f: h5py.File, json_keys: tuple[str, ...]) -> dict[str, Any]:
         elif isinstance(value, np.generic):
             value = value.item()
         if key in json_keys and isinstance(value, str):
-            value = json.loads(value)
+            value = loads_json(value, source=f"{f.filename}: attribute {key!r}")
         metadata[key] = value
     return metadata
 
