@@ -29,7 +29,7 @@ from sklearn.preprocessing import StandardScaler
 
 from bkind_model.behaviour import BehaviourError
 from bkind_model.behaviour.ethogram import Ethogram, ethogram_from_probabilities
-from bkind_model.behaviour.features import BodyShape, result_features, shape_of
+from bkind_model.behaviour.features import BodyShape, known_frames, result_features, shape_of
 from bkind_model.behaviour.labels import UNLABELLED, BehaviourLabels, video_key
 from bkind_model.io.atomic import atomic_path
 from bkind_model.io.labels import refuse_existing
@@ -150,23 +150,36 @@ class BehaviourClassifier:
             )
 
     def probabilities(self, result: KeypointResult) -> np.ndarray:
-        """``(T, B)`` probability of each behaviour in every frame (not smoothed)."""
+        """``(T, B)`` probability of each behaviour in every frame (not smoothed).
+
+        NaN rows for unknown frames (:func:`~bkind_model.behaviour.features.known_frames`).
+
+        Raises
+        ------
+        BehaviourError
+            For keypoints that are not the model's, no frame with keypoints, or a
+            window longer than the video.
+        """
         self.check(result)
+        known = known_frames(result)
         features, _ = result_features(
             result, self.settings.window_s, self.shape, self.settings.heatmap_shape
         )
-        known = np.asarray(self.estimator.classes_, dtype=int)
-        out = np.zeros((len(features), len(self.names)), np.float32)
-        out[:, known] = self.estimator.predict_proba(features)
+        classes = np.asarray(self.estimator.classes_, dtype=int)
+        out = np.full((len(features), len(self.names)), np.nan, np.float32)
+        out[known] = 0.0
+        out[np.ix_(known, classes)] = self.estimator.predict_proba(features[known])
         return out
 
     def predict(self, result: KeypointResult) -> Ethogram:
         """The ethogram of a video: smoothed probabilities and each frame's behaviour."""
+        probabilities = self.probabilities(result)  # checks the frame rate first
+        smooth = min(self.settings.smooth_s * result.fps, result.n_frames)
         return ethogram_from_probabilities(
             video_key(result),
             self.names,
-            self.probabilities(result),
-            smooth_frames=max(1, round(self.settings.smooth_s * result.fps)),
+            probabilities,
+            smooth_frames=max(1, round(smooth)),
             threshold=self.settings.threshold,
         )
 
@@ -217,15 +230,24 @@ def _checkpoint(result: KeypointResult) -> str | None:
 def labelled_codes(results: Sequence[KeypointResult], labels: BehaviourLabels) -> list[np.ndarray]:
     """Each result's ``(T,)`` behaviour codes from ``labels`` (-1: unlabelled), checked.
 
+    Unknown frames (:func:`~bkind_model.behaviour.features.known_frames`: keypoints
+    missing) count as unlabelled: a model never learns from them.
+
     Raises
     ------
     BehaviourError
-        When a result's video has no labels (a results file of another video), an
-        interval lies outside its video, a behaviour is never labelled or has fewer than
-        :data:`MIN_FRAMES` labelled frames.
+        When the labels name fewer than two behaviours, a result's video has no labels
+        (a results file of another video) or no frame with keypoints, an interval lies
+        outside its video, a behaviour is never labelled or has fewer than
+        :data:`MIN_FRAMES` labelled frames with keypoints.
     """
     if not results:
         raise BehaviourError(f"{labels.where}: no results to train on; give results files.")
+    if len(labels.names) < 2:
+        raise BehaviourError(
+            f"{labels.where}: only one behaviour ({', '.join(labels.names) or 'none'}); a "
+            "classifier needs at least two behaviours: label another one (e.g. 'other')."
+        )
     videos = labels.videos()
     codes = []
     for result in results:
@@ -236,19 +258,21 @@ def labelled_codes(results: Sequence[KeypointResult], labels: BehaviourLabels) -
                 f"(which labels {', '.join(videos) or 'no video'}); pass the results of the "
                 "labelled videos, or label this one."
             )
-        codes.append(labels.codes(video, result.n_frames, result.path))
+        video_codes = labels.codes(video, result.n_frames, result.path)
+        video_codes[~known_frames(result)] = UNLABELLED
+        codes.append(video_codes)
     every = np.concatenate(codes)
     counts = np.bincount(every[every != UNLABELLED], minlength=len(labels.names))
     for name, count in zip(labels.names, counts, strict=True):
         if count == 0:
             raise BehaviourError(
-                f"{labels.where}: behaviour {name!r} is never labelled; label at least "
-                f"{MIN_FRAMES} frames of it, or remove it."
+                f"{labels.where}: behaviour {name!r} is never labelled (on frames with "
+                f"keypoints); label at least {MIN_FRAMES} frames of it, or remove it."
             )
         if count < MIN_FRAMES:
             raise BehaviourError(
-                f"{labels.where}: only {count} frames are labelled {name!r}; label at least "
-                f"{MIN_FRAMES}."
+                f"{labels.where}: only {count} frames are labelled {name!r} (on frames with "
+                f"keypoints); label at least {MIN_FRAMES}."
             )
     return codes
 

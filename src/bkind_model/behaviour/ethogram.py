@@ -4,6 +4,10 @@ A classifier's or the motif finder's per-frame probabilities are smoothed over a
 frames, and each frame gets the most probable behaviour when its probability reaches a
 threshold (else none). Saved as the frame x behaviour CSV of :mod:`labels` with the
 probabilities as extra columns, so an exported ethogram reads back as labels.
+
+A frame whose keypoints are missing (:func:`~bkind_model.behaviour.features.known_frames`)
+is *unknown*: its probabilities are NaN (empty cells in the CSV) and it has no behaviour
+(a row of zeros), never a confident guess; smoothing averages over known frames only.
 """
 
 from __future__ import annotations
@@ -40,9 +44,11 @@ class Ethogram:
     names : list of str
         Behaviours or motifs, the columns.
     probabilities : ndarray
-        ``(T, B)`` float32 probability of each behaviour per frame (rows sum to 1).
+        ``(T, B)`` float32 probability of each behaviour per frame (rows sum to 1; NaN
+        rows for unknown frames, whose keypoints are missing).
     codes : ndarray
-        ``(T,)`` int16 index of each frame's behaviour into ``names``, -1 for none.
+        ``(T,)`` int16 index of each frame's behaviour into ``names``, -1 for none
+        (below the threshold, or unknown).
     """
 
     video: str
@@ -90,24 +96,31 @@ def ethogram_from_probabilities(
     names : sequence of str
         The ``B`` behaviours.
     probabilities : ndarray
-        ``(T, B)`` probabilities per frame.
+        ``(T, B)`` probabilities per frame; rows with a NaN are unknown frames.
     smooth_frames : int
-        Length of the centred moving average over frames applied first (1: none).
+        Length of the centred moving average over frames applied first (1: none); it
+        averages the known frames of each window.
     threshold : float
         Smallest smoothed probability that gives a frame a behaviour; frames whose most
-        probable behaviour is below it get none (-1). 0 gives every frame one.
+        probable behaviour is below it get none (-1). 0 gives every known frame one.
 
     Returns
     -------
     Ethogram
-        With the smoothed probabilities.
+        With the smoothed probabilities (NaN rows and no behaviour for unknown frames).
     """
     values = np.asarray(probabilities, np.float64)
-    if smooth_frames > 1:
-        values = ndimage.uniform_filter1d(values, int(smooth_frames), axis=0, mode="nearest")
+    known = np.isfinite(values).all(axis=1)
+    values = np.where(known[:, None], values, 0.0)
+    if smooth_frames > 1 and len(values) > 1:
+        size = int(min(smooth_frames, len(values)))
+        total = ndimage.uniform_filter1d(values, size, axis=0, mode="nearest")
+        weight = ndimage.uniform_filter1d(known.astype(np.float64), size, mode="nearest")
+        values = total / np.maximum(weight, 1e-12)[:, None]
     best = values.argmax(axis=1)
-    sure = values[np.arange(len(values)), best] >= threshold
+    sure = known & (values[np.arange(len(values)), best] >= threshold)
     codes = np.where(sure, best, UNLABELLED).astype(np.int16)
+    values[~known] = np.nan
     return Ethogram(video, list(names), values.astype(np.float32), codes)
 
 

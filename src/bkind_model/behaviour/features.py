@@ -32,8 +32,13 @@ deviation over a centred window of ``window`` frames and over one a quarter as l
 (``5F`` columns), so a classifier sees a frame's context: a groom's strokes are a
 large standard deviation of the head's velocity, a rest a small one of everything.
 
-Missing keypoints (NaN, e.g. hand-deleted) are interpolated linearly in time; a keypoint
-never seen in the video sits at the body's centre with zero velocity.
+Missing keypoints (NaN, e.g. hand-deleted; also infinite or absurdly far ones,
+:func:`~bkind_model.naming.features.observed_keypoints`) are interpolated linearly in
+time; a keypoint never seen in the video sits at the body's centre with zero velocity.
+A frame with fewer than two keypoints found (:func:`known_frames`) has no features
+worth a behaviour: classifiers and motifs leave it *unknown* (no behaviour, probability
+NaN) and never train on it. So a damaged frame changes the features of the frames in
+its window and no others.
 """
 
 from __future__ import annotations
@@ -44,7 +49,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from bkind_model.behaviour import BehaviourError
 from bkind_model.io.results import KeypointResult
+from bkind_model.naming.features import observed_keypoints
 from bkind_model.pose.body_frame import body_frame
 
 #: Standard deviation of the Gaussian that smooths keypoints before differentiating, in
@@ -52,12 +59,18 @@ from bkind_model.pose.body_frame import body_frame
 SMOOTH_FRAMES = 1.0
 #: The short window is this fraction of the long one (at least 3 frames).
 SHORT_FRACTION = 0.25
+#: Largest heatmap confidence and spread (body sizes squared) taken before their log.
+MAX_HEATMAP = 1e6
+#: Fewest keypoints found in a frame for it to have features (two give a heading).
+MIN_KEYPOINTS = 2
 
 
 def fill_missing(keypoints: np.ndarray) -> np.ndarray:
     """Interpolate NaN keypoints linearly in time.
 
-    Before the first and after the last frame that has a keypoint, it is held constant.
+    Missing means not :func:`~bkind_model.naming.features.observed_keypoints` (NaN,
+    infinite or absurdly far). Before the first and after the last frame that has a
+    keypoint, it is held constant.
 
     Parameters
     ----------
@@ -69,9 +82,9 @@ def fill_missing(keypoints: np.ndarray) -> np.ndarray:
     ndarray
         ``(T, K, 2)`` float64, NaN only for keypoints missing in every frame.
     """
-    filled = np.array(keypoints, dtype=np.float64)
+    seen = observed_keypoints(keypoints)  # (T, K)
+    filled = np.where(seen[..., None], np.asarray(keypoints, np.float64), np.nan)
     frames = np.arange(len(filled))
-    seen = np.asarray(np.isfinite(filled).all(axis=-1))  # (T, K)
     for k in range(filled.shape[1]):
         known = seen[:, k]
         if known.all() or not known.any():
@@ -79,6 +92,71 @@ def fill_missing(keypoints: np.ndarray) -> np.ndarray:
         for axis in range(2):
             filled[:, k, axis] = np.interp(frames, frames[known], filled[known, k, axis])
     return filled
+
+
+def known_frames(result: KeypointResult) -> np.ndarray:
+    """Which frames of a results file have features: ``(T,)`` bool.
+
+    A frame needs at least :data:`MIN_KEYPOINTS` (or all, with fewer keypoints)
+    keypoints found (:func:`~bkind_model.naming.features.observed_keypoints`); the
+    others are *unknown*: no behaviour, no motif, not trained on.
+
+    Raises
+    ------
+    BehaviourError
+        When no frame has them (no frames, or every keypoint missing), naming the file.
+    """
+    found = observed_keypoints(result.keypoints).sum(axis=1)
+    known = found >= min(MIN_KEYPOINTS, result.keypoints.shape[1])
+    if not known.any():
+        where = result.path or "these keypoints"
+        problem = (
+            "holds no frames"
+            if result.n_frames == 0
+            else f"none of its {result.n_frames} frames has {MIN_KEYPOINTS} keypoints found "
+            "(all missing or not finite)"
+        )
+        raise BehaviourError(f"{where}: {problem}; extract the keypoints of this video again.")
+    return known
+
+
+def window_frames(window_s: float, fps: float, n_frames: int, where: str) -> int:
+    """A window in seconds as a number of frames, checked against the video.
+
+    Parameters
+    ----------
+    window_s : float
+        The window, seconds (> 0).
+    fps : float
+        The video's frames per second.
+    n_frames : int
+        The video's number of frames T.
+    where : str
+        What messages name (the results file).
+
+    Returns
+    -------
+    int
+        ``round(window_s * fps)``, at least 1.
+
+    Raises
+    ------
+    BehaviourError
+        For a frame rate that is not a positive number, or a window longer than the
+        video (which would only average the whole video, and can exhaust memory).
+    """
+    if not (np.isfinite(fps) and fps > 0):
+        raise BehaviourError(
+            f"{where}: frame rate {fps} fps is no frame rate; extract the keypoints again."
+        )
+    frames = window_s * fps
+    if not frames <= n_frames:
+        raise BehaviourError(
+            f"{where}: a window of {window_s:g} s is {frames:.4g} frames at {fps:g} fps, "
+            f"longer than the video's {n_frames} frames; use a window of at most "
+            f"{n_frames / fps:.4g} s."
+        )
+    return max(1, round(frames))
 
 
 @dataclass(frozen=True)
@@ -209,9 +287,13 @@ def window_features(features: np.ndarray, window: int) -> np.ndarray:
 
 
 def keypoint_weights(result: KeypointResult) -> np.ndarray:
-    """``(T, K)`` weights of a result's keypoints: its stated likelihood, else confidence."""
+    """``(T, K)`` weights of a result's keypoints: its stated likelihood, else confidence.
+
+    A weight that is not finite counts as 1 (as for hand-edited keypoints).
+    """
     weights = result.likelihood if result.likelihood is not None else result.confidence
-    return np.nan_to_num(np.asarray(weights, np.float64), nan=1.0)
+    weights = np.asarray(weights, np.float64)
+    return np.where(np.isfinite(weights), weights, 1.0)
 
 
 def shape_of(results: Sequence[KeypointResult]) -> BodyShape:
@@ -230,15 +312,21 @@ def heatmap_features(result: KeypointResult, size: float) -> np.ndarray:
     ----------
     result : KeypointResult
         Its ``confidence`` ``(T, K)`` (1: a uniform heatmap) and ``covariance``
-        ``(T, K, 2, 2)``, px^2; NaN (hand-edited keypoints) counts as confidence 1, no
-        spread.
+        ``(T, K, 2, 2)``, px^2; a value that is not finite (NaN for hand-edited
+        keypoints) counts as confidence 1, no spread. Both are clipped to
+        at most :data:`MAX_HEATMAP` before the log, so no value dwarfs the others.
     size : float
         The body size, px (:attr:`BodyShape.size`).
     """
-    confidence = np.nan_to_num(np.asarray(result.confidence, np.float64), nan=1.0)
-    spread = np.trace(np.nan_to_num(np.asarray(result.covariance, np.float64)), axis1=-2, axis2=-1)
+    confidence = np.asarray(result.confidence, np.float64)
+    confidence = np.where(np.isfinite(confidence), confidence, 1.0)
+    covariance = np.asarray(result.covariance, np.float64)
+    spread = np.trace(np.where(np.isfinite(covariance), covariance, 0.0), axis1=-2, axis2=-1)
+    with np.errstate(over="ignore"):
+        spread = spread / size**2
     return np.concatenate(
-        [np.log(confidence.clip(min=1e-3)), np.log((spread / size**2).clip(min=1e-6))], axis=1
+        [np.log(confidence.clip(1e-3, MAX_HEATMAP)), np.log(spread.clip(1e-6, MAX_HEATMAP))],
+        axis=1,
     )
 
 
@@ -269,10 +357,18 @@ def result_features(
         columns too with ``heatmap_shape``).
     shape : BodyShape
         The reference shape used.
+
+    Raises
+    ------
+    BehaviourError
+        For a frame rate that is no number or a window longer than the video
+        (:func:`window_frames`).
     """
+    where = str(result.path or "these keypoints")
+    window = window_frames(window_s, result.fps, result.n_frames, where)
     per_frame, shape = frame_features(
         result.keypoints, result.fps, keypoint_weights(result), shape
     )
     if heatmap_shape:
         per_frame = np.concatenate([per_frame, heatmap_features(result, shape.size)], axis=1)
-    return window_features(per_frame, round(window_s * result.fps)), shape
+    return window_features(per_frame, window), shape

@@ -33,6 +33,8 @@ INTERVAL_COLUMNS = ("video", "behaviour", "start_frame", "end_frame")
 VIDEO, FRAME = "video", "frame"
 PROBABILITY_SUFFIX = "_probability"
 UNLABELLED = -1
+#: Largest frame number a labels file may name (about two years of video at 30 fps).
+MAX_FRAME = 2**31 - 1
 
 
 def video_key(result: KeypointResult) -> str:
@@ -182,11 +184,23 @@ class BehaviourLabels:
                 f"{self.where}: frames {start}-{end} are no interval; the first frame must be "
                 "0 or more and the last one not before it."
             )
-        length = max([end + 1] + [i.end + 1 for i in self.intervals if i.video == video])
-        codes = self.codes(video, length)
-        codes[start : end + 1] = UNLABELLED if behaviour is None else self.names.index(behaviour)
-        others = [i for i in self.intervals if i.video != video]
-        self.intervals = others + intervals_from_codes(video, codes, self.names)
+        # Interval arithmetic, not an array of frames: a frame number is not a size.
+        kept = []
+        for i in (i for i in self.intervals if i.video == video):
+            if i.start < start:
+                kept.append(Interval(video, i.behaviour, i.start, min(i.end, start - 1)))
+            if i.end > end:
+                kept.append(Interval(video, i.behaviour, max(i.start, end + 1), i.end))
+        if behaviour is not None:
+            kept.append(Interval(video, behaviour, start, end))
+        merged: list[Interval] = []
+        for i in sorted(kept, key=lambda i: i.start):
+            last = merged[-1] if merged else None
+            if last is not None and last.behaviour == i.behaviour and i.start <= last.end + 1:
+                merged[-1] = Interval(video, i.behaviour, last.start, max(last.end, i.end))
+            else:
+                merged.append(i)
+        self.intervals = [i for i in self.intervals if i.video != video] + merged
 
     def add_name(self, name: str) -> None:
         """Add a behaviour (the last column)."""
@@ -353,6 +367,7 @@ def frame_codes(table: pd.DataFrame, path: Path) -> tuple[list[str], dict[str, n
             "behaviours; keep one 1 per row."
         )
     codes = np.where(values.any(axis=1), values.argmax(axis=1), UNLABELLED).astype(np.int16)
+    _text_column(table, VIDEO, path)  # a row without a video would be lost
     per_video = {}
     for video, rows in table.groupby(VIDEO, sort=False).indices.items():
         frames = table[FRAME].to_numpy()[rows]
@@ -365,6 +380,18 @@ def frame_codes(table: pd.DataFrame, path: Path) -> tuple[list[str], dict[str, n
     return names, per_video
 
 
+def _text_column(table: pd.DataFrame, column: str, path: Path) -> list[str]:
+    """A column of names as stripped strings; an empty cell is an error naming its line."""
+    cells = table[column]
+    empty = cells.isna().to_numpy() | (cells.astype(str).str.strip() == "").to_numpy()
+    if empty.any():
+        row = int(np.flatnonzero(empty)[0])
+        raise BehaviourError(
+            f"{path}: line {row + 2} has no {column}; fill it in (every row names one)."
+        )
+    return [str(cell).strip() for cell in cells]
+
+
 def read_labels(path: str | Path) -> BehaviourLabels:
     """Read labels from an intervals CSV or a frame x behaviour CSV (an exported ethogram).
 
@@ -373,29 +400,32 @@ def read_labels(path: str | Path) -> BehaviourLabels:
     Raises
     ------
     BehaviourError
-        For a missing or unreadable file, other columns, or values that are no frames.
+        For a missing or unreadable file, other columns, an empty video or behaviour, or
+        frame numbers that are not whole numbers from 0 to :data:`MAX_FRAME` (naming the
+        line).
     """
     path = Path(path)
     table = read_table(path)
     if set(INTERVAL_COLUMNS) <= set(table.columns):
-        try:
-            starts = table["start_frame"].astype(int).to_numpy()
-            ends = table["end_frame"].astype(int).to_numpy()
-        except (TypeError, ValueError) as exc:
+        videos = _text_column(table, VIDEO, path)
+        behaviours = _text_column(table, "behaviour", path)
+        frames = table[["start_frame", "end_frame"]].apply(pd.to_numeric, errors="coerce")
+        values = frames.to_numpy(np.float64)
+        with np.errstate(invalid="ignore"):
+            whole = (values == np.round(values)) & (values >= 0) & (values <= MAX_FRAME)
+        bad = ~whole.all(axis=1) | (values[:, 1] < values[:, 0])
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
             raise BehaviourError(
-                f"{path}: start_frame and end_frame must be whole frame numbers; fix the file."
-            ) from exc
-        names = list(dict.fromkeys(str(b) for b in table["behaviour"]))
-        labels = BehaviourLabels(names, source=path)
-        for video, behaviour, start, end in zip(
-            table["video"].astype(str), table["behaviour"].astype(str), starts, ends, strict=True
+                f"{path}: line {row + 2}: {behaviours[row]} frames {table['start_frame'].iloc[row]}"
+                f"-{table['end_frame'].iloc[row]} of {videos[row]} are no interval; write whole "
+                f"frame numbers, 0 <= start_frame <= end_frame <= {MAX_FRAME}."
+            )
+        labels = BehaviourLabels(list(dict.fromkeys(behaviours)), source=path)
+        for video, behaviour, (start, end) in zip(
+            videos, behaviours, values.astype(np.int64), strict=True
         ):
-            if start < 0 or end < start:
-                raise BehaviourError(
-                    f"{path}: {behaviour} frames {start}-{end} of {video} are no interval; "
-                    "fix the row (0 <= start_frame <= end_frame)."
-                )
-            labels.label(video, behaviour, start, end)
+            labels.label(video, behaviour, int(start), int(end))
         return labels
     if {VIDEO, FRAME} <= set(table.columns):
         names, codes = frame_codes(table, path)

@@ -20,6 +20,9 @@ module is a light stand-in in the same spirit, an "AR-HMM-lite":
 
 Each frame's motif is the Viterbi path; its probabilities are the posteriors. Motifs are
 numbered by how often they occur ("motif 1" the most frequent) and can be renamed.
+Unknown frames (keypoints missing, :func:`~bkind_model.behaviour.features.known_frames`)
+take no part in the fit and get no motif (-1, probabilities NaN); the runs of known
+frames between them are separate sequences of the HMM.
 """
 
 from __future__ import annotations
@@ -34,13 +37,7 @@ from sklearn.preprocessing import StandardScaler
 
 from bkind_model.behaviour import BehaviourError
 from bkind_model.behaviour.ethogram import Ethogram
-from bkind_model.behaviour.features import (
-    frame_features,
-    heatmap_features,
-    keypoint_weights,
-    shape_of,
-    window_features,
-)
+from bkind_model.behaviour.features import known_frames, result_features, shape_of
 from bkind_model.behaviour.labels import video_key
 from bkind_model.io.results import KeypointResult
 
@@ -102,18 +99,16 @@ def motif_features(
 
     One body-frame reference for all videos (:func:`shape_of`), so the same pose
     gives the same features everywhere; with ``heatmap_shape`` the heatmaps' confidence
-    and spread too (:func:`heatmap_features`).
+    and spread too (:func:`~bkind_model.behaviour.features.result_features`).
     """
     shape = shape_of(results)
-    features = []
-    for result in results:
-        per_frame, _ = frame_features(
-            result.keypoints, result.fps, keypoint_weights(result), shape
-        )
-        if heatmap_shape:
-            per_frame = np.concatenate([per_frame, heatmap_features(result, shape.size)], axis=1)
-        features.append(window_features(per_frame, round(window_s * result.fps)))
-    return features
+    return [result_features(r, window_s, shape, heatmap_shape)[0] for r in results]
+
+
+def known_runs(known: np.ndarray) -> list[int]:
+    """Lengths of the runs of consecutive True in a ``(T,)`` bool mask, in order."""
+    edges = np.flatnonzero(np.diff(np.r_[0, known.astype(np.int8), 0]))
+    return [int(n) for n in edges[1::2] - edges[::2]]
 
 
 def _sticky_hmm(settings: MotifSettings, seed: int) -> GaussianHMM:
@@ -163,8 +158,9 @@ def find_motifs(
     Raises
     ------
     BehaviourError
-        With no results, keypoints that differ between videos, or fewer frames than
-        ten per motif.
+        With no results, keypoints that differ between videos, a video without a frame
+        with keypoints, fewer known frames than ten per motif, or a window longer than
+        a video.
     """
     settings = settings or MotifSettings()
     if not results:
@@ -177,15 +173,18 @@ def find_motifs(
                 f"{results[0].path or video_key(results[0])}'s; find motifs in videos with "
                 "the same keypoints."
             )
-    lengths = [r.n_frames for r in results]
-    if sum(lengths) < 10 * settings.n_motifs:
+    known_each = [known_frames(r) for r in results]
+    known = np.concatenate(known_each)
+    if known.sum() < 10 * settings.n_motifs:
         raise BehaviourError(
-            f"{results[0].path or video_key(results[0])}: {sum(lengths)} frames are too few for "
-            f"{settings.n_motifs} motifs; give at least {10 * settings.n_motifs} frames or ask "
-            "for fewer motifs."
+            f"{results[0].path or video_key(results[0])}: {known.sum()} frames with keypoints "
+            f"are too few for {settings.n_motifs} motifs; give at least "
+            f"{10 * settings.n_motifs} frames or ask for fewer motifs."
         )
     features = np.concatenate(motif_features(results, settings.window_s, settings.heatmap_shape))
-    scaled = StandardScaler().fit_transform(features)
+    # Each run of known frames is a sequence of its own (never across videos or gaps).
+    lengths = [n for video_known in known_each for n in known_runs(video_known)]
+    scaled = StandardScaler().fit_transform(features[known])
     n_components = min(settings.n_components, scaled.shape[1], len(scaled) - 1)
     reduced = PCA(n_components, random_state=seed).fit_transform(scaled)
     hmm = _sticky_hmm(settings, seed)
@@ -197,14 +196,16 @@ def find_motifs(
             progress(done + 1, rounds, "fitting motifs")
         if hmm.monitor_.converged:
             break
-    codes = hmm.predict(reduced, lengths)
-    posteriors = hmm.predict_proba(reduced, lengths)
-    order = np.argsort(-np.bincount(codes, minlength=settings.n_motifs), kind="stable")
-    rank = np.argsort(order)
-    codes, posteriors = rank[codes], posteriors[:, order]
+    found = hmm.predict(reduced, lengths)
+    order = np.argsort(-np.bincount(found, minlength=settings.n_motifs), kind="stable")
+    codes = np.full(len(known), -1, np.int16)
+    codes[known] = np.argsort(order)[found]
+    posteriors = np.full((len(known), settings.n_motifs), np.nan)
+    posteriors[known] = hmm.predict_proba(reduced, lengths)[:, order]
     motif_names = [f"motif {i + 1}" for i in range(settings.n_motifs)]
     ethograms = []
-    for result, start in zip(results, np.cumsum([0, *lengths[:-1]]), strict=True):
+    starts = np.cumsum([0] + [r.n_frames for r in results[:-1]])
+    for result, start in zip(results, starts, strict=True):
         part = slice(int(start), int(start) + result.n_frames)
         ethograms.append(
             Ethogram(

@@ -23,7 +23,11 @@ from bkind_model.io.video import open_video
 from bkind_model.multiview.cameras import CameraRig
 from bkind_model.multiview.data import centroid_track, prepare_views
 from bkind_model.multiview.results import Result3D
-from bkind_model.multiview.synthetic import load_ground_truth_3d
+from bkind_model.multiview.synthetic import GroundTruth3D, GroundTruthError, load_ground_truth_3d
+
+#: Median distance, px, between the truth's 2D joints and its 3D joints projected by the
+#: results' cameras above which the truth belongs to other cameras.
+TRUTH_CAMERA_TOLERANCE_PX = 1.0
 
 
 @dataclass
@@ -55,14 +59,18 @@ class Score3D:
         return self.keypoints / self.centroid
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain dict for JSON."""
+        """Plain dict for strict JSON (a value that could not be measured is None)."""
+
+        def number(value: float) -> float | None:
+            return float(value) if np.isfinite(value) else None
+
         return {
-            "mpjpe": self.keypoints,
-            "centroid_mpjpe": self.centroid,
-            "mean_pose_mpjpe": self.mean_pose,
-            "ratio_to_centroid": self.ratio_to_centroid,
-            "per_joint": self.per_joint,
-            "reprojection_px": self.reprojection_px,
+            "mpjpe": number(self.keypoints),
+            "centroid_mpjpe": number(self.centroid),
+            "mean_pose_mpjpe": number(self.mean_pose),
+            "ratio_to_centroid": number(self.ratio_to_centroid),
+            "per_joint": {k: number(v) for k, v in self.per_joint.items()},
+            "reprojection_px": {k: number(v) for k, v in self.reprojection_px.items()},
             "n_frames": self.n_frames,
         }
 
@@ -108,10 +116,43 @@ def score_3d(
     )
 
 
-def load_truth_3d(path: str | Path) -> tuple[np.ndarray, list[str]]:
-    """3D joints ``(T, J, 3)`` and their names from a synthetic ground truth file."""
-    truth = load_ground_truth_3d(path)
-    return np.asarray(truth.joints3d, np.float64), list(truth.joint_names)
+def check_truth(truth: GroundTruth3D, result: Result3D, path: str | Path) -> None:
+    """Refuse a ground truth that cannot score these results.
+
+    The truth needs one frame per synchronised frame, at least one labelled (finite)
+    joint, and the results' cameras: the same names, and its 2D joints where the results'
+    cameras project its 3D joints (within :data:`TRUTH_CAMERA_TOLERANCE_PX`, median), else
+    it is the truth of another rig or another calibration of the world.
+
+    Raises
+    ------
+    GroundTruthError
+        Naming the file and what does not fit.
+    """
+    fix = "Score the results against the ground truth of the same session and cameras."
+    frames = len(result.points)
+    if len(truth.joints3d) != frames:
+        raise GroundTruthError(
+            path, f"{len(truth.joints3d)} frames of ground truth for {frames} frames of 3D "
+            "keypoints.", fix,
+        )  # fmt: skip
+    labelled = np.isfinite(truth.joints3d).all(-1)
+    if not labelled.any():
+        raise GroundTruthError(path, "has no labelled joint: every 3D joint is NaN.", fix)
+    if list(truth.camera_names) != result.camera_names:
+        raise GroundTruthError(
+            path, f"is the truth of cameras {list(truth.camera_names)}, the results' are "
+            f"{result.camera_names}.", fix,
+        )  # fmt: skip
+    projected = CameraRig(result.cameras).project_numpy(truth.joints3d)  # (T, J, V, 2)
+    gap = np.linalg.norm(projected.transpose(0, 2, 1, 3) - truth.joints2d, axis=-1)
+    median = float(np.nanmedian(gap)) if np.isfinite(gap).any() else np.inf
+    if not median <= TRUTH_CAMERA_TOLERANCE_PX:
+        raise GroundTruthError(
+            path, f"its 2D joints lie {median:.3g} px (median) from its 3D joints as the "
+            "results' cameras see them: it is the truth of other cameras (another rig or "
+            "calibration).", fix,
+        )  # fmt: skip
 
 
 def evaluate_3d(
@@ -128,14 +169,15 @@ def evaluate_3d(
         results, in order).
     cache_dir : str or Path, optional
         Where the frame caches are (the baseline finds the animal in every view).
+
+    Raises
+    ------
+    GroundTruthError
+        A truth that cannot be read or does not fit the results (:func:`check_truth`).
     """
     result = Result3D.load(results)
-    joints, names = load_truth_3d(truth)
-    if len(joints) != len(result.points):
-        raise ConfigError(
-            f"{truth}: {len(joints)} frames of ground truth for {len(result.points)} frames of "
-            f"3D keypoints in {results}; score the results of the same session."
-        )
+    ground = load_ground_truth_3d(truth)
+    check_truth(ground, result, truth)
     config = Config.from_dict(result.metadata["config"])
     sources = [open_video(v) for v in result.metadata["videos"]]
     letterboxes = [Letterbox.from_dict(lb) for lb in result.metadata["letterboxes"]]
@@ -144,4 +186,4 @@ def evaluate_3d(
         sources, letterboxes, offsets, len(result.points), config, cache_dir=cache_dir
     )
     centroid = centroid_track(views, CameraRig(result.cameras))
-    return score_3d(result, joints, centroid, names)
+    return score_3d(result, ground.joints3d, centroid, list(ground.joint_names))

@@ -636,7 +636,10 @@ def load_ground_truth_3d(path: str | Path) -> GroundTruth3D:
     Raises
     ------
     GroundTruthError
-        When the file is missing, is not HDF5, or is not such a ground truth.
+        When the file is missing, is not HDF5, or is not such a ground truth: a missing
+        entry, names that are not text, a frame rate that is not a positive number, joints
+        of another shape than ``(T, J, 3)`` (3D) and ``(T, V, J, 2)`` (their projections),
+        or names that do not match them.
     """
     path = Path(path)
     if path.is_dir():
@@ -648,14 +651,51 @@ def load_ground_truth_3d(path: str | Path) -> GroundTruth3D:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != _FORMAT:
                 raise GroundTruthError(path, "not a synthetic multi-view ground truth.", fix)
-            return GroundTruth3D(
-                joints3d=f["joints3d"][()],
-                joints2d=f["joints2d"][()],
-                joint_names=tuple(f["joint_names"].asstr()[()]),
-                camera_names=tuple(f["camera_names"].asstr()[()]),
-                fps=float(f.attrs["fps"]),
-                body_length_mm=float(f.attrs["body_length_mm"]),
+            truth = GroundTruth3D(
+                joints3d=np.asarray(f["joints3d"][()], np.float64),
+                joints2d=np.asarray(f["joints2d"][()], np.float64),
+                joint_names=_names(f, "joint_names", path, fix),
+                camera_names=_names(f, "camera_names", path, fix),
+                fps=_positive(f.attrs["fps"], "fps", path, fix),
+                body_length_mm=_positive(f.attrs["body_length_mm"], "body_length_mm", path, fix),
             )
-    except (OSError, KeyError) as exc:
+    except (OSError, KeyError, TypeError, ValueError) as exc:
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise GroundTruthError(path, f"cannot be read as a ground truth ({reason}).", fix) from exc
+    _check_shapes(truth, path, fix)
+    return truth
+
+
+def _names(f: h5py.File, key: str, path: Path, fix: str) -> tuple[str, ...]:
+    """The text dataset ``key`` as a tuple of names."""
+    dataset = f[key]
+    if not isinstance(dataset, h5py.Dataset) or h5py.check_string_dtype(dataset.dtype) is None:
+        raise GroundTruthError(path, f"{key} is not a list of text names.", fix)
+    return tuple(str(n) for n in np.atleast_1d(dataset.asstr()[()]))
+
+
+def _positive(value: object, key: str, path: Path, fix: str) -> float:
+    """The attribute ``key`` as a positive finite number."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = math.nan
+    if not 0 < number < math.inf:
+        raise GroundTruthError(path, f"{key} is {value!r}, not a positive number.", fix)
+    return number
+
+
+def _check_shapes(truth: GroundTruth3D, path: Path, fix: str) -> None:
+    """``joints3d`` ``(T, J, 3)`` and ``joints2d`` ``(T, V, J, 2)`` match the names."""
+    j, v = len(truth.joint_names), len(truth.camera_names)
+    problems = []
+    if truth.joints3d.ndim != 3 or truth.joints3d.shape[1:] != (j, 3):
+        problems.append(f"joints3d has shape {truth.joints3d.shape}, not (frames, {j}, 3)")
+    frames = truth.joints3d.shape[0] if truth.joints3d.ndim else -1
+    if truth.joints2d.shape != (frames, v, j, 2):
+        problems.append(
+            f"joints2d has shape {truth.joints2d.shape}, not ({frames}, {v}, {j}, 2) (frames, "
+            "cameras, joints, xy)"
+        )
+    if problems:
+        raise GroundTruthError(path, "; ".join(problems) + ".", fix)

@@ -5,6 +5,10 @@ where the animal is and which way it faces are taken out, so a few labelled fram
 only teach the pose. Optionally the keypoints' heatmap confidence and covariance (rotated
 into the body frame) and the blob tracker's description of the animal (relative to the
 body frame) are appended.
+
+Keypoints that are not finite, or impossibly far from all the others
+(:func:`observed_keypoints`), count as missing everywhere: one damaged coordinate must
+not move every frame's body frame.
 """
 
 from __future__ import annotations
@@ -54,6 +58,42 @@ class FeatureSet:
 
 #: The keypoints in body coordinates alone.
 KEYPOINTS_ONLY = FeatureSet()
+
+#: A coordinate farther than this many typical deviations from the median of all the
+#: video's coordinates is no position in the video (a damaged value, e.g. -1e30).
+OUTLIER_DEVIATIONS = 1000.0
+
+
+def observed_keypoints(keypoints: np.ndarray) -> np.ndarray:
+    """Which keypoints are positions in the video: finite and not absurdly far away.
+
+    A coordinate counts as missing when it is NaN or infinite, or when it lies farther
+    from the median of every finite coordinate of the video than
+    :data:`OUTLIER_DEVIATIONS` times their median deviation (at least 1 px): no animal
+    spans a thousand times its own arena, so such a value is damage, and leaving it in
+    would move the body frame's reference (a weighted mean over all frames) and every
+    statistic over frames.
+
+    Parameters
+    ----------
+    keypoints : ndarray
+        ``(T, K, 2)`` keypoints, px; NaN where missing.
+
+    Returns
+    -------
+    ndarray
+        ``(T, K)`` bool, True where both coordinates are usable.
+    """
+    points = np.asarray(keypoints, np.float64)
+    finite = np.isfinite(points).all(axis=-1)
+    if not finite.any():
+        return finite
+    seen = points[finite]  # (N, 2)
+    median = np.median(seen, axis=0)
+    typical = max(float(np.median(np.abs(seen - median))), 1.0)
+    with np.errstate(invalid="ignore"):
+        near = (np.abs(points - median) <= OUTLIER_DEVIATIONS * typical).all(axis=-1)
+    return finite & near
 
 
 def body_features(

@@ -2,7 +2,7 @@
 
 Candidates are frames spread evenly over the video
 (:func:`bkind_model.frames.sampling.evenly_spaced`) whose discovered keypoints are all
-found. Their poses (keypoints in the body frame, :mod:`bkind_model.naming.features`,
+found (:func:`~bkind_model.naming.features.observed_keypoints`). Their poses (keypoints in the body frame, :mod:`bkind_model.naming.features`,
 standardised) are grouped by k-means into as many clusters as frames wanted; the
 candidate nearest each cluster's centre is proposed. So every kind of pose gets a label,
 not only the most common, and position and heading (which the map takes out) do not
@@ -18,7 +18,7 @@ from sklearn.cluster import KMeans
 from bkind_model.errors import ConfigError
 from bkind_model.frames.sampling import evenly_spaced
 from bkind_model.io.results import KeypointResult
-from bkind_model.naming.features import body_features
+from bkind_model.naming.features import body_features, observed_keypoints
 
 #: Candidates per wanted frame (before leaving out labelled and unusable frames).
 CANDIDATES_PER_FRAME = 50
@@ -52,12 +52,20 @@ def propose_frames(
     Raises
     ------
     ConfigError
-        If ``n`` < 1, or no frame is left to propose.
+        If ``n`` < 1, or no frame is left to propose (no frames, every frame labelled or
+        with a keypoint missing).
     """
     if n < 1:
         raise ConfigError(f"frames to propose: {n}; ask for at least 1.")
+    observed = observed_keypoints(result.keypoints)
+    if not observed.all(axis=1).any():
+        raise ConfigError(
+            f"{result.path or 'these keypoints'}: none of its {result.n_frames} frames has "
+            "every keypoint found; extract the keypoints of this video again."
+        )
     candidates = evenly_spaced(result.n_frames, CANDIDATES_PER_FRAME * n)
-    _, x = body_features(result.keypoints, result.confidence)
+    keypoints = np.where(observed[..., None], result.keypoints, np.nan)
+    _, x = body_features(keypoints, result.confidence)
     usable = np.isfinite(x[candidates]).all(axis=1)
     if exclude is not None and len(exclude):
         usable &= ~np.isin(candidates, np.asarray(exclude, np.int64))

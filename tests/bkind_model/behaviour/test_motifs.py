@@ -36,7 +36,7 @@ def test_too_few_frames_for_the_motifs(samples):
     short = type(result)(
         result.keypoints[:30], result.confidence[:30], result.covariance[:30], result.metadata
     )
-    with pytest.raises(BehaviourError, match="30 frames are too few for 8 motifs"):
+    with pytest.raises(BehaviourError, match="30 frames with keypoints are too few for 8 motifs"):
         find_motifs([short])
     with pytest.raises(BehaviourError, match="n_motifs must be 2-50"):
         MotifSettings(n_motifs=1)
