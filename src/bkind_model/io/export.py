@@ -14,9 +14,10 @@
 
 DeepLabCut layout: columns ``MultiIndex(scorer, bodyparts, coords)`` with coords
 ``x, y, likelihood``, one row per frame (integer index), NaN where a keypoint is missing,
-stored in HDF5 under the key ``df_with_missing`` (pandas + PyTables, as DeepLabCut writes
-it) or as CSV with three header rows. Files are named as DeepLabCut names its
-predictions (``<video>DLC_<scorer>.h5``), so napari-deeplabcut and movement find them.
+stored in HDF5 under the key ``df_with_missing`` by the writer of our labels files
+(:func:`~bkind_model.io.labels.write_dlc_table`: pandas' fixed format, which the pandas 2 of
+DeepLabCut 3.0 and pandas 3 both read) or as CSV with three header rows. Files are named as
+DeepLabCut names its predictions (``<video>DLC_<scorer>.h5``), so napari-deeplabcut and movement find them.
 
 SLEAP, NWB and netCDF files are written by movement's own savers from
 :meth:`KeypointResult.to_movement` (the optional ``movement`` extra), which already write what
@@ -35,6 +36,7 @@ import pandas as pd
 
 from bkind_model.errors import ConfigError
 from bkind_model.io.atomic import atomic_path, ensure_folder, require_free
+from bkind_model.io.labels import write_dlc_table
 from bkind_model.io.optional import movement_io
 from bkind_model.io.results import KeypointResult
 
@@ -112,7 +114,7 @@ def write_dlc(result: KeypointResult, path: str | Path, scorer: str = SCORER) ->
     require_free(path, 2 * frame.memory_usage(deep=True).sum() / 2**20)
     with atomic_path(path, suffix=suffix) as tmp:
         if suffix == ".h5":
-            frame.to_hdf(tmp, key="df_with_missing", format="table", mode="w")
+            write_dlc_table(frame, tmp)
         else:
             frame.to_csv(tmp)
     return path

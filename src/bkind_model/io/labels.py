@@ -7,9 +7,14 @@ of DeepLabCut >= 2.2), multi-animal files holding one animal, and prediction fil
 :class:`LabelsError` line naming the file and what to do, never a traceback.
 Missing labels stay NaN.
 
+HDF5 files are checked before pandas opens them (:func:`refuse_pickled_code`): PyTables,
+under ``pandas.read_hdf``, unpickles attributes and object arrays, and a pickle can run any
+code, so a file whose pickles would import a class or a function is refused unread.
+
 Written as DeepLabCut and napari-deeplabcut read them (:func:`write_labels`,
-:func:`write_collected_data`): one pandas table under ``df_with_missing`` in HDF5, or a
-CSV with the three header rows; rows indexed by ``labeled-data/<video stem>/imgNNNN.png``
+:func:`write_collected_data`): one pandas table under ``df_with_missing`` in HDF5
+(:func:`write_dlc_table`, which pandas 2 and 3 both read), or a CSV with the three header
+rows; rows indexed by ``labeled-data/<video stem>/imgNNNN.png``
 (DeepLabCut's names of extracted frames, :func:`image_name`, whose PNGs
 :func:`write_images` saves), an existing file replaced only when asked.
 """
@@ -17,10 +22,14 @@ CSV with the three header rows; rows indexed by ``labeled-data/<video stem>/imgN
 from __future__ import annotations
 
 import csv
+import io
 import logging
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import h5py
 import numpy as np
 import pandas as pd
 from PIL import Image
@@ -257,8 +266,146 @@ def _best_axis(labelled: np.ndarray, names: list[str]) -> str:
     return f"'{names[min(a, b)]}', '{names[max(a, b)]}'"
 
 
+class _PickledCode(Exception):
+    """A pickle asked for a class or a function (its ``module.name`` is the message)."""
+
+
+class _PlainDataUnpickler(pickle.Unpickler):
+    """Rebuilds plain data only: lists, dicts, tuples, strings, numbers, None.
+
+    Every class or function a pickle names goes through :meth:`find_class`, and a pickle can
+    call nothing else, so refusing them all leaves it no way to run code (the restriction of
+    the Python documentation's "Restricting Globals").
+    """
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise _PickledCode(f"{module}.{name}")
+
+
+def _pickled_code(data: bytes) -> str | None:
+    """The first class or function that unpickling ``data`` would import; None if none.
+
+    Tried with every text encoding PyTables tries (ASCII, then latin-1, then bytes); data
+    that is no pickle, or a broken one, imports nothing.
+    """
+    for encoding in ("ASCII", "latin1", "bytes"):
+        try:
+            _PlainDataUnpickler(io.BytesIO(data), encoding=encoding).load()
+        except _PickledCode as exc:
+            return str(exc)
+        except Exception:  # not a pickle (any error): PyTables keeps the bytes then
+            continue
+    return None
+
+
+def _code_in_attributes(obj: h5py.HLObject) -> tuple[str, str] | None:
+    """``(attribute, class)`` of the first attribute of ``obj`` PyTables would unpickle to code.
+
+    PyTables unpickles scalar attributes of byte strings (HDF5 strings not marked UTF-8)
+    that end in ``.`` once trailing NULs are stripped. One that h5py cannot read counts as
+    code: it cannot be checked.
+    """
+    for name in obj.attrs:
+        attr = h5py.h5a.open(obj.id, name.encode("utf-8"))
+        kind = attr.get_type()
+        if kind.get_class() != h5py.h5t.STRING or kind.get_cset() == h5py.h5t.CSET_UTF8:
+            continue
+        if attr.shape not in ((), None):
+            continue
+        try:
+            value = obj.attrs[name]
+        except (OSError, TypeError, ValueError, UnicodeDecodeError):
+            return name, "an attribute that cannot be checked"
+        raw = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
+        raw = bytes(raw).rstrip(b"\x00") if isinstance(raw, bytes | np.bytes_) else b""
+        found = _pickled_code(raw) if raw.endswith(b".") else None
+        if found is not None:
+            return name, found
+    return None
+
+
+def _code_in_rows(dataset: h5py.Dataset) -> str | None:
+    """The class of the first row of ``dataset`` PyTables would unpickle to code; None if none.
+
+    Object arrays (pandas' object columns in "fixed" files) are variable-length rows of
+    pickles.
+    """
+    base = h5py.check_vlen_dtype(dataset.dtype)
+    if base is None or h5py.check_string_dtype(dataset.dtype) is not None:
+        return None
+    for row in dataset[()].reshape(-1):
+        found = _pickled_code(np.asarray(row).tobytes())
+        if found is not None:
+            return found
+    return None
+
+
+def refuse_pickled_code(path: str | Path) -> None:
+    """Refuse an HDF5 file whose reading through pandas could run code.
+
+    PyTables, under ``pandas.read_hdf`` / ``HDFStore``, unpickles byte-string attributes
+    ending in ``.`` and the rows of object arrays, and unpickling can import and call
+    anything. Each such value is first rebuilt here by an unpickler that refuses every
+    class and function: plain data (the lists and dicts of pandas' "table" files, which
+    DeepLabCut's predictions are) passes; anything else refuses the file before pandas
+    opens it. Soft and external links are refused too (PyTables may follow them; pandas
+    and DeepLabCut never write them).
+
+    Parameters
+    ----------
+    path : str or Path
+        An HDF5 file.
+
+    Raises
+    ------
+    LabelsError
+        When a value would import a class or a function, or the file holds a link; or
+        when the file is not HDF5. One line naming the file, the place and the fix.
+    """
+    path = Path(path)
+    found: list[str] = []
+
+    def visit(name: str, obj: h5py.HLObject) -> None:
+        if found:
+            return
+        where = f"/{name}".rstrip("/") or "/"
+        attribute = _code_in_attributes(obj)
+        if attribute is not None:
+            found.extend([f"attribute '{attribute[0]}' of {where}", attribute[1]])
+        elif isinstance(obj, h5py.Dataset):
+            row = _code_in_rows(obj)
+            if row is not None:
+                found.extend([f"dataset {where}", row])
+        elif isinstance(obj, h5py.Group):
+            for member in obj:
+                if not isinstance(obj.get(member, getlink=True), h5py.HardLink):
+                    found.extend([f"{where.rstrip('/')}/{member}", "a link"])
+                    return
+
+    try:
+        with h5py.File(path, "r") as f:
+            visit("", f)
+            f.visititems(visit)
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        raise LabelsError(
+            f"{path}: not an HDF5 file, or a damaged one (HDF5 cannot open it); {_EXPORT_HINT}."
+        ) from exc
+    if found:
+        place, what = found
+        reason = (
+            "a link to another object or file, which DeepLabCut labels never hold"
+            if what == "a link"
+            else f"a pickled Python object that would run code when read ({what})"
+        )
+        raise LabelsError(
+            f"{path}: {place} is {reason}; refused unread (nothing ran). Use labels you "
+            f"trust: {_EXPORT_HINT}."
+        )
+
+
 def _read_hdf(path: Path) -> pd.DataFrame:
-    """The DeepLabCut table of a pandas HDF5 file (any key)."""
+    """The DeepLabCut table of a pandas HDF5 file (any key), checked for pickled code."""
+    refuse_pickled_code(path)
     try:
         store = pd.HDFStore(path, mode="r")
     except ImportError as exc:
@@ -609,8 +756,27 @@ def write_labels(
         if suffix == ".csv":
             frame.to_csv(tmp)
         else:
-            frame.to_hdf(tmp, key=HDF_KEY, mode="w")
+            write_dlc_table(frame, tmp)
     return path
+
+
+def write_dlc_table(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write a DeepLabCut table (labels or predictions) to HDF5 as every reader reads it.
+
+    pandas' "fixed" format under :data:`HDF_KEY`, as DeepLabCut writes its
+    ``CollectedData``: pandas 2 (which DeepLabCut 3.0 installs) and pandas 3 both read it,
+    whereas a "table" file written by pandas 3 fails in pandas 2 (pandas 3 no longer writes
+    the ``pandas_version`` attribute by which pandas 2 finds the table's columns). Its
+    attributes are plain strings and numbers: no pickle (:func:`refuse_pickled_code`).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Float columns ``(scorer, bodyparts, coords)`` (object columns would be pickled).
+    path : str or Path
+        The ``.h5`` file, replaced whole (callers write into an atomic temporary file).
+    """
+    frame.to_hdf(path, key=HDF_KEY, mode="w", format="fixed")
 
 
 def write_collected_data(
