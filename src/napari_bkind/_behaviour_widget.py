@@ -41,7 +41,7 @@ from bkind_model.behaviour.labels import (
 )
 from bkind_model.behaviour.motifs import MotifSettings, find_motifs
 from bkind_model.errors import BKindError
-from bkind_model.io.labels import refuse_existing
+from bkind_model.io.outputs import check_output
 from bkind_model.io.results import KeypointResult
 from napari_bkind._chosen_results import ChosenResults
 from napari_bkind._palette import rgba
@@ -352,7 +352,9 @@ class BehaviourWidget(Container):
         """``path`` if it may be written: new, or replacing it is ticked."""
         if not path:
             raise BehaviourError("no file chosen: choose where to write the CSV.")
-        refuse_existing(path, self.replace.value, "a tick in 'Replace existing files'")
+        check_output(
+            path, overwrite=self.replace.value, option="a tick in 'Replace existing files'"
+        )
         return path
 
     # -- engine work ---------------------------------------------------------------------

@@ -206,7 +206,7 @@ def _export(task: Task, result: Result3D, results_path: Path, to: str, out: Path
     """Write ``result`` (saved at ``results_path``) as our h5, anipose CSV or points3d.h5."""
     if to == "h5":
         return result.save(out)
-    return export_3d(results_path, to=to, out=out)
+    return export_3d(results_path, to=to, out=out, overwrite=True)  # the save dialog asked
 
 
 # -- layers ----------------------------------------------------------------------------------

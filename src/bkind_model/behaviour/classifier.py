@@ -32,7 +32,7 @@ from bkind_model.behaviour.ethogram import Ethogram, ethogram_from_probabilities
 from bkind_model.behaviour.features import BodyShape, known_frames, result_features, shape_of
 from bkind_model.behaviour.labels import UNLABELLED, BehaviourLabels, video_key
 from bkind_model.io.atomic import atomic_path
-from bkind_model.io.labels import refuse_existing
+from bkind_model.io.outputs import check_output
 from bkind_model.io.results import KeypointResult
 
 FORMAT = "bkind-behaviour-1"
@@ -186,7 +186,7 @@ class BehaviourClassifier:
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the model atomically (a pickle); an existing file only if ``overwrite``."""
         path = Path(path)
-        refuse_existing(path, overwrite)
+        check_output(path, overwrite=overwrite, option="overwrite=True (--overwrite)")
         with atomic_path(path) as tmp, open(tmp, "wb") as file:
             pickle.dump({"format": FORMAT, "model": self}, file)
         return path

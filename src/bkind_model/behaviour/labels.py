@@ -26,7 +26,7 @@ import pandas as pd
 
 from bkind_model.behaviour import BehaviourError
 from bkind_model.io.atomic import atomic_path, ensure_folder
-from bkind_model.io.labels import refuse_existing
+from bkind_model.io.outputs import check_output
 from bkind_model.io.results import KeypointResult
 
 INTERVAL_COLUMNS = ("video", "behaviour", "start_frame", "end_frame")
@@ -249,7 +249,7 @@ def write_table(path: str | Path, table: pd.DataFrame, overwrite: bool) -> Path:
     read-only one is a :class:`~bkind_model.errors.WriteError` naming it).
     """
     path = Path(path)
-    refuse_existing(path, overwrite)
+    check_output(path, overwrite=overwrite, option="overwrite=True (--overwrite)")
     ensure_folder(path.parent)
     with atomic_path(path) as tmp:
         table.to_csv(tmp, index=False)
@@ -321,7 +321,7 @@ def write_frames(
     n_frames : mapping
         ``{video: T}``: every frame of these videos gets a row.
     overwrite : bool
-        Replace an existing file (else :class:`~bkind_model.io.labels.ExistingFileError`).
+        Replace an existing file (else :class:`~bkind_model.io.outputs.ExistingFileError`).
     """
     codes = {video: labels.codes(video, n) for video, n in n_frames.items()}
     return write_table(path, frame_table(labels.names, codes), overwrite)

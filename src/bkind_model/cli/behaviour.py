@@ -12,6 +12,15 @@ import argparse
 import sys
 from dataclasses import replace
 
+from bkind_model.cli.options import (
+    add_overwrite_option,
+    at_least,
+    non_negative_float,
+    positive_float,
+    probability,
+    seed,
+)
+from bkind_model.io.outputs import check_output
 from bkind_model.io.results import KeypointResult
 
 
@@ -30,9 +39,8 @@ def _summary(ethograms) -> None:
 def _cmd_train(args: argparse.Namespace) -> int:
     from bkind_model.behaviour.classifier import ClassifierSettings, train_classifier
     from bkind_model.behaviour.labels import read_labels
-    from bkind_model.io.labels import refuse_existing
 
-    refuse_existing(args.out, args.force)  # before minutes of work, not after
+    check_output(args.out, [*args.results, args.labels], overwrite=args.overwrite)
     settings = ClassifierSettings(
         window_s=args.window_s, smooth_s=args.smooth_s, estimator=args.estimator
     )
@@ -40,41 +48,39 @@ def _cmd_train(args: argparse.Namespace) -> int:
     model = train_classifier(_load_all(args.results), labels, settings, seed=args.seed)
     counts = ", ".join(f"{n} {c}" for n, c in labels.frame_counts().items())
     print(f"Trained on {sum(model.trained_on.values())} frames ({counts}).", file=sys.stderr)
-    print(model.save(args.out, overwrite=args.force))
+    print(model.save(args.out, overwrite=args.overwrite))
     return 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from bkind_model.behaviour.classifier import BehaviourClassifier
     from bkind_model.behaviour.ethogram import write_ethograms
-    from bkind_model.io.labels import refuse_existing
 
-    refuse_existing(args.out, args.force)
+    check_output(args.out, [args.model, *args.results], overwrite=args.overwrite)
     model = BehaviourClassifier.load(args.model)
     if args.threshold is not None:
         model.settings = replace(model.settings, threshold=args.threshold)
     ethograms = [model.predict(result) for result in _load_all(args.results)]
     _summary(ethograms)
-    print(write_ethograms(args.out, ethograms, overwrite=args.force))
+    print(write_ethograms(args.out, ethograms, overwrite=args.overwrite))
     return 0
 
 
 def _cmd_motifs(args: argparse.Namespace) -> int:
     from bkind_model.behaviour.ethogram import write_ethograms
     from bkind_model.behaviour.motifs import MotifSettings, find_motifs
-    from bkind_model.io.labels import refuse_existing
 
-    refuse_existing(args.out, args.force)
+    check_output(args.out, args.results, overwrite=args.overwrite)
     settings = MotifSettings(n_motifs=args.k, window_s=args.window_s)
     ethograms = find_motifs(_load_all(args.results), settings, seed=args.seed)
     _summary(ethograms)
-    print(write_ethograms(args.out, ethograms, overwrite=args.force))
+    print(write_ethograms(args.out, ethograms, overwrite=args.overwrite))
     return 0
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--force", action="store_true", help="replace an existing --out file")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_overwrite_option(parser, "replace an existing --out file")
+    parser.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
 
 
 def add_behaviour_commands(sub: argparse._SubParsersAction) -> None:
@@ -89,10 +95,13 @@ def add_behaviour_commands(sub: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--out", required=True, help="model file to write (e.g. behaviour.pkl)")
     train.add_argument(
-        "--window-s", type=float, default=1.0, help="feature window, seconds (default 1)"
+        "--window-s", type=positive_float, default=1.0, help="feature window, seconds (default 1)"
     )
     train.add_argument(
-        "--smooth-s", type=float, default=0.5, help="probability smoothing, seconds (0.5)"
+        "--smooth-s",
+        type=non_negative_float,
+        default=0.5,
+        help="probability smoothing, seconds (0.5)",
     )
     train.add_argument(
         "--estimator",
@@ -109,7 +118,7 @@ def add_behaviour_commands(sub: argparse._SubParsersAction) -> None:
     predict.add_argument("--out", required=True, help="ethogram CSV (frame x behaviour)")
     predict.add_argument(
         "--threshold",
-        type=float,
+        type=probability,
         default=None,
         help="smallest probability that gives a frame a behaviour (default: the model's)",
     )
@@ -118,10 +127,10 @@ def add_behaviour_commands(sub: argparse._SubParsersAction) -> None:
 
     motifs = sub.add_parser("motifs", help="recurring behaviour motifs without labels")
     motifs.add_argument("results", nargs="+", help="results .h5 files (the same keypoints)")
-    motifs.add_argument("-k", type=int, default=8, help="number of motifs (default 8)")
+    motifs.add_argument("-k", type=at_least(2), default=8, help="number of motifs (default 8)")
     motifs.add_argument("--out", required=True, help="motif ethogram CSV (frame x motif)")
     motifs.add_argument(
-        "--window-s", type=float, default=1.0, help="feature window, seconds (default 1)"
+        "--window-s", type=positive_float, default=1.0, help="feature window, seconds (default 1)"
     )
     _add_common(motifs)
     motifs.set_defaults(func=_cmd_motifs)

@@ -14,11 +14,20 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import NoReturn
 
+from bkind_model import __version__
 from bkind_model.cli.behaviour import add_behaviour_commands
 from bkind_model.cli.multiview import add_3d_commands
 from bkind_model.cli.naming import add_naming_commands
-from bkind_model.cli.options import add_training_options, config_from_args
+from bkind_model.cli.options import (
+    add_overwrite_option,
+    add_training_options,
+    at_least,
+    config_from_args,
+    positive_int,
+    seed,
+)
 from bkind_model.cli.overlay import add_overlay_commands
 from bkind_model.cli.progress import (
     TrainingStopped,
@@ -43,9 +52,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
+    from bkind_model.io.checkpoint import checkpoint_file
+    from bkind_model.io.outputs import check_output
+
     videos = [Path(v) for v in args.video]
+    inputs = [*videos, checkpoint_file(args.checkpoint)]
     if len(videos) == 1 and args.scheduler is None and args.workers is None:
         out = Path(args.out) if args.out else videos[0].with_suffix(".bkind.h5")
+        check_output(out, inputs, overwrite=args.overwrite)
         print(run_extraction(args.checkpoint, videos[0], out, heatmaps=args.heatmaps))
         return 0
     if args.heatmaps:
@@ -54,6 +68,10 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     if folder is not None and folder.suffix == ".h5":
         raise ConfigError(f"{folder}: with many videos, --out is a folder for their results.")
     outs = [(folder or v.parent) / v.with_suffix(".bkind.h5").name for v in videos]
+    finished = _finished_results(checkpoint_file(args.checkpoint), outs)
+    for out in outs:
+        if out not in finished:  # those are kept: the work of an earlier run of this model
+            check_output(out, inputs, overwrite=args.overwrite)
     from bkind_model.infer.cluster import cluster_client
 
     with contextlib.ExitStack() as stack:
@@ -67,6 +85,18 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     return 0
 
 
+def _finished_results(checkpoint: Path, outs: list[Path]) -> set[Path]:
+    """The results files among ``outs`` that ``checkpoint`` finished (a resumed run keeps them)."""
+    from bkind_model.infer.cluster import is_finished
+    from bkind_model.io.checkpoint import file_hash
+
+    existing = [out for out in outs if out.is_file()]
+    if not existing or not checkpoint.is_file():
+        return set()
+    sha256 = file_hash(checkpoint)
+    return {out for out in existing if is_finished(out, sha256)}
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from bkind_model.evaluate.regression import evaluate_results
 
@@ -78,7 +108,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from bkind_model.io.export import export_results
 
-    print(export_results(args.results, to=args.to, out=args.out))
+    print(export_results(args.results, to=args.to, out=args.out, overwrite=args.overwrite))
     return 0
 
 
@@ -90,11 +120,22 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose errors are one line like every other error of ``bkind``."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"{message} (`{self.prog} --help` lists the options).")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``bkind``."""
-    parser = argparse.ArgumentParser(
-        prog="bkind", description="Discover an animal's keypoints in videos without labels."
+    """The argument parser of ``bkind`` (its errors raise :class:`ConfigError`)."""
+    parser = _Parser(
+        prog="bkind",
+        description="Discover an animal's keypoints in videos without labels. Commands that "
+        "write never write over one of their inputs, and replace an existing file only with "
+        "--overwrite.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train on one or more videos")
@@ -120,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", help="results .h5 (default: beside the video); with many videos a folder"
     )
     extract.add_argument("--heatmaps", action="store_true", help="store low-res heatmaps too")
+    add_overwrite_option(
+        extract,
+        "replace existing results files (with many videos, those this checkpoint finished "
+        "are kept)",
+    )
     extract.add_argument(
         "--scheduler",
         help="address of a dask scheduler (default with many videos: a local cluster of "
@@ -139,7 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "labels", help="DeepLabCut CollectedData .h5/.csv, or a synthetic ground-truth .npz"
     )
-    evaluate.add_argument("--folds", type=int, default=2, help="2: halves (default), k: k-fold")
+    evaluate.add_argument(
+        "--folds", type=at_least(2), default=2, help="2: halves (default), k: k-fold"
+    )
     evaluate.add_argument(
         "--video", help="the labelled frames (default: the video recorded in the results)"
     )
@@ -159,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="output file (default beside the results: <stem>DLC_bkind.h5, <stem>.analysis.h5, "
         "<stem>.nwb, <stem>.nc or <stem>.keypoints.csv)",
     )
+    add_overwrite_option(export, "replace an existing output file")
     export.set_defaults(func=_cmd_export)
 
     add_3d_commands(sub)
@@ -168,8 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="the whole job on the bundled synthetic sample")
     demo.add_argument("--out", default="bkind-demo", help="output folder")
-    demo.add_argument("--steps", type=int, default=None, help="training steps")
-    demo.add_argument("--seed", type=int, default=0, help="random seed")
+    demo.add_argument("--steps", type=positive_int, default=None, help="training steps")
+    demo.add_argument("--seed", type=seed, default=0, help="random seed")
     demo.set_defaults(func=_cmd_demo)
     return parser
 
@@ -188,7 +237,11 @@ def _terminate(signum: int, _frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bkind`` console script."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except ConfigError as exc:  # a bad option: one line, status 2, as argparse's own
+        print(f"bkind: error: {exc}", file=sys.stderr)
+        return 2
     previous = {}
     if threading.current_thread() is threading.main_thread():
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}

@@ -12,10 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
-from bkind_model.cli.options import add_training_options, config_from_args
-from bkind_model.cli.progress import TrainingStopped
+from bkind_model.cli.options import add_overwrite_option, add_training_options, config_from_args
+from bkind_model.cli.progress import TrainingStopped, progress_bar
 from bkind_model.config import json_object
 from bkind_model.errors import ConfigError
 
@@ -66,7 +64,7 @@ def _cmd_train3d(args: argparse.Namespace) -> int:
             f"{trainer.views.gap} frames, on {trainer.device} (from step {trainer.step}).",
             file=sys.stderr,
         )
-        bar = tqdm(total=trainer.config.steps, initial=trainer.step, unit="step", file=sys.stderr)
+        bar = progress_bar(trainer.config.steps, "step", initial=trainer.step)
         try:
             for event in trainer.run():
                 bar.update(1)
@@ -104,26 +102,26 @@ def _settings_from_args(args: argparse.Namespace) -> Any:
     return Settings3D.from_dict(values)
 
 
-def _checkpoint(path: str) -> Path:
-    p = Path(path)
-    return p / "checkpoint.pt" if p.is_dir() else p
-
-
 def _cmd_extract3d(args: argparse.Namespace) -> int:
+    from bkind_model.io.checkpoint import checkpoint_file
+    from bkind_model.io.outputs import check_output
     from bkind_model.multiview.extraction import extract_3d
 
+    checkpoint = checkpoint_file(args.checkpoint)
+    out = Path(args.out) if args.out else checkpoint.parent / "keypoints3d.h5"
+    views = _pairs(args.views, "--views", "--views side=videos/side.mp4").values()
+    inputs = [checkpoint, args.calibration, *args.videos, *views]
+    check_output(out, inputs, overwrite=args.overwrite)  # before minutes of work
     session = _session(args)
-    bar = tqdm(total=session.n_frames, unit="frame", file=sys.stderr)
+    bar = progress_bar(session.n_frames, "frame")
 
     def progress(done: int, total: int) -> None:
-        bar.n = done
-        bar.refresh()
+        bar.update(done - bar.n)
 
     try:
-        result = extract_3d(_checkpoint(args.checkpoint), session, progress=progress)
+        result = extract_3d(checkpoint, session, progress=progress)
     finally:
         bar.close()
-    out = Path(args.out) if args.out else _checkpoint(args.checkpoint).parent / "keypoints3d.h5"
     print(result.save(out))
     print(json.dumps({"reprojection_px": result.per_view_error()}), file=sys.stderr)
     return 0
@@ -139,7 +137,7 @@ def _cmd_evaluate3d(args: argparse.Namespace) -> int:
 def _cmd_export3d(args: argparse.Namespace) -> int:
     from bkind_model.multiview.export import export_3d
 
-    print(export_3d(args.results, to=args.to, out=args.out))
+    print(export_3d(args.results, to=args.to, out=args.out, overwrite=args.overwrite))
     return 0
 
 
@@ -186,6 +184,7 @@ def add_3d_commands(sub: Any) -> None:
     extract.add_argument("checkpoint", help="checkpoint file or run folder of `train3d`")
     _add_session_options(extract)
     extract.add_argument("--out", help="3D results .h5 (default: keypoints3d.h5 in the run)")
+    add_overwrite_option(extract, "replace an existing output file")
     extract.set_defaults(func=_cmd_extract3d)
 
     evaluate = sub.add_parser("evaluate3d", help="MPJPE after regression to 3D joints")
@@ -197,4 +196,5 @@ def add_3d_commands(sub: Any) -> None:
     export.add_argument("results", help="keypoints3d.h5 from `extract3d`")
     export.add_argument("--to", default="csv", choices=("csv", "anipose"), help="format")
     export.add_argument("--out", help="output file (default: beside the results)")
+    add_overwrite_option(export, "replace an existing output file")
     export.set_defaults(func=_cmd_export3d)

@@ -1,9 +1,19 @@
-"""The training options shared by ``bkind train`` and ``bkind train3d``, and the config they make."""
+"""Options shared by ``bkind``'s subcommands: values' types, ``--overwrite``, training.
+
+The types (:func:`at_least`, :func:`positive_float`, :func:`non_negative_float`,
+:func:`probability`, :func:`seed`) refuse a degenerate value while parsing, with
+argparse's one-line error naming the option (exit status 2). ``--overwrite`` is the one
+word of every command that replaces files (:mod:`bkind_model.io.outputs` states the rule).
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from bkind_model.config import (
     ENCODERS,
@@ -13,6 +23,101 @@ from bkind_model.config import (
     MaskSettings,
     json_object,
 )
+
+#: Largest seed numpy and scikit-learn take (``2**32 - 1``).
+MAX_SEED = 2**32 - 1
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number ``>= minimum``."""
+
+    def whole(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, not {text}")
+        return value
+
+    return whole
+
+
+#: A whole number >= 1 (counts: steps, frames, keypoints, batch size).
+positive_int = at_least(1)
+#: A whole number >= 0 (frame numbers, trail lengths).
+non_negative_int = at_least(0)
+
+
+def seed(text: str) -> int:
+    """An argparse type: a random seed, a whole number from 0 to ``2**32 - 1``."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 0 to {MAX_SEED} (2**32 - 1), not {text}"
+        )
+    return value
+
+
+def _number(text: str, low: float, high: float, *, above: bool, what: str) -> float:
+    """``float(text)`` if finite and in ``(low, high]`` (``above``) or ``[low, high]``."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    fits = (low < value if above else low <= value) and value <= high
+    if not (math.isfinite(value) and fits):
+        raise argparse.ArgumentTypeError(f"must be {what}, not {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite number > 0 (durations, sizes, rates)."""
+    return _number(text, 0.0, math.inf, above=True, what="a finite number > 0")
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    return _number(text, 0.0, math.inf, above=False, what="a finite number >= 0")
+
+
+def probability(text: str) -> float:
+    """An argparse type: a number from 0 to 1."""
+    return _number(text, 0.0, 1.0, above=False, what="a number from 0 to 1")
+
+
+class _DeprecatedForce(argparse.Action):
+    """``--force``, the old word of some commands: sets ``overwrite`` with a note."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        print(
+            "bkind: note: --force is now --overwrite, as in every command; --force will go.",
+            file=sys.stderr,
+        )
+        setattr(namespace, self.dest, True)
+
+
+def add_overwrite_option(
+    parser: argparse.ArgumentParser, help: str = "replace existing output files"
+) -> None:
+    """Add ``--overwrite`` (and the hidden, deprecated ``--force``) to a subcommand."""
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"{help} (an input of the command is never written over)",
+    )
+    parser.add_argument(
+        "--force", dest="overwrite", action=_DeprecatedForce, nargs=0, help=argparse.SUPPRESS
+    )
 
 
 def config_from_args(args: argparse.Namespace, default: Config | None = None) -> Config:
@@ -79,46 +184,50 @@ def _masks_from_args(args: argparse.Namespace) -> MaskSettings | None:
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     """Add the training and mask options to a subcommand's parser."""
     group = parser.add_argument_group("training")
-    group.add_argument("--keypoints", type=int, help="number of keypoints K (default 10)")
+    group.add_argument("--keypoints", type=positive_int, help="number of keypoints K (default 10)")
     group.add_argument(
         "--image-size",
-        type=int,
+        type=positive_int,
         help="side of the model input, px (default: from the window's size, 96-128)",
     )
     group.add_argument(
         "--crop-size",
-        type=float,
+        type=non_negative_float,
         help="side of the window that follows the animal, video px (default: measured; "
         "0: whole frame)",
     )
     group.add_argument(
         "--minutes",
-        type=float,
+        type=positive_float,
         help=f"time budget of training (default {PRESETS['standard']['minutes']:g}): the steps "
         "are set from the speed measured on the first steps",
     )
-    group.add_argument("--steps", type=int, help="exact number of training steps (no budget)")
+    group.add_argument(
+        "--steps", type=positive_int, help="exact number of training steps (no budget)"
+    )
     group.add_argument(
         "--preset",
         choices=tuple(PRESETS),
         help="standard: the default time budget; quick: 300 steps (a first look, the demo)",
     )
-    group.add_argument("--batch", type=int, help="frame pairs per step")
-    group.add_argument("--lr", type=float, help="learning rate")
+    group.add_argument("--batch", type=positive_int, help="frame pairs per step")
+    group.add_argument("--lr", type=positive_float, help="learning rate")
     group.add_argument("--encoder", choices=ENCODERS, help="encoder architecture")
     group.add_argument("--pretrained", help="encoder weights file, or 'torch-cache'")
     group.add_argument("--loss", choices=RECONSTRUCTION_LOSSES, help="reconstruction loss")
-    group.add_argument("--gap", type=float, help="frame gap (suggested from the video if unset)")
+    group.add_argument(
+        "--gap", type=positive_float, help="frame gap (suggested from the video if unset)"
+    )
     group.add_argument("--gap-seconds", action="store_true", help="--gap is in seconds")
     group.add_argument("--device", help="auto (default), cpu, cuda, mps")
-    group.add_argument("--seed", type=int, help="random seed")
-    group.add_argument("--threads", type=int, help="CPU threads for torch")
+    group.add_argument("--seed", type=seed, help="random seed")
+    group.add_argument("--threads", type=positive_int, help="CPU threads for torch")
     group.add_argument(
-        "--checkpoint-every", type=int, help="steps between checkpoints (default 200)"
+        "--checkpoint-every", type=positive_int, help="steps between checkpoints (default 200)"
     )
     group.add_argument(
         "--checkpoint-minutes",
-        type=float,
+        type=positive_float,
         help="minutes of training between checkpoints (default 5)",
     )
     masks = parser.add_argument_group("shadows and masks")

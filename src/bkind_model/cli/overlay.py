@@ -7,11 +7,17 @@ and for named bodyparts (whose results carry their skeleton and likelihood).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
+from bkind_model.cli.options import (
+    add_overwrite_option,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
+from bkind_model.cli.progress import progress_bar
 
 
 def _cmd_overlay(args: argparse.Namespace) -> int:
@@ -20,12 +26,12 @@ def _cmd_overlay(args: argparse.Namespace) -> int:
 
     result = KeypointResult.load(args.results)
     out = Path(args.out) if args.out else default_overlay_path(args.results)
-    bar: tqdm | None = None
+    bar = None
 
     def progress(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:  # once the inputs are checked, so an error comes without a bar
-            bar = tqdm(total=total, unit="frame", file=sys.stderr, desc="Overlay")
+            bar = progress_bar(total, "frame", desc="Overlay")
         bar.update(done - bar.n)
 
     try:
@@ -61,11 +67,12 @@ def add_overlay_commands(sub: Any) -> None:
     overlay.add_argument(
         "--out", help="output .mp4 (default: <results stem>.overlay.mp4 beside the results)"
     )
+    add_overwrite_option(overlay, "replace an existing output file")
     overlay.add_argument(
-        "--overwrite", action="store_true", help="replace an existing output file"
-    )
-    overlay.add_argument(
-        "--trail", type=int, default=10, help="frames of trail behind each keypoint (default 10)"
+        "--trail",
+        type=non_negative_int,
+        default=10,
+        help="frames of trail behind each keypoint (default 10)",
     )
     overlay.add_argument(
         "--skeleton",
@@ -73,22 +80,28 @@ def add_overlay_commands(sub: Any) -> None:
         "skeleton, none for discovered keypoints; '' draws none)",
     )
     overlay.add_argument("--no-names", action="store_true", help="do not write keypoint names")
-    overlay.add_argument("--start", type=int, default=0, help="first frame (default 0)")
-    overlay.add_argument("--stop", type=int, help="frame after the last (default: the end)")
+    overlay.add_argument(
+        "--start", type=non_negative_int, default=0, help="first frame (default 0)"
+    )
+    overlay.add_argument(
+        "--stop", type=positive_int, help="frame after the last (default: the end)"
+    )
     overlay.add_argument(
         "--min-likelihood",
-        type=float,
-        default=0.0,
+        type=probability,
+        default=0.6,
         help="keypoints below this likelihood (0-1, the one exports write) are drawn hollow, "
-        "without edges and trails (default 0; 0.6 is DeepLabCut's usual cut-off)",
+        "without edges and trails (default 0.6, DeepLabCut's usual pcutoff and the plugin's)",
     )
     overlay.add_argument(
         "--scale",
-        type=float,
+        type=positive_float,
         default=1.0,
         help="output size as a fraction of the video's, for big videos (default 1)",
     )
     overlay.add_argument(
-        "--radius", type=float, help="keypoint radius in output px (default: width / 160)"
+        "--radius",
+        type=positive_float,
+        help="keypoint radius in output px, > 0 (default: width / 160)",
     )
     overlay.set_defaults(func=_cmd_overlay)

@@ -1,14 +1,54 @@
-"""Training and extraction with progress bars on the terminal (tqdm), for the CLI and demo."""
+"""Training and extraction with progress bars on the terminal (tqdm), for the CLI and demo.
+
+Every bar is a :func:`progress_bar`: it shows no rate (nor time left) until it has timed
+:data:`RATE_AFTER_S` seconds of work, so the first reading is never the "11671106 frame/s"
+of a batch that finished just as the bar appeared.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 from bkind_model.config import Config
+
+#: Seconds of work a bar times before it shows a rate and the time left.
+RATE_AFTER_S = 2.0
+#: The bar without rate and time left, until they mean something.
+_EARLY_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]"
+
+
+class _Bar(tqdm):
+    """A tqdm bar that leaves out the rate until :data:`RATE_AFTER_S` seconds are timed."""
+
+    @property
+    def format_dict(self) -> dict[str, Any]:
+        values = dict(super().format_dict)
+        if values["elapsed"] < RATE_AFTER_S or values["n"] <= values["initial"]:
+            values["bar_format"] = _EARLY_FORMAT
+        return values
+
+
+def progress_bar(total: int, unit: str, *, initial: int = 0, desc: str | None = None) -> tqdm:
+    """A progress bar on stderr that shows a rate only once it is measured.
+
+    Parameters
+    ----------
+    total : int
+        Units of the whole job (frames, steps).
+    unit : str
+        Their name (``"frame"``, ``"step"``).
+    initial : int
+        Units done before the bar starts (a resumed run); the rate counts only the later
+        ones.
+    desc : str, optional
+        Label in front of the bar.
+    """
+    return _Bar(total=total, initial=initial, unit=unit, desc=desc, file=sys.stderr)
 
 
 class TrainingStopped(Exception):
@@ -96,7 +136,7 @@ def _train_with_bar(trainer) -> Path:
         else f"{config.steps} steps"
     )
     print(f"Training for {length}.", file=sys.stderr)
-    bar = tqdm(total=config.steps, initial=trainer.step, unit="step", file=sys.stderr)
+    bar = progress_bar(config.steps, "step", initial=trainer.step)
     verdict = ""
     first, timed = trainer.step, trainer.step + 1 + PLAN_STEPS
     try:
@@ -130,10 +170,9 @@ def run_extraction(checkpoint, video, out: Path, heatmaps: bool = False) -> Path
     bar = None
     path = None
     for progress in extract(checkpoint, video, out, heatmaps=heatmaps):
-        if bar is None:
-            bar = tqdm(total=progress.n_frames, unit="frame", file=sys.stderr)
-        bar.n = progress.frames_done
-        bar.refresh()
+        if bar is None:  # from the first batch's end: the rate times the frames after it
+            bar = progress_bar(progress.n_frames, "frame", initial=progress.frames_done)
+        bar.update(progress.frames_done - bar.n)
         path = progress.path
     if bar is not None:
         bar.close()
@@ -152,10 +191,9 @@ def run_many_extractions(
 
     def report(done: int, total: int) -> None:
         nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, unit="frame", file=sys.stderr)
-        bar.n = done
-        bar.refresh()
+        if bar is None:  # frames finished earlier are not timed
+            bar = progress_bar(total, "frame", initial=done)
+        bar.update(done - bar.n)
 
     try:
         return extract_many(

@@ -123,7 +123,7 @@ def _worker_model(checkpoint: Path, video: Path) -> tuple[Predictor, VideoSource
     return predictor, source
 
 
-def _complete(path: Path, sha256: str) -> bool:
+def is_finished(path: Path, sha256: str) -> bool:
     """Whether ``path`` is a finished results file of the checkpoint with ``sha256``."""
     try:
         result = KeypointResult.load(path)
@@ -270,7 +270,7 @@ def extract_many(
         plan = plan_chunks(Path(source.path), source.n_frames, Path(out), chunk_frames)
         jobs.append((Path(source.path), Path(out), plan))
     sha256 = predictor.sha256
-    finished = {out for _, out, _ in jobs if _complete(out, sha256)}
+    finished = {out for _, out, _ in jobs if is_finished(out, sha256)}
     total = sum(chunk.stop - chunk.start for _, _, plan in jobs for chunk in plan)
     done = sum(plan[-1].stop for _, out, plan in jobs if out in finished)
     if progress is not None:

@@ -14,6 +14,7 @@ from bkind_model.errors import CheckpointError, ConfigError
 from bkind_model.infer.predictor import Predictor
 from bkind_model.io.atomic import ensure_folder, require_free
 from bkind_model.io.lock import RunLock
+from bkind_model.io.outputs import check_output
 from bkind_model.io.results import (
     KeypointResult,
     ResultsWriter,
@@ -54,7 +55,9 @@ def extract(
     video : str, Path or VideoSource
         The video (or image folder) to process; its frame size must be the training size.
     out_path : str or Path
-        Results file to write (HDF5, see :mod:`bkind_model.io.results`).
+        Results file to write (HDF5, see :mod:`bkind_model.io.results`); an existing
+        file is replaced, but never the video or the checkpoint
+        (:class:`~bkind_model.io.outputs.OutputIsInputError`).
     batch_size : int
         Frames per forward pass.
     heatmaps : bool
@@ -69,7 +72,7 @@ def extract(
     """
     predictor = checkpoint if isinstance(checkpoint, Predictor) else Predictor(checkpoint, device)
     source = video if isinstance(video, VideoSource) else open_video(video)
-    out_path = Path(out_path)
+    out_path = check_output(out_path, (source.path, predictor.path), overwrite=True)
     check_frame_size(predictor, source)
     ensure_folder(out_path.parent)
     config = predictor.config

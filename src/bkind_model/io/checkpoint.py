@@ -84,9 +84,7 @@ def load_checkpoint_and_hash(path: str | Path) -> tuple[dict[str, Any], str]:
     CheckpointError
         If the file is missing, corrupt, not ours, or would need to run code to load.
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoint.pt"
+    path = checkpoint_file(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found. Train first, or check the path.")
     try:
@@ -195,6 +193,12 @@ def ensure_same_videos(state: dict[str, Any], videos: list[Path], path: str | Pa
             f"{recorded}, now asked for {asked}. Resume with the same videos, or start a new "
             "run in another folder (or --restart)."
         )
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """The checkpoint file a path names: ``<run>/checkpoint.pt`` for a run folder."""
+    path = Path(path)
+    return path / "checkpoint.pt" if path.is_dir() else path
 
 
 def file_hash(path: str | Path) -> str:

@@ -38,6 +38,7 @@ from bkind_model.errors import ConfigError
 from bkind_model.io.atomic import atomic_path, ensure_folder, require_free
 from bkind_model.io.labels import write_dlc_table
 from bkind_model.io.optional import movement_io
+from bkind_model.io.outputs import check_output
 from bkind_model.io.results import KeypointResult
 
 SCORER = "bkind"
@@ -235,7 +236,9 @@ def default_export_path(results: Path, to: str) -> Path:
     return results.with_name(stem + FORMATS[to])
 
 
-def export_results(results: str | Path, to: str = "dlc", out: str | Path | None = None) -> Path:
+def export_results(
+    results: str | Path, to: str = "dlc", out: str | Path | None = None, overwrite: bool = False
+) -> Path:
     """Export a results file (``bkind extract``) to another tool's format.
 
     Parameters
@@ -246,6 +249,8 @@ def export_results(results: str | Path, to: str = "dlc", out: str | Path | None 
         One of :data:`FORMATS`.
     out : str or Path, optional
         Output file (default: :func:`default_export_path`).
+    overwrite : bool
+        Replace an existing output file. It is never the results file or its video.
 
     Returns
     -------
@@ -258,10 +263,13 @@ def export_results(results: str | Path, to: str = "dlc", out: str | Path | None 
         For an unknown format or extension.
     ResultsError
         When ``results`` is not a readable results file.
+    OutputIsInputError, ExistingFileError
+        When the output is an input, or exists without ``overwrite`` (nothing is written).
     """
     if to not in FORMATS:
         raise ConfigError(f"Unknown export format {to!r}; choose one of {', '.join(FORMATS)}.")
     path = Path(results)
-    result = KeypointResult.load(path)
     target = Path(out) if out is not None else default_export_path(path, to)
+    result = KeypointResult.load(path)
+    check_output(target, (path, result.video_path), overwrite=overwrite)
     return write_export(result, target, to)

@@ -36,6 +36,7 @@ from PIL import Image
 
 from bkind_model.errors import BKindError
 from bkind_model.io.atomic import atomic_path, ensure_folder
+from bkind_model.io.outputs import check_output
 from bkind_model.io.video import open_video
 
 logger = logging.getLogger(__name__)
@@ -591,30 +592,6 @@ MACHINE_LABELS = "machinelabels-iter0.h5"
 HDF_KEY = "df_with_missing"
 
 
-class ExistingFileError(LabelsError):
-    """A file would be replaced although replacing it was not asked for."""
-
-
-def refuse_existing(path: str | Path, overwrite: bool, option: str = "--force") -> None:
-    """Raise :class:`ExistingFileError` if ``path`` exists and ``overwrite`` is False.
-
-    Parameters
-    ----------
-    path : str or Path
-        The file about to be written.
-    overwrite : bool
-        Whether replacing it was asked for.
-    option : str
-        How the user asks for it, named in the message (``--force``, ``overwrite=True``).
-    """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise ExistingFileError(
-            f"{path}: exists and would be replaced; pass {option} to replace it, or choose "
-            "another name (nothing was written)."
-        )
-
-
 def image_name(frame: int, n_frames: int) -> str:
     """DeepLabCut's name of an extracted frame: ``img`` + the frame number, zero-padded.
 
@@ -731,7 +708,7 @@ def write_labels(
     joints, names, images, scorer, likelihood
         See :func:`labels_dataframe`.
     overwrite : bool
-        Replace an existing file (else :class:`ExistingFileError`).
+        Replace an existing file (else :class:`~bkind_model.io.outputs.ExistingFileError`).
 
     Returns
     -------
@@ -749,7 +726,7 @@ def write_labels(
     suffix = path.suffix.lower()
     if suffix not in HDF_SUFFIXES[:1] + CSV_SUFFIXES:
         raise LabelsError(f"{path}: DeepLabCut labels are written as .h5 or .csv.")
-    refuse_existing(path, overwrite, "overwrite=True (--force)")
+    check_output(path, overwrite=overwrite, option="overwrite=True (--overwrite)")
     frame = labels_dataframe(joints, names, images, scorer, likelihood)
     ensure_folder(path.parent, "labels folder")
     with atomic_path(path, suffix=suffix) as tmp:
@@ -803,13 +780,15 @@ def write_collected_data(
     base = Path(folder) / f"CollectedData_{scorer}"
     targets = (base.with_suffix(".h5"), base.with_suffix(".csv"))
     for target in targets:
-        refuse_existing(target, overwrite, "overwrite=True (--force)")
+        check_output(target, overwrite=overwrite, option="overwrite=True (--overwrite)")
     for target in targets:
         write_labels(target, labels.joints, labels.names, labels.frames, scorer, overwrite=True)
     return targets
 
 
-def write_images(video: str | Path, frames: np.ndarray, folder: str | Path) -> list[Path]:
+def write_images(
+    video: str | Path, frames: np.ndarray, folder: str | Path, *, overwrite: bool = False
+) -> list[Path]:
     """Save frames of a video as DeepLabCut's labelled images (``img0042.png`` ...).
 
     Parameters
@@ -820,22 +799,41 @@ def write_images(video: str | Path, frames: np.ndarray, folder: str | Path) -> l
         ``(N,)`` frame numbers.
     folder : str or Path
         Where the PNGs go (made if needed), usually ``labeled-data/<video stem>``.
+    overwrite : bool
+        Replace an existing PNG of the same name that holds another image. Without it
+        such a PNG raises :class:`~bkind_model.io.outputs.ExistingFileError` before any
+        PNG is written. A PNG that already holds the frame is left as it is.
 
     Returns
     -------
     list of Path
-        The PNG of each frame (an existing PNG of the same name is replaced: it is the
-        same frame).
+        The PNG of each frame.
     """
     folder = ensure_folder(folder, "labelled images folder")
-    written = []
     with open_video(video) as source:
-        for frame in np.asarray(frames, np.int64):
-            target = folder / image_name(int(frame), source.n_frames)
-            with atomic_path(target, suffix=".png") as tmp:
-                Image.fromarray(np.asarray(source[int(frame)])).save(tmp, format="PNG")
-            written.append(target)
-    return written
+        targets = [
+            (int(frame), folder / image_name(int(frame), source.n_frames))
+            for frame in np.asarray(frames, np.int64)
+        ]
+        kept = {t for frame, t in targets if t.exists() and _holds(t, source[frame])}
+        for _, target in targets:
+            if target not in kept:  # checked for all before the first is written
+                check_output(target, overwrite=overwrite)
+        for frame, target in targets:
+            if target not in kept:
+                with atomic_path(target, suffix=".png") as tmp:
+                    Image.fromarray(np.asarray(source[frame])).save(tmp, format="PNG")
+    return [target for _, target in targets]
+
+
+def _holds(png: Path, image: np.ndarray) -> bool:
+    """Whether the file ``png`` is an image with exactly the pixels of ``(H, W[, 3])`` ``image``."""
+    try:
+        with Image.open(png) as opened:
+            found = np.asarray(opened)
+    except (OSError, ValueError):  # unreadable or not an image: not the frame
+        return False
+    return found.shape == np.shape(image) and bool(np.array_equal(found, image))
 
 
 def merge_labels(base: Labels, update: Labels) -> Labels:

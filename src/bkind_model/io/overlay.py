@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from bkind_model.errors import ConfigError, PathError, VideoNotFoundError
 from bkind_model.io.atomic import ensure_folder
+from bkind_model.io.outputs import check_output
 from bkind_model.io.results import KeypointResult
 from bkind_model.io.video import VideoSource, open_video
 from bkind_model.io.video_writer import write_video
@@ -279,7 +280,7 @@ def write_overlay_video(
     trail: int = 10,
     skeleton: SkeletonSpec | None = None,
     names: bool = True,
-    min_likelihood: float = 0.0,
+    min_likelihood: float = 0.6,
     start: int = 0,
     stop: int | None = None,
     scale: float = 1.0,
@@ -309,17 +310,19 @@ def write_overlay_video(
     names : bool
         Write each keypoint's name beside it.
     min_likelihood : float
-        Keypoints whose likelihood is below this are drawn hollow, without edges or
-        trails.
+        Keypoints whose likelihood (0-1) is below this are drawn hollow, without edges
+        or trails (default 0.6, DeepLabCut's usual ``pcutoff``).
     start, stop : int
         Frames ``start`` to ``stop - 1`` of the video are written (``stop`` defaults to the
         end); trails reach back before ``start``.
     scale : float
         Output size as a fraction of the video's, in ``(0, 1]``, for big videos.
     radius : float, optional
-        Keypoint disc radius in px of the output; by default 1/160 of its width (>= 2).
+        Keypoint disc radius in px of the output, finite and > 0; by default 1/160 of its
+        width (>= 2).
     overwrite : bool
-        Replace an existing file at ``path`` (never the video or the results file).
+        Replace an existing file at ``path`` (never the video or the results file:
+        :func:`bkind_model.io.outputs.check_output`).
     progress : callable, optional
         ``f(frames_done, n_frames)`` after each frame; an exception raised there (a
         cancel) stops the writing and leaves no file.
@@ -331,12 +334,15 @@ def write_overlay_video(
 
     Raises
     ------
+    OutputIsInputError, ExistingFileError
+        When the output would replace the video or results, or exists without
+        ``overwrite``.
     OverlayError
-        When the output exists, would replace the video or results, or the results
-        belong to another video (frame count, size, rate or pictures differ:
-        :meth:`KeypointResult.video_mismatch`).
+        When the results belong to another video (frame count, size, rate or pictures
+        differ: :meth:`KeypointResult.video_mismatch`).
     ConfigError
-        For an empty frame range, a scale outside ``(0, 1]``, a negative trail or a
+        For an empty frame range, a scale outside ``(0, 1]``, a negative trail, a
+        ``min_likelihood`` outside ``[0, 1]``, a radius that is not a number > 0 or a
         skeleton naming unknown keypoints.
     VideoError, WriteError
         When the video cannot be read or the output folder cannot be written.
@@ -344,10 +350,21 @@ def write_overlay_video(
     path = Path(path)
     if not 0 < scale <= 1 or trail < 0:
         raise ConfigError(f"overlay: scale {scale} must be in (0, 1] and trail {trail} >= 0.")
+    if not 0 <= min_likelihood <= 1 or not (radius is None or 0 < radius < np.inf):
+        raise ConfigError(
+            f"overlay: min_likelihood {min_likelihood} must be in [0, 1] and radius {radius} "
+            "a number > 0 (px)."
+        )
     edges = skeleton_edges(
         result.metadata.get("skeleton") if skeleton is None else skeleton, result.keypoint_names
     )
-    _check_output(path, result, video, overwrite)
+    recorded = video.path if isinstance(video, VideoSource) else video or result.video_path
+    check_output(
+        path,
+        (result.path, recorded),
+        overwrite=overwrite,
+        option="`bkind overlay --overwrite` (*Replace an existing file* in the plugin)",
+    )
     opened = not isinstance(video, VideoSource)
     source = video if isinstance(video, VideoSource) else _open_video_of(result, video)
     try:
@@ -366,27 +383,6 @@ def write_overlay_video(
     finally:
         if opened:
             source.close()
-
-
-def _check_output(
-    path: Path, result: KeypointResult, video: str | Path | VideoSource | None, overwrite: bool
-) -> None:
-    """Refuse an output that would replace the inputs, or an existing file unless allowed."""
-    source = video.path if isinstance(video, VideoSource) else video or result.video_path
-    for used in (result.path, source):
-        if used is not None and path.exists() and path.resolve() == Path(used).resolve():
-            raise OverlayError(
-                path,
-                "is an input of the overlay; writing the overlay there would replace it.",
-                "Choose another output file.",
-            )
-    if path.exists() and not overwrite:
-        raise OverlayError(
-            path,
-            "already exists.",
-            "Choose another output file, or allow replacing it (`bkind overlay --overwrite`, "
-            "or *Replace an existing file* in the plugin).",
-        )
 
 
 def _open_video_of(result: KeypointResult, video: str | Path | None) -> VideoSource:

@@ -19,10 +19,10 @@ from bkind_model.frames.sampling import evenly_spaced
 from bkind_model.io.labels import (
     MACHINE_LABELS,
     image_path,
-    refuse_existing,
     write_images,
     write_labels,
 )
+from bkind_model.io.outputs import check_output
 from bkind_model.io.results import KeypointResult
 
 #: Scorer of the predictions (DeepLabCut's first column level).
@@ -102,9 +102,9 @@ def write_machinelabels(
         )
     folder = Path(folder)
     target = folder / MACHINE_LABELS
-    refuse_existing(target, overwrite)
+    check_output(target, overwrite=overwrite, option="overwrite=True (--overwrite)")
     frames = np.asarray(frames, np.int64)
-    write_images(video, frames, folder)
+    write_images(video, frames, folder, overwrite=overwrite)
     return write_labels(
         target,
         named.keypoints[frames],

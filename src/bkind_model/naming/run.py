@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from bkind_model.io.atomic import ensure_folder
-from bkind_model.io.labels import Labels, load_labels, merge_labels, refuse_existing
+from bkind_model.io.labels import Labels, load_labels, merge_labels
+from bkind_model.io.outputs import check_output
 from bkind_model.io.results import KeypointResult
 from bkind_model.naming.bodyparts import Bodyparts
 from bkind_model.naming.features import FeatureSet
@@ -124,6 +125,6 @@ def save_naming(naming: Naming, out: str | Path, *, overwrite: bool = False) -> 
     out = Path(out)
     beside = map_path(out)
     for target in (out, beside):
-        refuse_existing(target, overwrite)
+        check_output(target, overwrite=overwrite, option="overwrite=True (--overwrite)")
     ensure_folder(out.parent)
     return naming.named.save(out), naming.map.save(beside)

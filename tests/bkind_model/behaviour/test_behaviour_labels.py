@@ -17,7 +17,7 @@ from bkind_model.behaviour.labels import (
     write_intervals,
 )
 from bkind_model.errors import WriteError
-from bkind_model.io.labels import ExistingFileError
+from bkind_model.io.outputs import ExistingFileError
 
 
 def _sorted(labels: BehaviourLabels) -> list[Interval]:
@@ -67,7 +67,7 @@ def test_an_interval_outside_the_video_is_refused_with_the_fix():
 def test_an_existing_file_is_kept_unless_replacing_is_asked(tmp_path):
     path = tmp_path / "intervals.csv"
     path.write_text("keep me")
-    with pytest.raises(ExistingFileError, match="--force"):
+    with pytest.raises(ExistingFileError, match="--overwrite"):
         write_intervals(path, _labels())
     assert path.read_text() == "keep me"
     write_intervals(path, _labels(), overwrite=True)

@@ -13,7 +13,7 @@ from bkind_model.behaviour.classifier import (
 )
 from bkind_model.behaviour.labels import BehaviourLabels
 from bkind_model.behaviour.synthetic import ground_truth_labels, ground_truth_result
-from bkind_model.io.labels import ExistingFileError
+from bkind_model.io.outputs import ExistingFileError
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from bkind_model.errors import ConfigError, VideoNotFoundError, WriteError
+from bkind_model.io.outputs import ExistingFileError, OutputIsInputError
 from bkind_model.io.overlay import (
     OverlayError,
     draw_keypoints,
@@ -175,10 +176,10 @@ def test_existing_files_and_inputs_are_never_replaced_unless_asked(video, tmp_pa
     result = still_keypoints(video)
     out = tmp_path / "overlay.mp4"
     out.write_bytes(b"precious")
-    with pytest.raises(OverlayError, match=r"overlay\.mp4: already exists.*--overwrite"):
+    with pytest.raises(ExistingFileError, match=r"overlay\.mp4: already exists.*--overwrite"):
         write_overlay_video(result, out)
     assert out.read_bytes() == b"precious"
-    with pytest.raises(OverlayError, match="would replace it"):
+    with pytest.raises(OutputIsInputError, match="input of this command"):
         write_overlay_video(result, video, overwrite=True)
     write_overlay_video(result, out, overwrite=True, stop=2)
     assert open_video(out).n_frames == 2

@@ -8,7 +8,6 @@ import pytest
 
 from bkind_model.errors import WriteError
 from bkind_model.io.labels import (
-    ExistingFileError,
     LabelsError,
     frame_numbers,
     image_name,
@@ -18,6 +17,7 @@ from bkind_model.io.labels import (
     write_collected_data,
     write_labels,
 )
+from bkind_model.io.outputs import ExistingFileError
 
 
 def _labels():
@@ -61,7 +61,7 @@ def test_existing_files_are_kept_unless_replacing_is_asked(tmp_path):
     labels = _labels()
     h5, _ = write_collected_data(tmp_path, labels, "me")
     before = h5.read_bytes()
-    with pytest.raises(ExistingFileError, match=r"CollectedData_me\.h5: exists"):
+    with pytest.raises(ExistingFileError, match=r"CollectedData_me\.h5: already exists"):
         write_collected_data(tmp_path, labels, "me")
     assert h5.read_bytes() == before
     write_collected_data(tmp_path, labels, "me", overwrite=True)
