@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,11 +10,12 @@ import numpy as np
 import torch
 
 from bkind_model.devices import resolve_device
-from bkind_model.errors import CheckpointError
+from bkind_model.errors import BKindError, CheckpointError, ConfigError
 from bkind_model.frames.letterbox import Letterbox
 from bkind_model.io.checkpoint import checkpoint_config, file_hash, load_checkpoint
 from bkind_model.io.results import default_keypoint_names
 from bkind_model.io.video import open_video
+from bkind_model.multiview.calibration import check_cameras
 from bkind_model.multiview.cameras import Camera, CameraRig
 from bkind_model.multiview.data import prepare_views
 from bkind_model.multiview.network import BKinD3D, ViewGeometry
@@ -33,7 +35,8 @@ def load_model_3d(
     Raises
     ------
     CheckpointError
-        When the file is a 2D checkpoint or damaged.
+        When the file is a 2D checkpoint, damaged, or holds cameras, letterboxes or 3D
+        settings that cannot be used (:func:`checkpoint_views`); the message names the key.
     """
     state = load_checkpoint(checkpoint)
     if "settings3d" not in state or "cameras" not in state:
@@ -42,14 +45,77 @@ def load_model_3d(
             "for it, or train 3D first."
         )
     config = checkpoint_config(state, checkpoint)
-    model = BKinD3D(config, Settings3D.from_dict(state["settings3d"]))
-    model.load_state_dict(state["model"])
+    checkpoint_views(state, checkpoint)
+    try:
+        model = BKinD3D(config, Settings3D.from_dict(state["settings3d"]))
+        model.load_state_dict(state["model"])
+    except (ConfigError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"{checkpoint}: its 3D settings or weights cannot be used "
+            f"({str(exc).splitlines()[0][:200]}); train 3D again."
+        ) from exc
     return model.to(device).eval(), state
 
 
-def check_same_cameras(state: dict, session: Session, checkpoint: str | Path) -> None:
-    """Refuse a session whose cameras differ from those the model was trained with."""
-    trained = [Camera.from_dict(c) for c in state["cameras"]]
+def checkpoint_views(state: dict, checkpoint: str | Path) -> tuple[list[Camera], list[Letterbox]]:
+    """The cameras and letterboxes a 3D checkpoint was trained with, checked.
+
+    Parameters
+    ----------
+    state : dict
+        A loaded 3D checkpoint.
+    checkpoint : str or Path
+        Its file (named in the errors).
+
+    Returns
+    -------
+    cameras : list of Camera
+        Checked like a calibration (:func:`~bkind_model.multiview.calibration.check_cameras`).
+    letterboxes : list of Letterbox
+        One per camera, its source the camera's image, all of one square input size.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the checkpoint and the key (``cameras`` or ``letterboxes``) that is damaged.
+    """
+    fix = "The checkpoint is damaged or was not written by `bkind train3d`; train 3D again."
+    entries = state.get("cameras")
+    try:
+        if not isinstance(entries, list) or not all(isinstance(c, dict) for c in entries):
+            raise TypeError("not a list of camera tables")
+        cameras = [Camera.from_dict(c) for c in entries]
+        check_cameras(cameras, checkpoint)
+    except (BKindError, KeyError, TypeError, ValueError, IndexError) as exc:
+        raise CheckpointError(f"{checkpoint}: key 'cameras' is unusable ({exc}). {fix}") from exc
+    boxes = state.get("letterboxes")
+    try:
+        if not isinstance(boxes, list) or not all(isinstance(b, dict) for b in boxes):
+            raise TypeError("not a list of letterbox tables")
+        letterboxes = [Letterbox.from_dict(b) for b in boxes]
+        if len(letterboxes) != len(cameras):
+            raise ValueError(f"{len(letterboxes)} letterboxes for {len(cameras)} cameras")
+        for camera, box in zip(cameras, letterboxes, strict=True):
+            sizes = (*box.source_size, *box.input_size, *box.pad)
+            if box.source_size != camera.image_shape or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in sizes
+            ):
+                raise ValueError(f"camera {camera.name!r}'s letterbox does not fit its image")
+            if not 0 < box.scale < math.inf or box.input_size != letterboxes[0].input_size:
+                raise ValueError(f"camera {camera.name!r}'s letterbox scale or input size")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"{checkpoint}: key 'letterboxes' is unusable ({exc}). {fix}"
+        ) from exc
+    return cameras, letterboxes
+
+
+def check_same_cameras(trained: list[Camera], session: Session, checkpoint: str | Path) -> None:
+    """Refuse a session whose cameras differ from those the model was trained with.
+
+    Names, intrinsics, pose and lens distortions must all be the same (within 1e-6,
+    relative).
+    """
     names = [c.name for c in trained]
     if names != list(session.names):
         raise CheckpointError(
@@ -57,10 +123,13 @@ def check_same_cameras(state: dict, session: Session, checkpoint: str | Path) ->
             "Extract with the session's own calibration and videos, in the same cameras."
         )
     for old, new in zip(trained, session.cameras, strict=True):
-        if not old.same_parameters(new, tolerance=1e-6):
+        if not old.same_parameters(new, tolerance=1e-6) or not np.allclose(
+            old.distortions, new.distortions, rtol=1e-6, atol=1e-9
+        ):
             raise CheckpointError(
-                f"{checkpoint}: camera {new.name!r} has another calibration than the one "
-                "the model was trained with; train again with this calibration."
+                f"{checkpoint}: camera {new.name!r} has another calibration (intrinsics, pose "
+                "or lens distortion) than the one the model was trained with; train again "
+                "with this calibration."
             )
 
 
@@ -104,9 +173,9 @@ def extract_3d(
     """
     torch_device = resolve_device(device)
     model, state = load_model_3d(checkpoint, torch_device)
-    check_same_cameras(state, session, checkpoint)
+    trained, letterboxes = checkpoint_views(state, checkpoint)
+    check_same_cameras(trained, session, checkpoint)
     config = checkpoint_config(state, checkpoint)
-    letterboxes = [Letterbox.from_dict(lb) for lb in state["letterboxes"]]
     sources = [open_video(v) for v in session.videos]
     views = prepare_views(
         sources, letterboxes, tuple(session.offsets), session.n_frames, config, cache_dir=cache_dir

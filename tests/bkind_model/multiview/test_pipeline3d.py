@@ -14,10 +14,11 @@ import torch
 
 from bkind_model.cli import main
 from bkind_model.errors import CheckpointError
-from bkind_model.multiview.cameras import CameraRig
+from bkind_model.io.checkpoint import save_checkpoint
+from bkind_model.multiview.cameras import Camera, CameraRig
 from bkind_model.multiview.evaluation import evaluate_3d
 from bkind_model.multiview.export import export_3d
-from bkind_model.multiview.extraction import extract_3d
+from bkind_model.multiview.extraction import check_same_cameras, extract_3d, load_model_3d
 from bkind_model.multiview.network import BKinD3D, ViewGeometry, square_letterbox
 from bkind_model.multiview.results import Result3D, skeleton_edges
 from bkind_model.multiview.settings import Settings3D
@@ -211,3 +212,37 @@ def test_a_refused_3d_resume_frees_the_run_folder(session, tmp_path):
     take = f"from bkind_model.io.lock import RunLock; RunLock({str(run)!r})"
     assert subprocess.run([sys.executable, "-c", take], capture_output=True).returncode == 0
     assert refused.traceback is not None
+
+
+def _state_3d(session) -> dict:
+    config = default_config_3d(**SMALL, crop_size=0)
+    model = BKinD3D(config, Settings3D(design="algebraic"))
+    return {
+        "config": config.to_dict(),
+        "settings3d": Settings3D(design="algebraic").to_dict(),
+        "model": model.state_dict(),
+        "step": 1,
+        "cameras": [c.to_dict() for c in session.cameras],
+        "letterboxes": [square_letterbox(c.image_shape, 64).to_dict() for c in session.cameras],
+    }
+
+
+@pytest.mark.parametrize("key", ["cameras", "letterboxes"])
+def test_garbage_3d_checkpoint_keys_are_one_clear_error(session, tmp_path, key):
+    state = _state_3d(session)
+    assert load_model_3d(save_checkpoint(tmp_path / "good.pt", state))[0].n_keypoints == 4
+    for garbage in (["abc", "def", "ghi"], "abc", [{"name": 3}] * 3):
+        path = save_checkpoint(tmp_path / "bad.pt", {**state, key: garbage})
+        with pytest.raises(CheckpointError, match=f"bad.pt: key '{key}' is unusable"):
+            load_model_3d(path)
+
+
+def test_same_calibration_check_includes_distortions(session):
+    trained = list(session.cameras)
+    check_same_cameras(trained, session, "run/checkpoint.pt")
+    first = trained[0]
+    huge = np.asarray(first.distortions) + np.array([1e6, 1e6, 0, 0, 1e6])
+    other = Camera(first.name, first.size, first.matrix, huge,
+                   first.rotation, first.translation)  # fmt: skip
+    with pytest.raises(CheckpointError, match=f"camera '{first.name}' has another calibration"):
+        check_same_cameras([other, *trained[1:]], session, "run/checkpoint.pt")
