@@ -2,11 +2,13 @@
 
 Choose the method (a background model finds shadows as darker floor; a colour range picks
 the animal), tune its thresholds while a Labels layer previews the mask of the frame shown
-(animal, shadow, static mask), see the background model as an Image layer, and paint a
+(animal, shadow, static mask), see the background model as an Image layer (built when
+asked: *Build background*, or turning the preview on), and paint a
 static mask (walls, cables, a timestamp) on a Labels layer. The settings go into the
 shared training setup, so the *Train* widget uses them and the checkpoint records them:
 a run can be repeated. A painted static mask is saved as ``<video>.static_mask.npy``
-beside the video and referenced by path.
+beside the video and referenced by path. The preview and background layers are added
+without taking the layer selection, and removed when the widget is closed.
 
 The engine (:mod:`bkind_model.frames.masks`) does the work; its warnings (a colour range that
 selects nothing or everything, a background of a video where the animal never moves) and
@@ -60,6 +62,8 @@ from napari_bkind._session import (
     SOURCE_KEY,
     beside_video,
     current_frame,
+    insert_unselected,
+    on_undocked,
     training_setup,
     training_videos,
 )
@@ -159,10 +163,18 @@ def _frame_labels(
 
 
 def _spin(
-    value: float, low: float, high: float, step: float, tooltip: str, label: str = ""
+    value: float,
+    low: float,
+    high: float,
+    step: float,
+    tooltip: str,
+    label: str = "",
+    decimals: int = 2,
 ) -> FloatSpinBox:
+    """A spin box wide enough for its longest value (a narrow dock must not cut digits off)."""
     spin = FloatSpinBox(value=value, min=low, max=high, step=step, tooltip=tooltip, label=label)
-    spin.native.setDecimals(3)
+    spin.native.setDecimals(decimals)
+    spin.native.setMinimumWidth(spin.native.sizeHint().width())
     return spin
 
 
@@ -227,30 +239,45 @@ class MasksWidget(Container):
             0.001,
             0.999,
             0.01,
-            "Mean RGB difference from the background (fraction of 255) above which a pixel "
-            "changed",
-            label="Change",
+            "A pixel whose mean R, G, B differs from the background by more than this "
+            "fraction of full brightness (0.10 = 26 of 255) has changed: animal or shadow",
+            label="Changed above (x255)",
+            decimals=3,
         )
         self.ratio_low = _spin(
-            initial.shadow_ratio[0], 0, 1, 0.05, "Darkest shadow, relative to the floor"
+            initial.shadow_ratio[0],
+            0,
+            1,
+            0.05,
+            "Darkest shadow: its brightness as a fraction of the floor's (0.55 = 55%)",
         )
         self.ratio_high = _spin(
-            initial.shadow_ratio[1], 0, 1, 0.05, "Lightest shadow, relative to the floor"
+            initial.shadow_ratio[1],
+            0,
+            1,
+            0.05,
+            "Lightest shadow: its brightness as a fraction of the floor's (0.95 = 95%)",
         )
         self.chroma = _spin(
             initial.shadow_chroma,
             0,
             0.999,
             0.01,
-            "Largest change of chromaticity (colour without brightness) in a shadow",
-            label="Shadow chroma",
+            "A shadow darkens the floor without changing its colour: the largest change of "
+            "chromaticity (r, g, b each divided by r + g + b, 0-1) still counted as shadow",
+            label="Shadow colour shift",
+            decimals=3,
         )
-        self.build_button = PushButton(text="Build background")
+        self.build_button = PushButton(
+            text="Build background",
+            tooltip="The median of the frames training samples: the empty arena (takes a "
+            "few seconds; turning the preview on builds it too)",
+        )
         self.background_info = Label(value="background: not built")
         self.background_controls = Container(
             widgets=[
                 self.change,
-                _pair("Shadow brightness", self.ratio_low, self.ratio_high),
+                _pair("Shadow brightness (x floor)", self.ratio_low, self.ratio_high),
                 self.chroma,
                 self.build_button,
                 self.background_info,
@@ -263,16 +290,17 @@ class MasksWidget(Container):
             max=50,
             tooltip="Radius of the opening that removes specks, pixels; holes are filled",
         )
-        self.animal_prior = FloatSpinBox(
-            label="Keypoints on animal",
-            value=initial.animal_prior,
-            min=0.0,
-            max=1.0,
-            step=0.005,
-            tooltip="Weight of the loss drawing keypoints onto the animal (0: off). On keeps "
-            "keypoints off shadows; off lets them predict the pose better",
+        self.animal_prior = _spin(
+            initial.animal_prior,
+            0.0,
+            1.0,
+            0.005,
+            "Weight of a training loss term that draws keypoints onto the animal (0: off; "
+            "0.01 is the default, about 1% of the reconstruction loss). On keeps keypoints "
+            "off shadows; off lets them predict the pose better",
+            label="Keypoints-on-animal weight",
+            decimals=3,
         )
-        self.animal_prior.native.setDecimals(3)
         self.paint_button = PushButton(text="Paint static mask")
         self.static_file = FileEdit(
             label="Load static mask",
@@ -282,7 +310,12 @@ class MasksWidget(Container):
             value=None,
             tooltip="A mask image of the video's size (nonzero: ignored), to paint on further",
         )
-        self.preview = CheckBox(text="Preview the mask on the frame shown", value=True)
+        self.preview = CheckBox(
+            text="Preview the mask on the frame shown",
+            value=False,
+            tooltip="Label the frame shown: animal green, shadow magenta, static mask grey "
+            "(the background method builds the background first)",
+        )
         self.fractions = Label(value="")
         self.status = Label(value="")
         super().__init__(
@@ -310,10 +343,10 @@ class MasksWidget(Container):
         self._shown_warning: str | None = None
         self._selection_checked: tuple | None = None
         self._closed = False
-        self.native.destroyed.connect(self._closing)
+        on_undocked(self.native, self._closing)
         self._preview_busy = False
         self._preview_pending = False
-        self._auto_built: set[str] = set()  # videos whose background was built unasked
+        self._auto_built: set[str] = set()  # videos whose background build was started
         self._preview_timer = QTimer(self.native)  # stops with the widget
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(PREVIEW_DELAY_MS)
@@ -366,9 +399,17 @@ class MasksWidget(Container):
             return
         self.reset_choices()
 
-    def _closing(self, _object=None) -> None:
-        """The Qt widget is gone (dock closed): viewer and worker events are ignored."""
+    def _closing(self) -> None:
+        """The Qt widget is gone (dock closed): its preview layers go, events are ignored.
+
+        The static mask layer stays: it is the user's painting (and saved beside the video).
+        """
         self._closed = True
+        if self.task is not None and self.task.running:
+            self.task.cancel()
+        for name in (PREVIEW_LAYER, BACKGROUND_LAYER):
+            if name in self.viewer.layers:
+                self.viewer.layers.remove(name)
 
     def _layer_inserted(self, event) -> None:
         if self._closed:
@@ -620,7 +661,7 @@ class MasksWidget(Container):
                 translate=translate,
             )
             index = layers.index(video) + 1 if video in layers else len(layers)
-            layers.insert(index, layer)
+            insert_unselected(self.viewer, layer, index)
 
     def _background_finished(self) -> None:
         if self._closed:
@@ -734,7 +775,7 @@ class MasksWidget(Container):
             layers[PREVIEW_LAYER].data = labels
             layers[PREVIEW_LAYER].scale, layers[PREVIEW_LAYER].translate = scale, translate
         else:
-            self.viewer.add_labels(
+            preview = Labels(
                 labels,
                 name=PREVIEW_LAYER,
                 opacity=0.5,
@@ -742,6 +783,7 @@ class MasksWidget(Container):
                 scale=scale,
                 translate=translate,
             )
+            insert_unselected(self.viewer, preview)
         share = {label: float(np.mean(labels == label)) for label in (ANIMAL, SHADOW, STATIC)}
         self.fractions.value = (
             f"frame {t}: animal {share[ANIMAL]:.1%}, shadow {share[SHADOW]:.1%}, "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import napari
 import platformdirs
 from napari.layers import Image, Layer
 from psygnal import evented
+from qtpy.QtCore import QEvent, QObject
+from qtpy.QtWidgets import QWidget
 
 from bkind_model.config import GapUnit, MaskSettings
 from napari_bkind._layers import LayerData
@@ -99,6 +102,49 @@ def replace_layer(viewer: napari.Viewer, layer_data: LayerData) -> Layer:
     else:
         viewer.add_layer(layer)
     return layer
+
+
+class _Undocked(QObject):
+    """Calls back once when a docked widget loses its parent (its dock was closed)."""
+
+    def __init__(self, widget: QWidget, callback: Callable[[], None]) -> None:
+        super().__init__(widget)
+        self._callback: Callable[[], None] | None = callback
+        widget.installEventFilter(self)
+        widget.destroyed.connect(self._call)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ParentChange and watched.parent() is None:
+            self._call()
+        return False
+
+    def _call(self, _object=None) -> None:
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            callback()
+
+
+def on_undocked(widget: QWidget, callback: Callable[[], None]) -> None:
+    """Call ``callback`` once when ``widget``'s dock is closed (or the widget is deleted).
+
+    napari takes a closed dock's widget out of the window (``setParent(None)``) without
+    deleting it, so ``destroyed`` alone would come late or never.
+    """
+    _Undocked(widget, callback)
+
+
+def insert_unselected(viewer: napari.Viewer, layer: Layer, index: int | None = None) -> None:
+    """Add a preview layer at ``index`` (default: on top) leaving the layer selection as it was.
+
+    napari selects a new layer; a widget's preview must not take the selection (and the
+    keyboard shortcuts with it) from the layer the user works on.
+    """
+    selection = viewer.layers.selection
+    selected, active = set(selection), selection.active
+    viewer.layers.insert(len(viewer.layers) if index is None else index, layer)
+    selection.clear()
+    selection.update(selected)
+    selection.active = active
 
 
 def beside_video(video_path: str | Path, name: str) -> Path:

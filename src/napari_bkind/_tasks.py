@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 from napari.qt.threading import create_worker
@@ -16,6 +17,10 @@ from bkind_model.errors import BKindError
 
 class TaskCancelled(Exception):
     """Raised inside a worker to stop it after the user pressed Cancel."""
+
+
+#: What a worker returns when its function raised (the error went to ``Task._errored``).
+_FAILED = object()
 
 
 def show_exception(action: str, exc: BaseException) -> None:
@@ -51,6 +56,7 @@ class Task(QObject):
     """
 
     _progressed = Signal(int, int, str)
+    _failed = Signal(object)
 
     def __init__(
         self,
@@ -69,17 +75,46 @@ class Task(QObject):
         self._bar: progress | None = None
         self._running = False
         self._progressed.connect(self.show_progress)
-        # Handing `errored` over here keeps superqt from re-raising errors in the GUI thread.
-        self.worker = create_worker(
-            func, self, *args, _start_thread=False, _connect={"errored": self._errored}
-        )
+        self._failed.connect(self._errored)
+        self._on_return = on_return
+        # Errors never reach the worker's `errored` signal: napari 0.9.2 connects a handler
+        # to it that itself fails (a TypeError in the Qt event loop) in a shown viewer.
+        self.worker = create_worker(self._guarded(func), self, *args, _start_thread=False)
         if on_yield is not None:
             self.worker.yielded.connect(on_yield)
-        if on_return is not None:
-            self.worker.returned.connect(on_return)
+        self.worker.returned.connect(self._returned)
         self.worker.finished.connect(self._finished)
         if on_finish is not None:
             self.worker.finished.connect(on_finish)
+
+    def _guarded(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """``func`` (a plain or generator function) with its exception sent to ``_failed``.
+
+        It then returns :data:`_FAILED`, which is not handed to ``on_return``.
+        """
+        if inspect.isgeneratorfunction(func):
+
+            def stepping(*args: Any) -> Generator[Any, Any, Any]:
+                try:
+                    return (yield from func(*args))
+                except Exception as exc:
+                    self._failed.emit(exc)
+                    return _FAILED
+
+            return stepping
+
+        def running(*args: Any) -> Any:
+            try:
+                return func(*args)
+            except Exception as exc:
+                self._failed.emit(exc)
+                return _FAILED
+
+        return running
+
+    def _returned(self, value: Any) -> None:
+        if value is not _FAILED and self._on_return is not None:
+            self._on_return(value)
 
     def start(self) -> Task:
         """Start the worker; returns at once."""

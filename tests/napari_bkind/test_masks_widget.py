@@ -56,6 +56,7 @@ def _open(viewer, path, qtbot, frame: int = 0) -> MasksWidget:
     viewer.open(str(path), plugin="napari-bkind")
     viewer.dims.set_current_step(0, frame)
     widget = MasksWidget(viewer)
+    widget.preview.value = True  # the background method builds the background first
     qtbot.waitUntil(lambda: widget.idle and PREVIEW_LAYER in viewer.layers, timeout=WAIT_MS)
     return widget
 
@@ -198,12 +199,20 @@ def test_opened_from_the_plugins_menu_it_sets_the_training_masks(
         pytest.skip("napari windows need an X server (install Xvfb)")
     viewer = make_napari_viewer()
     viewer.open(str(shadow_video), plugin="napari-bkind")
-    _, masks = viewer.window.add_plugin_dock_widget("napari-bkind", "Shadows & masks")
+    [video] = viewer.layers
+    dock, masks = viewer.window.add_plugin_dock_widget("napari-bkind", "Shadows & masks")
     _, train = viewer.window.add_plugin_dock_widget("napari-bkind", "Train")
+    qtbot.wait(50)
+    assert masks.task is None and len(viewer.layers) == 1  # nothing is built unasked
+    masks.preview.value = True
     qtbot.waitUntil(lambda: masks.idle and PREVIEW_LAYER in viewer.layers, timeout=WAIT_MS)
     assert BACKGROUND_LAYER in viewer.layers
+    assert viewer.layers.selection.active is video  # the previews do not take the selection
     masks.use_masks.value = True
     masks.paint_static_mask().data = np.eye(128, dtype=np.uint8)
     assert train.config().masks.static_mask == str(static_mask_path(shadow_video))
-    viewer.dims.set_current_step(0, 10)  # a preview is due when teardown closes the viewer
+    viewer.dims.set_current_step(0, 10)  # a preview is due when the dock is closed
+    viewer.window.remove_dock_widget(dock)
+    qtbot.waitUntil(lambda: PREVIEW_LAYER not in viewer.layers, timeout=WAIT_MS)
+    assert [layer.name for layer in viewer.layers] == ["shadowed", STATIC_LAYER]
     assert not masks.idle
