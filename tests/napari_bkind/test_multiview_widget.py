@@ -71,7 +71,10 @@ def _check(widget, qtbot):
 
 def _released(folder):
     """Whether nobody holds the run folder's lock (flock: a new descriptor conflicts)."""
-    fd = os.open(folder / ".lock", os.O_RDWR)
+    try:
+        fd = os.open(folder / ".lock", os.O_RDWR)
+    except FileNotFoundError:  # the holder removed it on release
+        return True
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

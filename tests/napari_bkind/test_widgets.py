@@ -117,7 +117,7 @@ def test_cancel_leaves_a_checkpoint_that_resumes(viewer, video, qtbot, tmp_path,
     stopped = load_checkpoint(tmp_path / "run" / "checkpoint.pt")["step"]
     assert 1 <= stopped < 500
     left = {p.name for p in (tmp_path / "run").iterdir()}
-    assert left == {"checkpoint.pt", ".lock"}  # no temporary file; the lock file stays
+    assert left == {"checkpoint.pt"}  # no temporary file, no lock file
     widget.steps.value = stopped + 2
     widget.start(resume=True)
     qtbot.waitUntil(lambda: not widget.task.running, timeout=WAIT_MS)

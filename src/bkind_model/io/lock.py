@@ -5,6 +5,12 @@ lock is an ``fcntl`` lock on ``<run>/.lock``, released by the operating system w
 process ends (even when killed), so a stale lock never blocks a new run; the file holds
 the holder's process id, host and start time for the message the next process shows.
 Within one process the lock is shared (counted), so a program may reopen its own run.
+
+A finished command leaves no lock file behind: the holder removes it while it still holds
+the lock, and a process that locked a file checks that it is still the one at the path
+(the same inode): if the holder removed it meanwhile, it opens the new one and tries
+again, so two processes never both hold a lock of the same path. Only a killed process
+leaves its (unlocked, harmless) file; the next run takes it over and removes it.
 """
 
 from __future__ import annotations
@@ -50,20 +56,16 @@ class RunLock:
                 _HELD[self.path][1] += 1
                 self._held = True
                 return
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = _read_holder(fd)
-                os.close(fd)
+            fd = _lock(self.path)
+            if fd is None:
                 if name == ".lock":
                     used = f"{self.path.parent}: this run folder"
                 else:  # ".<output>.lock" guards <output>
                     used = f"{self.path.parent / name[1:].removesuffix('.lock')}: this output"
                 raise RunLockedError(
-                    f"{used} is in use by {holder}. Wait for it to finish (or stop it), or "
-                    "write elsewhere (--out)."
-                ) from None
+                    f"{used} is in use by {_holder(self.path)}. Wait for it to finish (or "
+                    "stop it), or write elsewhere (--out)."
+                )
             os.ftruncate(fd, 0)
             started = time.strftime("%Y-%m-%d %H:%M:%S")
             holder = f"{what} (pid {os.getpid()} on {socket.gethostname()}, since {started})"
@@ -80,6 +82,7 @@ class RunLock:
             entry = _HELD[self.path]
             entry[1] -= 1
             if entry[1] == 0:
+                self.path.unlink(missing_ok=True)  # still held: no one else has locked it
                 os.close(entry[0])  # closing drops the lock
                 del _HELD[self.path]
 
@@ -98,9 +101,36 @@ class RunLock:
         self.release()
 
 
-def _read_holder(fd: int) -> str:
+def _lock(path: Path) -> int | None:
+    """Lock the file at ``path`` (made if missing): its descriptor, or None if held.
+
+    A file locked after its holder removed it is no longer the one at ``path``: it is
+    closed and the file now there is locked instead.
+    """
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        opened = os.fstat(fd)
+        if current is not None and (current.st_dev, current.st_ino) == (
+            opened.st_dev,
+            opened.st_ino,
+        ):
+            return fd
+        os.close(fd)  # removed by the holder that just released it: lock the new one
+
+
+def _holder(path: Path) -> str:
+    """What the lock file at ``path`` says about the process that holds it."""
     try:
-        text = os.pread(fd, 500, 0).decode(errors="replace").strip()
+        text = path.read_text(errors="replace")[:500].strip()
     except OSError:
         text = ""
     return text or "another process"

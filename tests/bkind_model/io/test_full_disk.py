@@ -113,7 +113,7 @@ def test_a_checkpoint_onto_a_full_disk_keeps_the_last_one(small_disk, trained, t
             pass
     trainer.close()
     assert (run / "checkpoint.pt").read_bytes() == before
-    assert _leftovers(run) == [".lock"]
+    assert _leftovers(run) == []
 
 
 @pytest.mark.slow
