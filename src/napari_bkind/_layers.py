@@ -38,6 +38,9 @@ from napari_bkind._trajectories import keypoint_tracks
 
 LayerData = tuple[Any, dict[str, Any], str]
 
+#: Axis labels of videos, keypoints and heatmaps: napari names the time slider after them.
+AXES = ("frame", "y", "x")
+
 #: Metadata keys of keypoint layers.
 RESULT_KEY = "bkind_result"  # the results' metadata (keypoint_names, n_frames, video_path ...)
 PATH_KEY = "bkind_results_path"  # the results file the layer came from, if any
@@ -143,6 +146,7 @@ def keypoint_points(
         "symbol": likelihood_symbols(chance, LIKELIHOOD_CUTOFF),
         "size": size,
         "metadata": (metadata or {}) | {THRESHOLD_KEY: LIKELIHOOD_CUTOFF},
+        "axis_labels": AXES,
     }
     return data[keep], kwargs, "points"
 
@@ -245,6 +249,7 @@ def heatmap_image(
         "contrast_limits": (0.0, 1.0),
         "opacity": 0.7,
         "metadata": metadata,
+        "axis_labels": AXES,
     }
     return data, kwargs, "image"
 

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import h5py
 import napari
+from napari.layers import Image
 from napari.utils.notifications import show_warning
 
 from bkind_model.errors import BKindError
 from bkind_model.io.results import FORMAT, KeypointResult
-from bkind_model.io.video import open_video
-from napari_bkind._layers import LayerData, result_layers
+from bkind_model.io.video import VideoSource, open_video
+from napari_bkind._layers import AXES, LayerData, result_layers
 from napari_bkind._trajectories import follow_viewed_frames
 
 RESULTS_SUFFIXES = (".h5", ".hdf5")
@@ -58,7 +60,7 @@ def is_results_file(path: str | Path) -> bool:
 
 
 def read_video(path: str | list[str]) -> list[LayerData]:
-    """Open a video lazily as one RGB Image layer ``(T, H, W, 3)``.
+    """Open a video lazily as one RGB Image layer ``(T, H, W, 3)``, axes ``frame, y, x``.
 
     Frames are decoded only when napari shows them; ``metadata`` carries ``fps``,
     ``n_frames`` and the source path (``bkind_source``) for the widgets.
@@ -66,14 +68,38 @@ def read_video(path: str | list[str]) -> list[LayerData]:
     if isinstance(path, list):
         path = path[0]
     source = open_video(path)
-    metadata = {
-        "bkind_source": str(source.path),
-        "fps": source.fps,
-        "n_frames": source.n_frames,
+    kwargs = {
+        "name": source.path.stem,
+        "rgb": True,
+        "metadata": video_metadata(source),
+        "axis_labels": AXES,
     }
-    return [
-        (source.frames, {"name": source.path.stem, "rgb": True, "metadata": metadata}, "image")
-    ]
+    return [(source.frames, kwargs, "image")]
+
+
+def video_metadata(source: VideoSource) -> dict[str, Any]:
+    """What the widgets read from a video layer: ``bkind_source`` (path), ``fps``, ``n_frames``."""
+    return {"bkind_source": str(source.path), "fps": source.fps, "n_frames": source.n_frames}
+
+
+def open_video_layer(viewer: napari.Viewer | None, video: Path) -> Image | None:
+    """The Image layer of ``viewer`` showing ``video``, by our reader or another; else None.
+
+    A layer another reader opened gets the metadata of :func:`read_video`, so the
+    widgets list it as a video.
+    """
+    if viewer is None:
+        return None
+    target = video.resolve()
+    for layer in viewer.layers:
+        if not isinstance(layer, Image):
+            continue
+        shown = layer.metadata.get("bkind_source") or layer.source.path
+        if shown and Path(shown).resolve() == target:
+            if "bkind_source" not in layer.metadata:
+                layer.metadata.update(video_metadata(open_video(video)))
+            return layer
+    return None
 
 
 def find_video(results_path: str | Path, video_path: str | None) -> Path | None:
@@ -91,11 +117,13 @@ def read_results(path: str | list[str]) -> list[LayerData]:
     """Open a results file: its video (when found) under its keypoints, trajectories, heatmaps.
 
     A results file whose video is missing still shows its keypoints, with a warning.
-    The trajectories follow the viewed frame in the viewer napari opens the file into.
+    The trajectories follow the viewed frame in the viewer napari opens the file into;
+    a video already open there is reused, not opened again.
     """
     if isinstance(path, list):
         path = path[0]
     result = KeypointResult.load(path)
+    viewer = napari.current_viewer()
     recorded = result.metadata.get("video_path")
     located = result.video_path
     video = find_video(path, str(located) if located is not None else None)
@@ -110,10 +138,10 @@ def read_results(path: str | list[str]) -> list[LayerData]:
             f"{Path(path).name}: its video {recorded} was not found (nor beside the results "
             "file); showing the keypoints without it. Open the video with File > Open."
         )
-    else:
+    elif open_video_layer(viewer, video) is None:
         try:
             layers += read_video(str(video))
         except BKindError as exc:
             show_warning(f"{Path(path).name}: its video cannot be opened ({exc}); keypoints only.")
-    follow_viewed_frames(napari.current_viewer())
+    follow_viewed_frames(viewer)
     return layers + result_layers(result, path)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from bkind_model.multiview.synthetic import MultiViewConfig, generate_multiview
 from bkind_model.synthetic import SyntheticConfig, generate
-from napari_bkind._layers import RESULT_KEY, LayerData, keypoint_points
+from napari_bkind._layers import AXES, RESULT_KEY, LayerData, keypoint_points
 
 
 def _sample(shadow: bool) -> list[LayerData]:
     video = generate(SyntheticConfig(n_frames=300, shadow=shadow, seed=0))
     names = list(video.joint_names)
     name = "synthetic animal" + (" (shadow)" if shadow else "")
-    image_meta = {"name": name, "rgb": True, "metadata": {"fps": video.fps}}
+    image_meta = {"name": name, "rgb": True, "metadata": {"fps": video.fps}, "axis_labels": AXES}
     truth = keypoint_points(
         video.joints[:, 0],
         names,
@@ -55,6 +55,7 @@ def synthetic_multiview() -> list[LayerData]:
             "rgb": True,
             "translate": offset,
             "metadata": {"fps": video.fps, "camera": camera.name},
+            "axis_labels": AXES,
         }
         data, points_meta, kind = keypoint_points(
             video.joints2d[:, v],

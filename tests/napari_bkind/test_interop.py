@@ -3,13 +3,14 @@
 import numpy as np
 import pandas as pd
 import pytest
-from napari.layers import Layer
+from napari.layers import Image, Layer
 from napari.plugins._npe2 import get_readers
 from napari.settings import get_settings
 from npe2 import PluginManager
 
 from bkind_model.io.results import KeypointResult
 from napari_bkind._layers import points_to_result, result_layers
+from napari_bkind._session import video_layers
 
 
 @pytest.fixture
@@ -87,3 +88,23 @@ def test_points_to_result_reads_a_label_layer_as_keypoints():
     assert result.keypoint_names == ["a", "b"]
     assert result.keypoints.shape == (2, 2, 2)
     assert np.isnan(result.keypoints[0, 1]).all()
+
+
+def test_scripts_open_a_video_and_its_results_with_our_reader_named(video, results, viewer):
+    """viewer.open(...) alone takes napari's built-in reader; plugin="napari-bkind" is ours."""
+    viewer.open(str(video), plugin="napari-bkind")
+    [shown] = viewer.layers
+    assert shown.metadata["n_frames"] == 60 and shown.data.shape == (60, 128, 128, 3)
+    assert viewer.dims.axis_labels[0] == "frame"
+    viewer.open(str(results), plugin="napari-bkind")
+    images = [layer.name for layer in viewer.layers if isinstance(layer, Image)]
+    assert images == ["mouse", "mouse.bkind heatmaps"]  # the open video is reused
+    assert "mouse.bkind keypoints" in viewer.layers
+
+
+def test_results_reuse_a_video_another_reader_opened(video, results, viewer):
+    viewer.open(str(video), plugin="napari")  # napari's built-in reader: no metadata of ours
+    viewer.open(str(results), plugin="napari-bkind")
+    [shown] = [layer for layer in viewer.layers if getattr(layer, "rgb", False)]
+    assert shown.metadata["bkind_source"] == str(video) and shown.metadata["n_frames"] == 60
+    assert video_layers(viewer) == [shown]  # the widgets now list it as the video
