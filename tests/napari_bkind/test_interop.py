@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from napari.layers import Image, Layer
 from napari.plugins._npe2 import get_readers
+from napari.plugins.io import save_layers
 from napari.settings import get_settings
 from npe2 import PluginManager
 
@@ -108,3 +109,25 @@ def test_results_reuse_a_video_another_reader_opened(video, results, viewer):
     [shown] = [layer for layer in viewer.layers if getattr(layer, "rgb", False)]
     assert shown.metadata["bkind_source"] == str(video) and shown.metadata["n_frames"] == 60
     assert video_layers(viewer) == [shown]  # the widgets now list it as the video
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".csv"])
+def test_the_save_dialogs_deeplabcut_filter_writes_deeplabcut_files(keypoints, tmp_path, suffix):
+    """napari-deeplabcut's writer (*.h5) and napari's (*.csv) also claim these names: napari
+    takes the first it finds for a bare name, so the save dialog's filter picks ours."""
+    from napari._qt.qt_viewer import _npe2_decode_selected_filter
+    from napari.plugins._npe2 import file_extensions_string_for_layers
+
+    filters, writers = file_extensions_string_for_layers([keypoints])
+    chosen = f"B-KinD keypoint discovery DeepLabCut predictions (*{suffix})"
+    assert chosen in filters.split(";;")
+    writer = _npe2_decode_selected_filter(filters, chosen, writers)
+    out = tmp_path / f"x{suffix}"
+    [written] = save_layers(str(out), [keypoints], _writer=writer)  # as the dialog saves
+    if suffix == ".h5":
+        frame = pd.read_hdf(written)
+    else:
+        frame = pd.read_csv(written, header=[0, 1, 2], index_col=0)
+    assert frame.columns.names == ["scorer", "bodyparts", "coords"]
+    x = frame.xs("x", axis=1, level="coords").to_numpy()
+    np.testing.assert_allclose(x.reshape(-1), keypoints.data[:, 2], rtol=1e-6)
