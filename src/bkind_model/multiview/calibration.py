@@ -22,13 +22,19 @@ from typing import Any
 
 import numpy as np
 import tomli_w
+import torch
 
 from bkind_model.errors import PathError
 from bkind_model.io.atomic import atomic_path
-from bkind_model.multiview.cameras import Camera, rodrigues_vector
+from bkind_model.multiview.cameras import Camera, CameraRig, rodrigues_vector
 
 #: A 3x3 ``rotation`` is accepted when ``R R^T`` is the identity and ``det R`` is 1 within this.
 ROTATION_TOLERANCE = 1e-6
+
+#: Pixels per side of the grid on which a camera's lens distortion is checked.
+LENS_GRID = 17
+#: Largest distance, px, at which a pixel may come back after undistorting and projecting.
+LENS_ROUND_TRIP_PX = 0.1
 
 #: How far outside its image (as a fraction of the image size, each side) a camera may
 #: project the centre of attention (:func:`attention_centre`) and still count as looking at it.
@@ -78,6 +84,12 @@ def read_calibration(path: str | Path) -> list[Camera]:
         raise CalibrationError(
             path, f"not a TOML file ({exc}).", "Pass an anipose calibration.toml."
         ) from exc
+    except RecursionError as exc:  # arrays or tables nested thousands deep
+        raise CalibrationError(
+            path,
+            "nests arrays or tables too deeply to be a calibration.",
+            "Pass an anipose calibration.toml.",
+        ) from exc
     tables = [(key, value) for key, value in document.items() if key != "metadata"]
     cameras = [_camera(path, key, value) for key, value in tables if isinstance(value, dict)]
     if not cameras:
@@ -97,6 +109,15 @@ def _camera(path: Path, key: str, table: dict[str, Any]) -> Camera:
     if missing:
         raise CalibrationError(
             path, f"camera {name!r} has no {', '.join(missing)}.", "Add them (anipose's layout)."
+        )
+    fisheye = table.get("fisheye", False)
+    if fisheye is not False:
+        raise CalibrationError(
+            path,
+            f"camera {name!r} is calibrated as a fisheye lens (fisheye = {fisheye!r}); bkind "
+            "models pinhole cameras with OpenCV's standard distortion (k1, k2, p1, p2, k3), "
+            "and fisheye coefficients read that way would misplace every point.",
+            "Calibrate this camera without the fisheye model (anipose: fisheye = false).",
         )
 
     def array(field: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -281,6 +302,65 @@ def check_camera(camera: Camera, path: str | Path) -> None:
             f"outside its {width}x{height} image.",
             "Check that size is [width, height] of this camera's images and that the "
             "matrix belongs to this camera, or re-export the calibration.",
+        )
+    _check_lens(camera, path)
+
+
+def _check_lens(camera: Camera, path: str | Path) -> None:
+    """The lens distortion maps the image one to one and is inverted within tolerance.
+
+    The radial curve ``r (1 + k1 r^2 + k2 r^4 + k3 r^6)`` (``r`` in focal lengths) must
+    rise until it reaches the image's farthest corner, else the lens would fold the image
+    (two directions meeting in one pixel); and on a grid of :data:`LENS_GRID` x
+    :data:`LENS_GRID` pixels spanning the image (corners included), every pixel undistorted
+    (:meth:`CameraRig.undistort`, as triangulation does) and projected back must return
+    within :data:`LENS_ROUND_TRIP_PX`.
+    """
+    width, height = camera.size
+    m = np.asarray(camera.matrix, np.float64)
+    corners = np.array([[-0.5, -0.5], [width - 0.5, -0.5], [-0.5, height - 0.5],
+                        [width - 0.5, height - 0.5]])  # fmt: skip
+    yd = (corners[:, 1] - m[1, 2]) / m[1, 1]
+    xd = (corners[:, 0] - m[0, 2] - m[0, 1] * yd) / m[0, 0]
+    reach = float(np.hypot(xd, yd).max())  # distorted radius of the farthest corner
+    rig = CameraRig([camera])
+    k1, k2, _, _, k3 = np.asarray(rig.distortions[0])
+    coefficients = np.asarray(camera.distortions, np.float64).tolist()
+    fix = (
+        "Check the distortions entry (OpenCV's k1, k2, p1, p2, k3 of this camera), or "
+        "re-calibrate."
+    )
+    with np.errstate(all="ignore"):
+        r = np.linspace(0.0, 4 * reach, 4000)
+        curve = r * (1 + k1 * r**2 + k2 * r**4 + k3 * r**6)
+        slope = 1 + 3 * k1 * r**2 + 5 * k2 * r**4 + 7 * k3 * r**6
+    inside = r <= r[int(np.argmax(curve >= reach))] if (curve >= reach).any() else r >= 0
+    if not (slope[inside] > 0).all():
+        where = float(r[int(np.argmax(inside & (slope <= 0)))])
+        raise CalibrationError(
+            path,
+            f"camera {camera.name!r}: the lens distortion {coefficients} folds the image "
+            f"(its radial curve turns back {where:.3g} focal lengths from the centre, inside "
+            "the image): no lens does that.",
+            fix,
+        )
+    xs = np.linspace(-0.5, width - 0.5, LENS_GRID)
+    ys = np.linspace(-0.5, height - 0.5, LENS_GRID)
+    pixels = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 1, 2)  # (N, 1, 2)
+    with np.errstate(all="ignore"):
+        normalised = rig.undistort(torch.as_tensor(pixels))
+        back = rig.to_pixels(rig.distort(normalised)).numpy()
+        off = np.linalg.norm(back - pixels, axis=-1)[:, 0]  # (N,)
+    worst = int(np.argmax(np.where(np.isfinite(off), off, np.inf)))
+    if not off[worst] <= LENS_ROUND_TRIP_PX:
+        x, y = pixels[worst, 0]
+        raise CalibrationError(
+            path,
+            f"camera {camera.name!r}: the lens distortion {coefficients} cannot be undone "
+            f"over its {width}x{height} image (pixel ({x:.0f}, {y:.0f}) comes back "
+            f"{off[worst]:.3g} px off after undistorting and projecting, more than "
+            f"{LENS_ROUND_TRIP_PX:g}).",
+            fix,
         )
 
 

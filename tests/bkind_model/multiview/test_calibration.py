@@ -107,7 +107,7 @@ def test_write_read_round_trip_is_exact(tmp_path, cameras):
         name=cameras[1].name,
         size=(1280, 1024),
         matrix=np.array([[1384.917263, 0.0, 639.5001], [0.0, 1390.1 / 3, 511.2], [0, 0, 1.0]]),
-        distortions=np.array([-0.1, 1e-17, np.pi * 1e-3, -2.5e-4, 0.3]),
+        distortions=np.array([-0.1, 1e-17, np.pi * 1e-3, -2.5e-4, 0.03]),
         rotation=cameras[1].rotation,
         translation=cameras[1].translation,
     )
@@ -336,3 +336,32 @@ def test_check_cameras_on_its_own(tmp_path, cameras):
         check_cameras([nameless, cameras[1]], path)
     with pytest.raises(CalibrationError, match="holds 0 camera"):
         check_cameras([], path)
+
+
+def test_a_fisheye_camera_is_refused_by_name(tmp_path, cameras):
+    document = tables(cameras)
+    document["cam_1"]["fisheye"] = False  # anipose writes it for every camera
+    assert len(read_calibration(write(tmp_path, document))) == 3
+    document["cam_1"]["fisheye"] = True
+    bad(tmp_path, document, "camera 'top'", "fisheye", "fisheye = false")
+
+
+@pytest.mark.parametrize(
+    ("distortions", "needle"),
+    [
+        ([1e6, 1e6, 0.0, 0.0, 1e6], "cannot be undone"),  # the probe's dist_huge
+        ([-2.0, 0.0, 0.0, 0.0, 0.0], "folds the image"),  # barrel turning back in the image
+        ([0.0, 0.0, 5.0, 0.0, 0.0], "cannot be undone"),  # absurd tangential term
+    ],
+)
+def test_absurd_lens_distortions_are_refused_by_name(tmp_path, cameras, distortions, needle):
+    document = tables(cameras)
+    document["cam_2"]["distortions"] = distortions
+    bad(tmp_path, document, "camera 'front'", needle, "distortions")
+
+
+def test_a_nesting_bomb_is_one_clear_error(tmp_path):
+    path = tmp_path / "calibration.toml"
+    path.write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(CalibrationError, match="nests arrays or tables too deeply"):
+        read_calibration(path)
