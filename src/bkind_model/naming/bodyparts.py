@@ -131,9 +131,11 @@ class Bodyparts:
             text = path.read_text(encoding="utf-8")
             is_yaml = path.suffix.lower() in (".yaml", ".yml")
             data = yaml.safe_load(text) if is_yaml else loads_json(text, source=str(path))
-        except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError, RecursionError) as exc:
+            # PyYAML composes nested lists recursively: a crafted nesting exhausts the stack.
+            why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
             raise BodypartsError(
-                f"{path}: cannot read bodyparts ({str(exc).splitlines()[0][:160]}); fix the "
-                "file or write the bodyparts again."
+                f"{path}: cannot read bodyparts ({(why.splitlines() or [''])[0][:160]}); fix "
+                "the file or write the bodyparts again."
             ) from exc
         return cls.from_dict(data, source=path)

@@ -67,3 +67,18 @@ def test_bad_files_name_the_file(tmp_path):
     empty.write_text('{"skeleton": []}')
     with pytest.raises(BodypartsError, match=r"other\.json: no 'bodyparts'"):
         Bodyparts.load(empty)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("deep.json", '{"bodyparts": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+        ("deep.yaml", "bodyparts: " + "[" * 5_000 + "]" * 5_000),
+    ],
+)
+def test_nesting_bombs_are_one_line_naming_the_file(tmp_path, name, text):
+    """N-bpdeep: a RecursionError traceback before."""
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(BodypartsError, match=rf"{name}: cannot read bodyparts \(.*nested"):
+        Bodyparts.load(path)

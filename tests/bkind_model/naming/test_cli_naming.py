@@ -59,3 +59,22 @@ def test_labels_of_another_video_are_one_line(sample, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("bkind: error: ") and "\n" not in err
     assert "labels of video(s) other" in err and not (tmp_path / "n.h5").exists()
+
+
+def test_propose_excludes_labels_of_this_video_only(sample, tmp_path, capsys):
+    """P-exclude-other: the frames of another video's labels were silently left out."""
+    folder = tmp_path / "labeled-data" / "tiny"
+    labelled = np.arange(0, 240, 20)
+    write_collected_data(folder, sample.labels(labelled), "me")
+    ours = folder / "CollectedData_me.csv"
+    assert main(["propose", str(sample.results), "-n", "5", "--exclude", str(ours)]) == 0
+    proposed = [int(f) for f in capsys.readouterr().out.split()]
+    assert len(proposed) == 5 and not np.isin(proposed, labelled).any()
+
+    other = tmp_path / "other.csv"
+    table = pd.read_csv(ours, header=[0, 1, 2], index_col=[0, 1, 2])
+    table.rename(index={"tiny": "other"}).to_csv(other)
+    assert main(["propose", str(sample.results), "-n", "5", "--exclude", str(other)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bkind: error: ") and "\n" not in err
+    assert "labels of video(s) other but the keypoints" in err and "tiny" in err

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -5,7 +7,7 @@ from bkind_model.errors import ConfigError
 from bkind_model.frames.sampling import evenly_spaced
 from bkind_model.io.results import KeypointResult
 from bkind_model.naming.features import body_features
-from bkind_model.naming.proposal import propose_frames
+from bkind_model.naming.proposal import CANDIDATES_PER_FRAME, propose_frames
 
 
 def _worst_gap(x, chosen):
@@ -37,3 +39,30 @@ def test_bad_requests(sample):
         propose_frames(result, 0)
     with pytest.raises(ConfigError, match="no frame left"):
         propose_frames(result, 5, exclude=np.arange(result.n_frames))
+
+
+def test_damaged_keypoints_are_never_proposed(sample):
+    """P-inf: one inf keypoint stopped propose ("SVD did not converge")."""
+    result = KeypointResult.load(sample.results)
+    bad = evenly_spaced(result.n_frames, CANDIDATES_PER_FRAME * 6)[[3, 10]]
+    keypoints = result.keypoints.copy()
+    keypoints[bad[0], 1, 0] = np.inf
+    keypoints[bad[1], 2, 1] = -1e30
+    frames = propose_frames(replace(result, keypoints=keypoints), 6)
+    assert len(frames) == 6 and not np.isin(frames, bad).any()
+
+
+def test_keypoints_without_a_usable_frame_are_one_error(sample):
+    """P-zero: a reshape traceback before."""
+    result = KeypointResult.load(sample.results)
+    empty = replace(
+        result,
+        keypoints=result.keypoints[:0],
+        confidence=result.confidence[:0],
+        covariance=result.covariance[:0],
+    )
+    with pytest.raises(ConfigError, match="none of its 0 frames has every keypoint found"):
+        propose_frames(empty, 3)
+    missing = replace(result, keypoints=np.full_like(result.keypoints, np.nan))
+    with pytest.raises(ConfigError, match=f"none of its {result.n_frames} frames has every"):
+        propose_frames(missing, 3)
