@@ -397,7 +397,7 @@ def _check_names(path: Path, names: Any, n_keypoints: int) -> None:
         raise _damaged(path, field, f"has {len(names)} names for {n_keypoints} keypoints")
     if len(set(names)) != len(names):
         twice = sorted({n for n in names if names.count(n) > 1})
-        raise _damaged(path, field, f"names {', '.join(twice)} more than once")
+        raise _damaged(path, field, f"names {', '.join(map(repr, twice))} more than once")
 
 
 def _dataset(
@@ -433,7 +433,7 @@ def _values(path: Path, name: str, data: h5py.Dataset, low: float, high: float) 
         raise _damaged(
             path,
             f"dataset {name!r}",
-            f"holds {values[tuple(where)]!r} at frame {where[0]}, outside [{low:g}, {high:g}] "
+            f"holds {float(values[tuple(where)]):g} at frame {where[0]}, outside [{low:g}, {high:g}] "
             "(NaN marks a missing value)",
         )
     return values
