@@ -110,7 +110,7 @@ def ethogram_from_probabilities(
         With the smoothed probabilities (NaN rows and no behaviour for unknown frames).
     """
     values = np.asarray(probabilities, np.float64)
-    known = np.isfinite(values).all(axis=1)
+    known = np.asarray(np.isfinite(values).all(axis=1))
     values = np.where(known[:, None], values, 0.0)
     if smooth_frames > 1 and len(values) > 1:
         size = int(min(smooth_frames, len(values)))

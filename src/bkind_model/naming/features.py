@@ -85,7 +85,7 @@ def observed_keypoints(keypoints: np.ndarray) -> np.ndarray:
         ``(T, K)`` bool, True where both coordinates are usable.
     """
     points = np.asarray(keypoints, np.float64)
-    finite = np.isfinite(points).all(axis=-1)
+    finite = np.asarray(np.isfinite(points).all(axis=-1))
     if not finite.any():
         return finite
     seen = points[finite]  # (N, 2)
@@ -93,7 +93,7 @@ def observed_keypoints(keypoints: np.ndarray) -> np.ndarray:
     typical = max(float(np.median(np.abs(seen - median))), 1.0)
     with np.errstate(invalid="ignore"):
         near = (np.abs(points - median) <= OUTLIER_DEVIATIONS * typical).all(axis=-1)
-    return finite & near
+    return np.asarray(finite & near)
 
 
 def body_features(
