@@ -20,7 +20,7 @@ def test_train_predict_and_motifs_through_the_cli(samples, result_files, tmp_pat
     ]
     assert main(argv) == 0
     assert main(argv) == 2  # the model exists: kept, and the message says how to replace it
-    assert "pass --force to replace it" in capsys.readouterr().err
+    assert "Pass --overwrite to replace it" in capsys.readouterr().err
     ethogram = tmp_path / "ethogram.csv"
     assert (
         main(["behaviour", "predict", str(model), str(result_files[1]), "--out", str(ethogram)])

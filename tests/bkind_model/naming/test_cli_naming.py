@@ -45,8 +45,8 @@ def test_propose_label_name_refine(sample, tmp_path, capsys):
 
     # Naming again refuses to replace the files, and says how.
     assert main(argv) == 2
-    assert "exists and would be replaced; pass --force" in capsys.readouterr().err
-    assert main([*argv, "--force"]) == 0
+    assert "exists and would be replaced. Pass --overwrite" in capsys.readouterr().err
+    assert main([*argv, "--overwrite"]) == 0
 
 
 def test_labels_of_another_video_are_one_line(sample, tmp_path, capsys):
