@@ -14,6 +14,10 @@ Usage
     python bench/faults.py --work /tmp/faults --keep   # keep the files for a look
     python bench/faults.py --list               # the case names, nothing run
 
+The cases of the 2026-12-07 blind probe (3D, naming, behaviour, exports, overlay, many
+videos, torchrun, crafted files, nesting bombs, degenerate values: one per row of
+``shared/probes/defects-2026-12-07.md``) live in ``faults_probe.py``, imported from here.
+
 Options: ``--only PREFIX[,PREFIX...]``, ``--work DIR`` (default: a new temporary folder,
 removed at the end unless ``--keep``), ``--jobs N`` (simple cases run N at a time; kills
 and races always run alone), ``--list``.
@@ -34,7 +38,8 @@ Expectations
 Classification (one kind per case)
 ----------------------------------
 ``clear_error``, ``ok``, ``kill_resumed_bit_exact`` pass; ``skipped`` needs what this
-machine lacks (a tmpfs mount, a non-root user). Failures: ``traceback`` (a Traceback in
+machine lacks (a tmpfs mount, a non-root user). Failures: ``code_executed`` (a file's
+planted payload ran: the marker it makes exists; checked first), ``traceback`` (a Traceback in
 stderr), ``silent_wrong_output`` (exit 0 where an error was expected, or invalid/NaN
 output), ``data_lost`` (a previously good file changed or vanished after a failed run, or
 a reader saw a damaged checkpoint), ``unclear_error`` (non-zero exit whose message is
@@ -52,7 +57,7 @@ and compare every model tensor (``torch.equal``) with an uninterrupted run;
 
 Output: one JSON line on stdout, ``{"benchmark": "faults", "cases": N, "clear_errors":
 n, "tracebacks": n, "silent_wrong_outputs": n, "kills": n, "kills_resumed_bit_exact": n,
-"data_lost": n, "ok": n, ..., "failures": [{"case", "kind", "detail"}, ...]}``; progress
+"data_lost": n, "code_executions": n, "ok": n, ..., "failures": [{"case", "kind", "detail"}, ...]}``; progress
 goes to stderr. Subprocesses get ``BKIND_CACHE_DIR`` inside the work folder, one torch
 thread and a 6 GiB address-space limit.
 """
@@ -311,6 +316,11 @@ def clear_message(stderr: str, names: list[str]) -> tuple[bool, str]:
 
 
 def sha(path: Path) -> str | None:
+    """SHA-256 of a file, or of a folder's file names and contents; None when absent."""
+    if path.is_dir():
+        files = sorted(f for f in path.rglob("*") if f.is_file())
+        listing = [f"{f.relative_to(path)} {sha(f)}" for f in files]
+        return hashlib.sha256("\n".join(listing).encode()).hexdigest()
     if not path.is_file():
         return None
     digest = hashlib.sha256()
@@ -1041,7 +1051,9 @@ class Case:
     check: Callable[[Ctx, Result], str | None] | None = None  # more checks of a success
     runner: Callable[[Ctx, Case], Outcome] | None = None  # a special kind of case
     params: dict[str, Any] = field(default_factory=dict)
-    needs: tuple[str, ...] = ()  # fixtures a runner uses
+    needs: tuple[str, ...] = ()  # fixtures a runner or setup uses
+    setup: Callable[[Ctx], None] | None = None  # writes the case's own files, after prep
+    marker: str = ""  # a file a planted payload would create: must not exist after the run
     timeout: float = TIMEOUT
     memory: int = MEMORY_LIMIT  # address-space limit of its subprocesses, bytes
     solo: bool = False  # run alone (timing-sensitive)
@@ -1498,7 +1510,7 @@ def file_cases() -> list[Case]:
         C(
             "extract.overwrite_good",
             "ok",
-            "extract $run_good $video --out $tmp/r.h5",
+            "extract $run_good $video --out $tmp/r.h5 --overwrite",
             prep=GOOD_RESULTS,
         ),
         C(
@@ -1861,6 +1873,8 @@ class Ctx:
                 self.read_only(Path(args[0]))
             elif op == "fill":
                 fill_disk(Path(args[0]))
+            elif op == "fifo":
+                os.mkfifo(args[0])
             else:
                 raise ValueError(f"unknown prep operation {op}")
 
@@ -1924,7 +1938,7 @@ class Ctx:
         if cmd == "train":
             steps = self.case.params.get("steps", option(argv, "--steps"))
             return check_checkpoint(self.output_of(res), int(steps) if steps else None)
-        if cmd == "extract":
+        if cmd == "extract" and not self.output_of(res).is_dir():  # a folder: many videos
             video = Path(argv[2])
             n = next(
                 (FRAMES[k] for k in FRAMES if self.fx.known(k) and _same(self.fx, k, video)), None
@@ -1934,7 +1948,7 @@ class Ctx:
             return check_results(self.output_of(res), n)
         if cmd == "evaluate":
             return check_evaluation(res.stdout)
-        if cmd == "export":
+        if cmd == "export" and option(argv, "--to") in (None, "dlc"):
             n = 60 if "long" not in argv[1] else 600
             return check_export(self.output_of(res), n)
         return None
@@ -1962,6 +1976,8 @@ def fill_disk(folder: Path) -> None:
 
 def classify(case: Case, ctx: Ctx, res: Result, before: dict[str, str | None]) -> Outcome:
     """What one command did against what the case expects."""
+    if case.marker and Path(ctx.sub(case.marker)).exists():
+        return Outcome("code_executed", f"rc={res.rc}: the payload's marker exists")
     after = {path: sha(Path(path)) for path in before}
     changed = [Path(p).name for p, digest in before.items() if after[p] != digest]
     failed = res.rc != 0
@@ -2006,6 +2022,8 @@ def classify(case: Case, ctx: Ctx, res: Result, before: dict[str, str | None]) -
 def run_simple(ctx: Ctx, case: Case) -> Outcome:
     """One command: prepare, hash the guarded files, run, classify, look for leftovers."""
     ctx.prepare()
+    if case.setup is not None:
+        case.setup(ctx)
     before = {ctx.sub(g): sha(Path(ctx.sub(g))) for g in case.guard}
     res = run_cli(ctx.argv(), ctx.env, ctx.tmp, case.timeout, case.memory)
     outcome = classify(case, ctx, res, before)
@@ -2196,7 +2214,7 @@ def run_kill_export(ctx: Ctx, case: Case) -> Outcome:
             "silent_wrong_output",
             f"partial file under the final name: {check_export(out, 600)}; {story}",
         )
-    final = run_cli(argv, ctx.env, ctx.tmp, 120)
+    final = run_cli([*argv, "--overwrite"], ctx.env, ctx.tmp, 120)  # the kill may come late
     if final.rc != 0:
         return Outcome(
             "not_bit_exact", f"rerun failed: {' '.join(message_of(final.stderr))[:200]}; {story}"
@@ -2535,7 +2553,15 @@ def special_cases() -> list[Case]:
 
 
 def all_cases() -> list[Case]:
-    return [*generated_cases(), *file_cases(), *disk_cases(), *special_cases()]
+    from faults_probe import probe_cases
+
+    return [
+        *generated_cases(),
+        *file_cases(),
+        *disk_cases(),
+        *special_cases(),
+        *probe_cases(),
+    ]
 
 
 # ==========================================================================================
@@ -2590,6 +2616,7 @@ def summarise(rows: list[tuple[Case, Outcome]], wall: float, notes: list[str]) -
         "kills": len(kills),
         "kills_resumed_bit_exact": sum(o.kind == "kill_resumed_bit_exact" for o in kills),
         "data_lost": count("data_lost"),
+        "code_executions": count("code_executed"),
         "ok": count("ok"),
         "unclear_errors": count("unclear_error"),
         "refused_valid": count("refused_valid"),
@@ -2644,7 +2671,9 @@ def main(argv: list[str] | None = None) -> int:
         "PYTHONUNBUFFERED": "1",
     }
     env.pop("PYTHONWARNINGS", None)
-    fx = Fixtures(work, env)
+    from faults_probe import ProbeFixtures
+
+    fx = ProbeFixtures(work, env)
     notes: list[str] = []
     rows: list[tuple[Case, Outcome]] = []
     try:
@@ -2709,4 +2738,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    sys.modules["faults"] = sys.modules["__main__"]  # faults_probe imports this module
     sys.exit(main())
