@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from bkind_model import __version__
 from bkind_model.config import Config
 from bkind_model.errors import CheckpointError, ConfigError
 from bkind_model.io.atomic import atomic_path, require_free, write_failed
+from bkind_model.io.results import letterbox_problem
 
 FORMAT = "bkind-checkpoint-1"
 REQUIRED_KEYS = ("format", "config", "model", "step")
@@ -106,7 +108,108 @@ def load_checkpoint_and_hash(path: str | Path) -> tuple[dict[str, Any], str]:
     missing = [key for key in REQUIRED_KEYS if key not in state]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {missing}; it is damaged.")
+    check_keys(state, path, CHECKPOINT_KEYS)
     return state, hashlib.sha256(data).hexdigest()
+
+
+#: A check of one checkpoint key's value: what is wrong with it, or None when it is fine.
+KeyCheck = Callable[[Any], "str | None"]
+
+
+def _describe(value: Any) -> str:
+    """A short description of a value found in a checkpoint (for the message)."""
+    if isinstance(value, torch.Tensor):
+        return f"a {tuple(value.shape)} {str(value.dtype).removeprefix('torch.')} tensor"
+    if isinstance(value, str | int | float | bool) or value is None:
+        return f"{type(value).__name__} {repr(value)[:40]}"
+    return f"a {type(value).__name__} of {len(value)}" if hasattr(value, "__len__") else "?"
+
+
+def expect(what: str, test: Callable[[Any], bool]) -> KeyCheck:
+    """A :data:`KeyCheck` refusing values that fail ``test``, described as ``what``."""
+    return lambda value: None if test(value) else f"holds {_describe(value)}, not {what}"
+
+
+def tensor_check(ndim: int | None = None) -> KeyCheck:
+    """A :data:`KeyCheck` for a tensor (of ``ndim`` dimensions when given)."""
+    dims = "" if ndim is None else f"{ndim}-D "
+    return expect(
+        f"a {dims}tensor",
+        lambda v: isinstance(v, torch.Tensor) and (ndim is None or v.dim() == ndim),
+    )
+
+
+def count_check(minimum: int = 0) -> KeyCheck:
+    """A :data:`KeyCheck` for a whole number ``>= minimum`` (not a bool)."""
+    return expect(
+        f"a whole number >= {minimum}",
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
+    )
+
+
+DICT = expect("a dict", lambda v: isinstance(v, dict))
+TEXT = expect("text", lambda v: isinstance(v, str))
+TEXTS = expect(
+    "a list of text", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)
+)
+
+
+def _weights_problem(value: Any) -> str | None:
+    """What is wrong with a model's weights (a dict of named tensors), or None."""
+    if not isinstance(value, dict) or not value:
+        return f"holds {_describe(value)}, not a model's weights (a dict of named tensors)"
+    for name, tensor in value.items():
+        if not isinstance(name, str) or not isinstance(tensor, torch.Tensor):
+            return f"holds {_describe(tensor)} as weight {str(name)[:80]!r}, not a tensor"
+    return None
+
+
+#: What the keys of bkind's checkpoints hold, checked when present on every load. Other
+#: kinds of runs check their own keys with :func:`check_keys` and their own table.
+CHECKPOINT_KEYS: dict[str, KeyCheck] = {
+    "format": TEXT,
+    "version": TEXT,
+    "config": DICT,
+    "model": _weights_problem,
+    "step": count_check(),
+    "optimizer": DICT,
+    "scheduler": DICT,
+    "torch_rng": tensor_check(1),
+    "history": DICT,
+    "videos": TEXTS,
+    "world_size": count_check(1),
+    "letterbox": letterbox_problem,
+    "background": tensor_check(2),
+    "mask_background": tensor_check(3),
+    "static_mask": tensor_check(2),
+}
+
+
+def check_keys(state: dict[str, Any], path: str | Path, checks: dict[str, KeyCheck]) -> None:
+    """Refuse a loaded checkpoint whose keys hold values of the wrong kind.
+
+    Parameters
+    ----------
+    state : dict
+        The loaded checkpoint.
+    path : str or Path
+        Its file, for the message.
+    checks : dict
+        Key -> :data:`KeyCheck` (:func:`expect`, :func:`tensor_check`,
+        :func:`count_check` ...); keys absent from ``state`` are not checked.
+
+    Raises
+    ------
+    CheckpointError
+        One line naming the file, the first bad key and what it holds.
+    """
+    for key, check in checks.items():
+        problem = check(state[key]) if key in state else None
+        if problem is not None:
+            raise CheckpointError(
+                f"{path}: key {key!r} {problem}; the checkpoint is damaged or was edited. Use "
+                "another checkpoint or train again."
+            )
 
 
 def check_finite_weights(state: dict[str, Any], path: str | Path) -> None:

@@ -35,7 +35,12 @@ def _state(config=None, step=7, scale=1.0):
         "step": step,
         "history": {"steps": [1, 2], "losses": [{"total": 0.5}, {"total": 0.25}]},
         "videos": ["/data/a.mp4"],
-        "letterbox": {"source_size": [128, 96], "scale": 0.5, "pad": (0, 2)},
+        "letterbox": {
+            "source_size": [128, 96],
+            "input_size": [64, 48],
+            "scale": 0.5,
+            "pad": [0, 2],
+        },
     }
 
 
