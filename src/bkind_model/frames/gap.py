@@ -40,6 +40,9 @@ FAST_FRACTION = 0.6
 #: peak the fraction refers to is the same.
 LONGEST_GAP_S = 1.0
 N_CANDIDATES = 16
+#: Bytes of full-size float frames converted at once: the measurement's memory stays
+#: bounded whatever the frame size (one 4000x4000 frame alone is 192 MB as floats).
+READ_BYTES = 64 * 2**20
 
 
 def candidate_gaps(fps: float, n_frames: int) -> np.ndarray:
@@ -88,11 +91,7 @@ def measure_motion(
     span = int(usable.max()) + 1
     starts = evenly_spaced(source.n_frames - span + 1, n_windows)
     box = Letterbox.fit((source.height, source.width), long_side, multiple=1)
-    windows: list[np.ndarray] = []
-    for start in starts:
-        window = torch.from_numpy(source.read(int(start), int(start) + span))
-        small = box.apply(window.permute(0, 3, 1, 2).float() / 255.0)
-        windows.append(small.mean(dim=1).numpy())  # (span, h, w) gray
+    windows = [_small_gray(source, int(start), int(start) + span, box) for start in starts]
     stride = max(1, span // 12)
     background = np.median(np.concatenate([w[::stride] for w in windows]), axis=0)
     # One pass over the pairs: per pixel, the mean change (all frames) and the change
@@ -114,6 +113,23 @@ def measure_motion(
     counted = np.maximum((foreground_count * keep).sum(axis=(2, 3)), 1)
     motion = (moved_sum / counted).sum(axis=0)
     return usable, np.maximum(motion / len(windows) - noise, 0.0)
+
+
+def _small_gray(source: VideoSource, start: int, stop: int, box: Letterbox) -> np.ndarray:
+    """Frames ``start`` to ``stop - 1`` scaled by ``box`` and made gray, a few at a time.
+
+    Returns
+    -------
+    ndarray
+        ``(stop - start, h, w)`` float32 gray levels (0-1), the mean of R, G and B.
+    """
+    per_read = max(1, READ_BYTES // (source.height * source.width * 3 * 4))
+    parts = []
+    for first in range(start, stop, per_read):
+        frames = torch.from_numpy(source.read(first, min(first + per_read, stop)))
+        small = box.apply(frames.permute(0, 3, 1, 2).float().div_(255.0))
+        parts.append(small.mean(dim=1).numpy())
+    return np.concatenate(parts)
 
 
 def suggest_frame_gap(source: VideoSource) -> int:

@@ -1,9 +1,13 @@
 """The suggested frame gap follows how fast things move in the video."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from bkind_model.frames.gap import measure_motion, suggest_frame_gap
+from bkind_model.io.ffmpeg import run_ffmpeg
 from bkind_model.io.video import open_video
 from bkind_model.io.video_writer import write_video
 
@@ -63,3 +67,37 @@ def test_a_spinning_background_object_does_not_set_the_gap(tmp_path):
     # spokes pass every 3 frames: most of the wheel changes within a frame
     wheel = suggest_frame_gap(open_video(_scene(tmp_path / "wheel.mp4", 250, wheel_hz=10)))
     assert plain / 1.6 <= wheel <= plain * 1.6 and wheel > 4
+
+
+#: Run in a fresh process: its peak resident memory (VmHWM, reset first) is the
+#: measurement's, not the suite's.
+_PEAK = """
+import sys
+from bkind_model.frames.gap import measure_motion
+from bkind_model.io.video import open_video
+
+def status(field):
+    lines = open("/proc/self/status").read().splitlines()
+    return next(int(line.split()[1]) * 1024 for line in lines if line.startswith(field))
+
+source = open_video(sys.argv[1])
+open("/proc/self/clear_refs", "w").write("5")  # VmHWM starts again at VmRSS
+before = status("VmRSS:")
+gaps, motion = measure_motion(source, n_windows=2)
+print(status("VmHWM:") - before, *gaps)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_large_frames_are_measured_in_bounded_memory(tmp_path):
+    video = tmp_path / "large.mp4"
+    source = ["-f", "lavfi", "-i", "testsrc2=size=2000x2000:rate=25", "-frames:v", "10"]
+    run_ffmpeg([*source, "-c:v", "libx264", "-preset", "ultrafast", str(video)], video)
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK, str(video)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    grown, *gaps = (int(word) for word in done.stdout.split())
+    assert gaps == [1, 2, 3]  # 4 frames of 2000x2000 per window: 384 MB as floats at once
+    assert grown < 200 * 2**20, f"{grown / 2**20:.0f} MB"
