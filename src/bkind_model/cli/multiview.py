@@ -55,7 +55,12 @@ def _cmd_train3d(args: argparse.Namespace) -> int:
     session = _session(args)
     config = config_from_args(args, default_config_3d())
     trainer = Trainer3D(
-        session, Path(args.out), config, _settings_from_args(args), resume=not args.restart
+        session,
+        Path(args.out),
+        config,
+        _settings_from_args(args),
+        resume=not args.restart,
+        check_views=not args.no_view_check,
     )
     try:
         print(
@@ -119,7 +124,9 @@ def _cmd_extract3d(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     try:
-        result = extract_3d(checkpoint, session, progress=progress)
+        result = extract_3d(
+            checkpoint, session, progress=progress, check_views=not args.no_view_check
+        )
     finally:
         bar.close()
     print(result.save(out))
@@ -157,6 +164,12 @@ def _add_session_options(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar="NAME=FRAMES",
         help="frames to skip at the start of a view, to synchronise it",
+    )
+    parser.add_argument(
+        "--no-view-check",
+        action="store_true",
+        help="skip the check that every view sees the animal where the calibration and the "
+        "other views put it (it refuses swapped videos and videos of something else)",
     )
 
 

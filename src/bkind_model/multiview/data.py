@@ -18,12 +18,15 @@ import torch
 
 from bkind_model.config import Config
 from bkind_model.errors import ConfigError
+from bkind_model.frames.background import to_gray as to_gray_numpy
 from bkind_model.frames.dissimilarity import gaussian_blur, to_gray
 from bkind_model.frames.letterbox import Letterbox
 from bkind_model.frames.pipeline import PreparedVideo, prepare_video
-from bkind_model.frames.windows import fill_missing
+from bkind_model.frames.sampling import evenly_spaced
+from bkind_model.frames.windows import FOREGROUND_THRESHOLD, fill_missing
 from bkind_model.io.video import VideoSource
 from bkind_model.multiview.cameras import CameraRig
+from bkind_model.multiview.views import Session, ViewsError
 
 
 @dataclass
@@ -192,6 +195,31 @@ def foreground(images: torch.Tensor, backgrounds: torch.Tensor) -> torch.Tensor:
     return blurred.mean(0).view_as(backgrounds)
 
 
+def centre_pixels(views: PreparedViews, t: np.ndarray | None = None) -> np.ndarray:
+    """The animal's foreground centre in every view, source pixels.
+
+    Parameters
+    ----------
+    views : PreparedViews
+        The session's views (their animal centres come from the background model).
+    t : ndarray, optional
+        ``(N,)`` synchronised frames (all when None).
+
+    Returns
+    -------
+    ndarray
+        ``(N, V, 2)`` ``(x, y)`` in each view's source pixels.
+    """
+    t = np.arange(views.n_frames) if t is None else np.asarray(t)
+    pixels = []
+    for video, box, offset in zip(views.videos, views.letterboxes, views.offsets, strict=True):
+        scale = np.array(
+            [box.resized_size[1] / box.source_size[1], box.resized_size[0] / box.source_size[0]]
+        )
+        pixels.append((video.centres[t + offset] + 0.5) / scale - 0.5)
+    return np.stack(pixels, 1)
+
+
 def centroid_track(views: PreparedViews, rig: CameraRig) -> np.ndarray:
     """The triangulated foreground centre of every synchronised frame.
 
@@ -207,14 +235,154 @@ def centroid_track(views: PreparedViews, rig: CameraRig) -> np.ndarray:
     ndarray
         ``(T, 3)`` world units; NaN where fewer than two views see the animal.
     """
-    t = np.arange(views.n_frames)
-    pixels = []
-    for video, box, offset in zip(views.videos, views.letterboxes, views.offsets, strict=True):
-        scale = np.array(
-            [box.resized_size[1] / box.source_size[1], box.resized_size[0] / box.source_size[0]]
-        )
-        pixels.append((video.centres[t + offset] + 0.5) / scale - 0.5)
-    return rig.triangulate_numpy(np.stack(pixels, 1))
+    return rig.triangulate_numpy(centre_pixels(views))
+
+
+#: Synchronised frames (evenly spaced) on which :func:`check_views_agree` measures.
+AGREEMENT_FRAMES = 200
+#: How many times better another assignment (or the other views) must agree to be blamed.
+AGREEMENT_RATIO = 3.0
+#: Disagreement, as a share of the image diagonal, below which no view is blamed.
+AGREEMENT_FLOOR = 0.05
+
+
+#: Frames on which each view's share of changing pixels is measured.
+CHANGING_FRAMES = 16
+#: Share of a frame differing from the median background above which a view has none.
+CHANGING_LIMIT = 0.5
+
+
+def changing_share(frames: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Share of each frame's pixels that differ from the background.
+
+    Parameters
+    ----------
+    frames : ndarray
+        ``(B, H, W, 3)`` uint8 frames.
+    background : ndarray
+        ``(H, W)`` gray background in [0, 1].
+
+    Returns
+    -------
+    ndarray
+        ``(B,)`` in [0, 1]: pixels whose gray level is more than
+        :data:`~bkind_model.frames.windows.FOREGROUND_THRESHOLD` from the background's.
+    """
+    return (np.abs(to_gray_numpy(frames) - background) > FOREGROUND_THRESHOLD).mean((1, 2))
+
+
+def pair_disagreement(rig: CameraRig, pixels: np.ndarray) -> np.ndarray:
+    """How far two views' sightings of one point are from meeting, for every pair of views.
+
+    Parameters
+    ----------
+    rig : CameraRig
+        The V cameras.
+    pixels : ndarray
+        ``(N, V, 2)`` the same point in every view, source pixels.
+
+    Returns
+    -------
+    ndarray
+        ``(V, V)`` symmetric, px: for views ``i != j``, the median over the N frames of the
+        mean reprojection error in ``i`` and ``j`` of the point triangulated from those two
+        views alone (0 where the views' rays meet); NaN on the diagonal.
+    """
+    n_views = pixels.shape[1]
+    out = np.full((n_views, n_views), np.nan)
+    for i in range(n_views):
+        for j in range(i + 1, n_views):
+            weights = np.zeros(pixels.shape[:2])
+            weights[:, [i, j]] = 1.0
+            points = rig.triangulate_numpy(pixels, weights)
+            error = rig.reprojection_error(points, pixels)[:, [i, j]].mean(1)
+            out[i, j] = out[j, i] = float(np.nanmedian(error)) if np.isfinite(error).any() else 0
+    return out
+
+
+def check_views_agree(views: PreparedViews, session: Session) -> None:
+    """Refuse views that do not see one animal the way the calibration says they should.
+
+    The animal's foreground centre in every view, on :data:`AGREEMENT_FRAMES` frames, is
+    triangulated from every pair of views (:func:`pair_disagreement`). Two cameras whose
+    videos are swapped are found when swapping them makes the views agree
+    :data:`AGREEMENT_RATIO` times better (mean over pairs); a view that shows something
+    else (another recording, a test pattern), with three or more views, when the pairs
+    holding it disagree :data:`AGREEMENT_RATIO` times more than the others. Either way the
+    disagreement must also exceed :data:`AGREEMENT_FLOOR` of the image diagonal: the
+    centre of a silhouette is not one 3D point, and an animal that hardly moves cannot
+    tell views apart.
+
+    Parameters
+    ----------
+    views : PreparedViews
+        The session's views, prepared.
+    session : Session
+        Its cameras and videos, in view order.
+
+    Raises
+    ------
+    ViewsError
+        Naming the camera(s) and video(s), with the fix (``--views``, or
+        ``--no-view-check`` to go on).
+    """
+    cameras, videos = list(session.cameras), list(session.videos)
+    skip = "pass --no-view-check if the cameras and videos are right"
+    t = evenly_spaced(views.n_frames, AGREEMENT_FRAMES)
+    for camera, video, path, offset in zip(
+        cameras, views.videos, videos, views.offsets, strict=True
+    ):
+        frames = video.frames[t[:: max(1, len(t) // CHANGING_FRAMES)] + offset]
+        share = float(np.median(changing_share(frames, video.pipeline.background.gray)))
+        if share > CHANGING_LIMIT:
+            raise ViewsError(
+                f"camera {camera.name!r} (video {path}) has no still background: "
+                f"{share:.0%} of each frame differs from the video's median (a test pattern, "
+                "noise, or a moving camera), so no animal can be found in it.",
+                f"Pass the camera's recording of the arena, or {skip}.",
+            )
+    rig = CameraRig(cameras)
+    pixels = centre_pixels(views, t)
+    n_views = len(cameras)
+    floor = AGREEMENT_FLOOR * max(float(np.hypot(*c.size)) for c in cameras)
+    given = pair_disagreement(rig, pixels)
+    overall = float(np.nanmean(given))
+    swaps = {}
+    for i in range(n_views):
+        for j in range(i + 1, n_views):
+            if cameras[i].size == cameras[j].size:
+                order = list(range(n_views))
+                order[i], order[j] = j, i
+                swaps[i, j] = float(np.nanmean(pair_disagreement(rig, pixels[:, order])))
+    if swaps:
+        (i, j), swapped = min(swaps.items(), key=lambda item: item[1])
+        if overall > AGREEMENT_RATIO * swapped and overall - swapped > floor / 2:
+            a, b = cameras[i].name, cameras[j].name
+            raise ViewsError(
+                f"cameras {a!r} and {b!r} look swapped: the animal seen in {videos[i].name} "
+                f"(given as {a!r}) and {videos[j].name} (given as {b!r}) fits the "
+                f"calibration {overall / max(swapped, 1e-9):.3g} times better the other way "
+                f"round (each pair of views' sightings of its centre meet within "
+                f"{swapped:.3g} px swapped, {overall:.3g} px as given, mean median).",
+                f"Pass --views {a}={videos[j]} {b}={videos[i]}, or {skip}.",
+            )
+    if n_views < 3:
+        return
+    for v in range(n_views):
+        others = [u for u in range(n_views) if u != v]
+        holding = float(np.nanmean(given[v, others]))
+        rest = given[np.ix_(others, others)]
+        between = float(np.nanmean(rest))
+        if holding > AGREEMENT_RATIO * between and holding > floor:
+            name = cameras[v].name
+            raise ViewsError(
+                f"camera {name!r} (video {videos[v]}) does not agree with the other cameras: "
+                f"the animal's centre there is {holding:.3g} px (median) from where each "
+                f"other view and the calibration put it, against {between:.3g} px between the "
+                "other views.",
+                f"Check that {videos[v].name} is camera {name!r}'s recording of this session "
+                f"and that the calibration's entry for {name!r} is right, or {skip}.",
+            )
 
 
 def prepare_views(

@@ -17,7 +17,7 @@ from bkind_model.io.results import default_keypoint_names
 from bkind_model.io.video import open_video
 from bkind_model.multiview.calibration import check_cameras
 from bkind_model.multiview.cameras import Camera, CameraRig
-from bkind_model.multiview.data import prepare_views
+from bkind_model.multiview.data import check_views_agree, prepare_views
 from bkind_model.multiview.network import BKinD3D, ViewGeometry
 from bkind_model.multiview.results import Result3D, skeleton_edges
 from bkind_model.multiview.settings import Settings3D
@@ -147,6 +147,7 @@ def extract_3d(
     device: str = "auto",
     cache_dir: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    check_views: bool = True,
 ) -> Result3D:
     """3D keypoints of every synchronised frame of a session.
 
@@ -162,6 +163,9 @@ def extract_3d(
         Where the frame caches are (shared with training).
     progress : callable, optional
         ``f(done, total)`` in frames.
+    check_views : bool
+        Refuse views that do not agree with the calibration (swapped videos, a video of
+        something else: :func:`~bkind_model.multiview.data.check_views_agree`).
 
     Returns
     -------
@@ -180,6 +184,8 @@ def extract_3d(
     views = prepare_views(
         sources, letterboxes, tuple(session.offsets), session.n_frames, config, cache_dir=cache_dir
     )
+    if check_views:
+        check_views_agree(views, session)
     geometry = ViewGeometry(list(session.cameras), letterboxes, torch_device)
     if model.volume is not None:
         views.attach_track(CameraRig(list(session.cameras)))

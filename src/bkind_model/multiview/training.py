@@ -35,7 +35,7 @@ from bkind_model.io.checkpoint import (
 from bkind_model.io.lock import RunLock
 from bkind_model.io.video import open_video
 from bkind_model.multiview.cameras import CameraRig
-from bkind_model.multiview.data import PreparedViews, prepare_views
+from bkind_model.multiview.data import PreparedViews, check_views_agree, prepare_views
 from bkind_model.multiview.network import BKinD3D, ViewGeometry, square_letterbox, window_size
 from bkind_model.multiview.objective import terms_3d
 from bkind_model.multiview.settings import Settings3D
@@ -98,6 +98,9 @@ class Trainer3D(StepLoop):
         Where the frame caches go.
     prepare_progress : callable, optional
         ``f(done, total, message)`` while frames are cached.
+    check_views : bool
+        Refuse views that do not agree with the calibration (swapped videos, a video of
+        something else: :func:`~bkind_model.multiview.data.check_views_agree`).
     """
 
     model: BKinD3D
@@ -113,11 +116,14 @@ class Trainer3D(StepLoop):
         resume: bool = True,
         cache_dir: str | Path | None = None,
         prepare_progress: Callable[[int, int, str], None] | None = None,
+        check_views: bool = True,
     ) -> None:
         self.out_dir = ensure_folder(out_dir, "run folder")
         self.lock = RunLock(self.out_dir)
         try:
             self._build(session, config, settings, resume, cache_dir, prepare_progress)
+            if check_views:
+                check_views_agree(self.views, session)
         except BaseException:  # a refused resume or a cancelled caching frees the folder
             self.lock.release()
             raise

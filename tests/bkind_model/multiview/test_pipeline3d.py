@@ -177,6 +177,10 @@ def test_cli_3d_commands(sample, tmp_path, capsys):
     assert main(["train3d", *videos, *calibration, "--out", str(run), *options]) == 0
     out = tmp_path / "k3d.h5"
     assert main(["extract3d", str(run), *videos, *calibration, "--out", str(out)]) == 0
+    # --no-view-check skips the views' agreement (test_agreement.py: what it refuses).
+    swap = ["--views", f"cam_a={videos[1]}", f"cam_b={videos[0]}"]
+    assert main(["extract3d", str(run), *videos, *calibration, *swap, "--no-view-check",
+                 "--out", str(tmp_path / "swapped.h5")]) == 0  # fmt: skip
     capsys.readouterr()
     assert main(["evaluate3d", str(out), str(sample.ground_truth)]) == 0
     scores = json.loads(capsys.readouterr().out)
