@@ -22,9 +22,15 @@ dataset                   shape               meaning
 
 Attributes: ``format``, ``video_path``, ``fps``, ``frame_size`` (H, W), ``n_frames``,
 ``frames_done``, ``config`` (JSON), ``checkpoint``, ``checkpoint_sha256``, ``version``,
-``keypoint_names``, and ``letterbox`` (JSON) when heatmaps are stored. Named bodyparts
-(:mod:`bkind_model.naming`) add ``kind`` ("named"), ``skeleton`` (JSON list of
+``keypoint_names``, ``video_fingerprint`` ((n, h, w) uint8 thumbnails of a few frames,
+:func:`video_fingerprint`), and ``letterbox`` (JSON) when heatmaps are stored. Named
+bodyparts (:mod:`bkind_model.naming`) add ``kind`` ("named"), ``skeleton`` (JSON list of
 ``[name, name]`` edges) and ``named_from`` (the discovered keypoints' results file).
+
+:meth:`KeypointResult.load` checks every field it reads (shapes, number kinds, values
+finite or NaN within bounds, likelihood in [0, 1], fps, names, JSON through
+:mod:`bkind_model.io.jsonfile`), so every reader of results files refuses a damaged or
+crafted one in one line naming the file and the field.
 """
 
 from __future__ import annotations
@@ -294,7 +300,8 @@ class KeypointResult:
         Raises
         ------
         ResultsError
-            If the file is missing, not HDF5, or not a bkind results file.
+            If the file is missing, not HDF5, not a bkind results file, or any field is
+            of the wrong shape, kind or range (the message names the file and field).
         """
         path = Path(path)
         if not path.is_file():
