@@ -75,6 +75,7 @@ def test_bad_files_name_the_file(tmp_path):
         ("deep.json", '{"bodyparts": ' + "[" * 100_000 + "]" * 100_000 + "}"),
         ("deep.yaml", "bodyparts: " + "[" * 5_000 + "]" * 5_000),
     ],
+    ids=["json", "yaml"],
 )
 def test_nesting_bombs_are_one_line_naming_the_file(tmp_path, name, text):
     """N-bpdeep: a RecursionError traceback before."""
