@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from bkind_model import __version__
 from bkind_model.cli.behaviour import add_behaviour_commands
+from bkind_model.cli.cache import add_cache_commands
 from bkind_model.cli.multiview import add_3d_commands
 from bkind_model.cli.naming import add_naming_commands
 from bkind_model.cli.options import (
@@ -214,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_behaviour_commands(sub)
     add_naming_commands(sub)
     add_overlay_commands(sub)
+    add_cache_commands(sub)
 
     demo = sub.add_parser("demo", help="the whole job on the bundled synthetic sample")
     demo.add_argument("--out", default="bkind-demo", help="output folder")

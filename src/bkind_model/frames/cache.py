@@ -12,15 +12,29 @@ build leaves no half-written cache. It lives in :func:`~bkind_model.io.frame_ind
 ``("frames")`` unless told otherwise, keyed by the source's signature (path, size,
 modification time) and the target size: a changed video gets a new cache and the stale
 one is deleted.
+
+The frame caches of a folder are kept under :func:`max_cache_bytes`
+(``BKIND_CACHE_MAX_GB``, 5 GB by default): before a cache is written, the least recently
+used others are deleted until it fits, never one this process has open. A cache's
+modification time is its last use (reopening it touches it). :func:`cache_usage` and
+:func:`clear_cache` are what ``bkind cache info`` and ``bkind cache clear`` show and do,
+for the frame caches and the frame indexes (:mod:`bkind_model.io.frame_index`) alike.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import re
+import time
+import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from bkind_model.errors import ConfigError
 from bkind_model.frames.letterbox import resize_frames
 from bkind_model.io.atomic import atomic_path, ensure_folder, require_free
 from bkind_model.io.frame_index import cache_dir as default_cache_dir
@@ -28,7 +42,19 @@ from bkind_model.io.frame_index import cache_stem, remove_stale
 from bkind_model.io.video import VideoSource
 
 _CACHE_VERSION = 2
+#: Frames decoded and resized at once while building: at most 64, and at most
+#: :data:`_BUILD_BYTES` of full-size frames (a 4000x4000 frame is 48 MB).
 _BUILD_CHUNK = 64
+_BUILD_BYTES = 256 * 2**20
+#: Environment variable capping the frame caches of a folder, in GB (10**9 bytes).
+MAX_GB_ENV = "BKIND_CACHE_MAX_GB"
+DEFAULT_MAX_GB = 5.0
+#: The cached kinds: sub-folders of the cache folder (``.npy`` frames, ``.npz`` indexes).
+KINDS = ("frames", "index")
+#: Names of finished entries (``cache_stem`` + suffix); temporary files never match.
+_ENTRY = re.compile(r"[0-9a-f]{20}-[0-9a-f]{20}\.np[yz]")
+#: Frame caches open in this process: never evicted.
+_OPEN: weakref.WeakSet[FrameCache] = weakref.WeakSet()
 #: Progress callback: ``f(frames_done, frames_total, message)``.
 Progress = Callable[[int, int, str], None]
 
@@ -51,6 +77,7 @@ class FrameCache:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.frames = np.load(path, mmap_mode="r")
+        _OPEN.add(self)
 
     @classmethod
     def build(
@@ -88,12 +115,14 @@ class FrameCache:
         shape = (source.n_frames, *size, 3)
         message = f"Caching frames of {source.path.name}"
         if _is_complete(path, shape):
+            os.utime(path)  # its last use, for the least-recently-used eviction
             if progress is not None:
                 progress(source.n_frames, source.n_frames, message)
         else:
             ensure_folder(directory, "frame cache folder")  # removes caches killed midway
-            _write_frames(source, size, path, progress, message)
             remove_stale(directory, stem, ".npy")
+            make_room(directory, int(np.prod(shape)))
+            _write_frames(source, size, path, progress, message)
         return cls(path)
 
     @property
@@ -132,7 +161,132 @@ def _write_frames(
     header |= {"fortran_order": False, "shape": shape}
     with atomic_path(path, suffix=".npy") as tmp, tmp.open("wb") as file:
         np.lib.format.write_array_header_2_0(file, header)
-        for start, frames in source.iter_chunks(chunk=_BUILD_CHUNK):
+        chunk = min(_BUILD_CHUNK, max(1, _BUILD_BYTES // (source.height * source.width * 3)))
+        for start, frames in source.iter_chunks(chunk=chunk):
             resize_frames(frames, size).tofile(file)
             if progress is not None:
                 progress(start + len(frames), source.n_frames, message)
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One finished file of the cache.
+
+    Attributes
+    ----------
+    path : Path
+        The file.
+    size : int
+        Its size, bytes.
+    last_used : float
+        Its last use (modification time), seconds since the epoch.
+    """
+
+    path: Path
+    size: int
+    last_used: float
+
+
+def cache_entries(directory: Path) -> list[CacheEntry]:
+    """The finished cache files in ``directory``, least recently used first."""
+    entries = []
+    for path in directory.glob("*.np[yz]") if directory.is_dir() else ():
+        if _ENTRY.fullmatch(path.name):
+            try:
+                stat = path.stat()
+            except OSError:  # removed meanwhile by another process
+                continue
+            entries.append(CacheEntry(path, stat.st_size, stat.st_mtime))
+    return sorted(entries, key=lambda entry: entry.last_used)
+
+
+def max_cache_bytes() -> float:
+    """The cap on a folder's frame caches, bytes: ``BKIND_CACHE_MAX_GB`` or 5 GB.
+
+    Raises
+    ------
+    ConfigError
+        When the variable is not a number of GB, 0 or more (``inf``: no cap).
+    """
+    text = os.environ.get(MAX_GB_ENV)
+    if text is None:
+        return DEFAULT_MAX_GB * 1e9
+    try:
+        gigabytes = float(text)
+    except ValueError:
+        gigabytes = math.nan
+    if not gigabytes >= 0:
+        raise ConfigError(
+            f"{MAX_GB_ENV}={text!r} is not a size in GB (0 or more, inf for no cap); set it "
+            f"to e.g. {DEFAULT_MAX_GB:g} or unset it."
+        )
+    return gigabytes * 1e9
+
+
+def make_room(directory: Path, needed: int) -> list[Path]:
+    """Delete the least recently used frame caches until ``needed`` more bytes fit the cap.
+
+    Caches open in this process are kept, even when they alone pass the cap.
+
+    Parameters
+    ----------
+    directory : Path
+        A folder of frame caches.
+    needed : int
+        Bytes about to be written there.
+
+    Returns
+    -------
+    list of Path
+        The caches deleted.
+    """
+    cap = max_cache_bytes()
+    entries = [entry for entry in cache_entries(directory) if entry.path.suffix == ".npy"]
+    total = needed + sum(entry.size for entry in entries)
+    in_use = {cache.path.resolve() for cache in _OPEN}
+    removed = []
+    for entry in entries:
+        if total <= cap:
+            break
+        if entry.path.resolve() in in_use:
+            continue
+        entry.path.unlink(missing_ok=True)  # a process reading it keeps its open map
+        total -= entry.size
+        removed.append(entry.path)
+    return removed
+
+
+def cache_usage() -> dict[str, tuple[int, int]]:
+    """Entries and bytes of each kind in the cache folder: ``{kind: (entries, bytes)}``."""
+    usage = {}
+    for kind in KINDS:
+        entries = cache_entries(default_cache_dir(kind))
+        usage[kind] = (len(entries), sum(entry.size for entry in entries))
+    return usage
+
+
+def clear_cache(older_than_days: float | None = None) -> tuple[int, int]:
+    """Delete the cache folder's entries (frame caches and indexes), or the old ones.
+
+    Parameters
+    ----------
+    older_than_days : float, optional
+        Only entries not used for this many days; all when None. Caches open in this
+        process are kept.
+
+    Returns
+    -------
+    removed : int
+        Entries deleted.
+    freed : int
+        Bytes freed.
+    """
+    newest = math.inf if older_than_days is None else time.time() - older_than_days * 86400
+    in_use = {cache.path.resolve() for cache in _OPEN}
+    removed = freed = 0
+    for kind in KINDS:
+        for entry in cache_entries(default_cache_dir(kind)):
+            if entry.last_used < newest and entry.path.resolve() not in in_use:
+                entry.path.unlink(missing_ok=True)
+                removed, freed = removed + 1, freed + entry.size
+    return removed, freed
