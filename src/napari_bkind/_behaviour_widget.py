@@ -171,7 +171,9 @@ class BehaviourWidget(Container):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         self.viewer = napari_viewer
         self.chosen = ChosenResults(
-            "Keypoints of the video (results .h5 of Discover keypoints or named)", BehaviourError
+            napari_viewer,
+            "Keypoints of the video (results .h5 of Discover keypoints or named)",
+            BehaviourError,
         )
         self.results = self.chosen.edit
         self.names = LineEdit(
@@ -209,7 +211,8 @@ class BehaviourWidget(Container):
 
         super().__init__(
             widgets=[
-                self.results,
+                self.chosen.layer,
+                self.chosen.edit,
                 self.names,
                 self.behaviour,
                 row(self.start_button, self.stop_button, self.unlabel_button),
@@ -313,7 +316,7 @@ class BehaviourWidget(Container):
             first, last = min(start, stop), max(start, stop)
             if last >= self.keypoints().n_frames:
                 raise BehaviourError(
-                    f"{self.results.value}: frame {last} is past the video's last frame "
+                    f"{self.chosen.path}: frame {last} is past the video's last frame "
                     f"{self.keypoints().n_frames - 1}; choose the results of the video shown."
                 )
             self.labels.label(video, behaviour, first, last)

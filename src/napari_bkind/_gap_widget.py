@@ -67,8 +67,15 @@ class FrameGapWidget(Container):
             label="Videos", choices=self._video_choices, tooltip="Videos to train on"
         )
         self.info = Label(value="Open a video (File > Open) to begin.")
-        self.gap = FloatSpinBox(label="Frame gap", value=1.0, min=0.001, max=1e6, step=1.0)
-        self.gap.native.setDecimals(3)  # seconds need milliseconds
+        self.gap = FloatSpinBox(
+            label="Frame gap",
+            value=1.0,
+            min=0.001,
+            max=1e6,
+            step=1.0,
+            tooltip="Frames (whole numbers) or seconds between the two frames of a training pair",
+        )
+        self.gap.native.setDecimals(0)  # frames: whole numbers (seconds show milliseconds)
         self.unit = ComboBox(label="Gap unit", choices=["frames", "seconds"], value="frames")
         self.suggestion = Label(value="")
         self.preview = CheckBox(text="Show frame t+gap and dissimilarity", value=False)
@@ -173,13 +180,17 @@ class FrameGapWidget(Container):
         self._request_preview()
 
     def _unit_changed(self) -> None:
+        """Show the gap in the new unit: whole frames, or seconds to the millisecond."""
         video = self.reference()
+        frames = self.unit.value == "frames"
+        value = self.gap.value
         if video is not None and self.unit.value != self._unit_shown:
             fps = video.metadata["fps"]
-            factor = 1 / fps if self.unit.value == "seconds" else fps
-            with self.gap.changed.blocked():
-                self.gap.step = 1.0 if self.unit.value == "frames" else 0.05
-                self.gap.value = self.gap.value * factor
+            value *= fps if frames else 1 / fps
+        with self.gap.changed.blocked():
+            self.gap.step = 1.0 if frames else 0.05
+            self.gap.native.setDecimals(0 if frames else 3)
+            self.gap.value = max(1.0, round(value)) if frames else value
         self._unit_shown = self.unit.value
         self._gap_changed()
 

@@ -171,10 +171,9 @@ def _spin(
     label: str = "",
     decimals: int = 2,
 ) -> FloatSpinBox:
-    """A spin box wide enough for its longest value (a narrow dock must not cut digits off)."""
+    """A spin box showing ``decimals`` digits after the point."""
     spin = FloatSpinBox(value=value, min=low, max=high, step=step, tooltip=tooltip, label=label)
     spin.native.setDecimals(decimals)
-    spin.native.setMinimumWidth(spin.native.sizeHint().width())
     return spin
 
 

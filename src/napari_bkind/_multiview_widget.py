@@ -34,18 +34,21 @@ import numpy as np
 import pandas as pd
 from napari.components.grid import GridCanvas
 from napari.layers import Layer
-from qtpy.QtCore import Signal
+from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -67,7 +70,12 @@ from napari_bkind._loss_plot import LossPlot
 from napari_bkind._palette import rgba
 from napari_bkind._session import replace_layer
 from napari_bkind._tasks import Task, TaskCancelled
-from napari_bkind._train_widget import _format_seconds, available_devices
+from napari_bkind._train_widget import (
+    AUTO,
+    _format_seconds,
+    available_devices,
+    more_settings_help,
+)
 
 #: Separates the video paths in the *Videos* line edit.
 VIDEO_SEPARATOR = ";"
@@ -354,7 +362,9 @@ class MultiViewWidget(QWidget):
         self.task: Task | None = None
         self._cancel_run: Callable[[], None] | None = None
         self._run_status: Status3D | None = None
-        layout = QVBoxLayout(self)
+        # The form scrolls inside the dock: it is taller than a laptop's window.
+        content = QWidget()
+        layout = QVBoxLayout(content)
         for group in (self._session_group(), self._train_group(), self._results_group()):
             layout.addWidget(group)
         self.status = QLabel("Choose the videos and calibration, then press Check.")
@@ -368,6 +378,16 @@ class MultiViewWidget(QWidget):
         for widget in (self.status, self.message, self.progress_bar, self.cancel_button):
             layout.addWidget(widget)
         layout.addStretch()
+        scroll = QScrollArea()
+        scroll.setWidget(content)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        bar = scroll.verticalScrollBar().sizeHint().width()
+        self.setMinimumWidth(content.minimumSizeHint().width() + bar)
         self.progressed.connect(self._show_progress)
         for edit in (self.videos, self.calibration, self.offsets):
             edit.textChanged.connect(self._forget_session)
@@ -402,6 +422,11 @@ class MultiViewWidget(QWidget):
         self.show_button.clicked.connect(self.show_views)
         self.table = QTableWidget(0, len(TABLE_COLUMNS))
         self.table.setHorizontalHeaderLabels(list(TABLE_COLUMNS))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(TABLE_COLUMNS.index("video"), QHeaderView.ResizeMode.Stretch)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setMaximumHeight(6 * self.table.fontMetrics().height() * 2)
         self.summary = QLabel("")
         group = QGroupBox("Session")
         form = QFormLayout(group)
@@ -426,11 +451,16 @@ class MultiViewWidget(QWidget):
         self.minutes.setToolTip("Time budget of training; 0 trains exactly Steps steps")
         self.steps = self._spin(QSpinBox(), defaults.steps, 1, 10_000_000)
         self.image_size = self._spin(QSpinBox(), 0, 0, 1024)
-        self.image_size.setToolTip("Side of the model input, px; 0 chooses it from the views")
+        self.image_size.setSpecialValueText(AUTO)
+        self.image_size.setToolTip(
+            "Side of the model input, px; auto (0) chooses it from the views"
+        )
         self.device = QComboBox()
         self.device.addItems(available_devices())
         self.more = QLineEdit()
-        self.more.setToolTip('Other run settings as JSON, e.g. {"batch_size": 4, "lr": 0.001}')
+        example = '{"batch_size": 4, "lr": 0.001}'
+        self.more.setPlaceholderText(f"JSON, e.g. {example}")
+        self.more.setToolTip(more_settings_help(default_config_3d(), example))
         self.train_button = QPushButton("Train")
         self.train_button.clicked.connect(self.train)
         self.plot = LossPlot()
@@ -441,7 +471,7 @@ class MultiViewWidget(QWidget):
             ("Keypoints", self.n_keypoints),
             ("Minutes", self.minutes),
             ("Steps", self.steps),
-            ("Image size", self.image_size),
+            ("Image size (px)", self.image_size),
             ("Device", self.device),
             ("More settings", self.more),
         ):
@@ -461,7 +491,8 @@ class MultiViewWidget(QWidget):
         self.export_format = QComboBox()
         self.export_format.addItems([label for label, _, _ in EXPORTS])
         self.export_path = QLineEdit()
-        self.export_path.setPlaceholderText("default: in the run folder")
+        self.export_path.setPlaceholderText("default: run folder")
+        self.export_path.setToolTip("Where the export goes (default: in the run folder)")
         self.export_button = QPushButton("Export")
         self.export_button.clicked.connect(self.export)
         group = QGroupBox("3D keypoints")

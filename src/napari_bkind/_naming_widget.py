@@ -104,7 +104,9 @@ class NameBodypartsWidget(Container):
     def __init__(self, napari_viewer: napari.Viewer) -> None:
         self.viewer = napari_viewer
         self.chosen = ChosenResults(
-            "Discovered keypoints of the video (results .h5 of Discover keypoints)", BodypartsError
+            napari_viewer,
+            "Discovered keypoints of the video (results .h5 of Discover keypoints)",
+            BodypartsError,
         )
         self.results = self.chosen.edit
         self.names = LineEdit(label="Bodyparts", tooltip="Names, comma separated")
@@ -130,7 +132,7 @@ class NameBodypartsWidget(Container):
             tooltip="A DeepLabCut CollectedData_<scorer>.h5/.csv of frames of this video",
         )
         self.import_button = PushButton(text="Import DLC labels")
-        self.fit_button = PushButton(text="Fit & predict")
+        self.fit_button = PushButton(text="Fit and predict")
         self.correct_button = PushButton(text="Correct this frame", enabled=False)
         self.refit_button = PushButton(text="Refit", enabled=False)
         self.folder = FileEdit(
@@ -148,7 +150,8 @@ class NameBodypartsWidget(Container):
         buttons = [self.propose_button, self.import_button, self.fit_button]
         super().__init__(
             widgets=[
-                self.results,
+                self.chosen.layer,
+                self.chosen.edit,
                 self.names,
                 self.skeleton,
                 self.config,
@@ -415,7 +418,7 @@ class NameBodypartsWidget(Container):
         except Exception as exc:
             show_exception("Fitting", exc)
             return
-        out = default_named_path(self.results.value)
+        out = default_named_path(self.chosen.path)
         overwrite = self.replace.value or out in self._written
         self._start(
             _fit,

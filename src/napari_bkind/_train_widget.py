@@ -55,6 +55,25 @@ def available_devices() -> list[str]:
     return devices
 
 
+#: Settings that have a field of their own (or come from the other widgets).
+FORM_SETTINGS = frozenset(
+    {"n_keypoints", "steps", "minutes", "image_size", "device", "frame_gap", "gap_unit"}
+    | {"crop_size", "masks"}
+)
+#: What an image size of 0 (the spin boxes' minimum) is shown as.
+AUTO = "auto"
+
+
+def more_settings_help(defaults: Config, example: str) -> str:
+    """Tooltip of a *More settings* box: the format, an example, every other key's default."""
+    others = {k: v for k, v in defaults.to_dict().items() if k not in FORM_SETTINGS}
+    listed = ", ".join(f"{key} {value}" for key, value in others.items())
+    return (
+        f"Other run settings as one JSON object, e.g. {example} (empty: the defaults). "
+        f"Keys and defaults: {listed} (described in bkind_model.config.Config)."
+    )
+
+
 def _format_seconds(seconds: float) -> str:
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
@@ -112,19 +131,21 @@ class TrainWidget(Container):
         self.steps = SpinBox(label="Steps", value=defaults.steps, min=1, max=10_000_000)
         self.expected = Label(value="")
         self.image_size = SpinBox(
-            label="Image size",
+            label="Image size (px)",
             value=defaults.image_size or 0,
             min=0,
             max=1024,
             step=16,
-            tooltip="Side of the model input, px; 0 chooses it from the animal's window (96-128)",
+            tooltip="Side of the model input, px; auto (0) chooses it from the animal's "
+            "window (96-128 px)",
         )
+        self.image_size.native.setSpecialValueText(AUTO)
         self.device = ComboBox(label="Device", choices=available_devices(), value="auto")
+        example = '{"batch_size": 8, "lr": 0.001}'
         self.more = LineEdit(
-            label="More settings",
-            value="",
-            tooltip='Other run settings as JSON, e.g. {"batch_size": 8, "lr": 0.001}',
+            label="More settings", value="", tooltip=more_settings_help(defaults, example)
         )
+        self.more.native.setPlaceholderText(f"JSON, e.g. {example}")
         self.run_folder = FileEdit(
             label="Run folder",
             mode="d",
