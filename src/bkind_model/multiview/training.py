@@ -36,6 +36,7 @@ from bkind_model.io.lock import RunLock
 from bkind_model.io.video import open_video
 from bkind_model.multiview.cameras import CameraRig
 from bkind_model.multiview.data import PreparedViews, check_views_agree, prepare_views
+from bkind_model.multiview.extraction import checkpoint_views
 from bkind_model.multiview.network import BKinD3D, ViewGeometry, square_letterbox, window_size
 from bkind_model.multiview.objective import terms_3d
 from bkind_model.multiview.settings import Settings3D
@@ -155,7 +156,8 @@ class Trainer3D(StepLoop):
                     f"{self.checkpoint_path}: a 2D checkpoint, not a 3D run. Train 3D in "
                     "another folder (or pass --restart)."
                 )
-        crops = self._crop_sizes(config, sources, saved)
+            checkpoint_views(saved, self.checkpoint_path)  # cameras and letterboxes usable
+        crops = self._crop_sizes(config, sources, saved, self.checkpoint_path)
         config = self._resolve_auto(config, sources, crops, saved)
         if saved is not None:
             ensure_compatible(
@@ -207,7 +209,7 @@ class Trainer3D(StepLoop):
             self._restore(saved)
 
     @staticmethod
-    def _crop_sizes(config: Config, sources: list, saved: dict | None) -> list[float]:
+    def _crop_sizes(config: Config, sources: list, saved: dict | None, path: Path) -> list[float]:
         """Each view's window side in source px (0: the whole frame), saved or measured.
 
         ``config.crop_size`` None measures the animal in every view
@@ -215,7 +217,17 @@ class Trainer3D(StepLoop):
         number is the window of every view.
         """
         if saved is not None:
-            return [float(c) for c in saved["crop_sizes"]]
+            crops = saved.get("crop_sizes")
+            if (
+                not isinstance(crops, list)
+                or len(crops) != len(sources)
+                or not all(isinstance(c, int | float) and 0 <= c < np.inf for c in crops)
+            ):
+                raise CheckpointError(
+                    f"{path}: key 'crop_sizes' is {crops!r}, not {len(sources)} window "
+                    "sizes in px; the checkpoint is damaged: train again (--restart)."
+                )
+            return [float(c) for c in crops]
         if config.crop_size is not None:
             return [float(config.crop_size)] * len(sources)
         return [measure_crop_size(s) for s in sources]

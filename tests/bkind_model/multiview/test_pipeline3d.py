@@ -239,6 +239,16 @@ def test_garbage_3d_checkpoint_keys_are_one_clear_error(session, tmp_path, key):
         path = save_checkpoint(tmp_path / "bad.pt", {**state, key: garbage})
         with pytest.raises(CheckpointError, match=f"bad.pt: key '{key}' is unusable"):
             load_model_3d(path)
+    # Resuming a run from such a checkpoint: the same error, the run folder freed.
+    run = tmp_path / "run"
+    save_checkpoint(run / "checkpoint.pt", {**state, key: "abc"})
+    config = default_config_3d(steps=1, minutes=None, **SMALL)
+    for _ in range(2):
+        with pytest.raises(CheckpointError, match=f"key '{key}' is unusable"):
+            Trainer3D(session, run, config, Settings3D(design="algebraic"))
+    save_checkpoint(run / "checkpoint.pt", {**state, "crop_sizes": ["abc"] * 3})
+    with pytest.raises(CheckpointError, match="key 'crop_sizes' is"):
+        Trainer3D(session, run, config, Settings3D(design="algebraic"))
 
 
 def test_same_calibration_check_includes_distortions(session):
