@@ -9,14 +9,16 @@ Usage
 -----
 ::
 
-    python bench/faults.py                      # every case (~10-15 min on 2 cores)
+    python bench/faults.py                      # every case (~40 min on 2 cores)
     python bench/faults.py --only opt.,mask.    # cases whose names start so
     python bench/faults.py --work /tmp/faults --keep   # keep the files for a look
     python bench/faults.py --list               # the case names, nothing run
 
 The cases of the 2026-12-07 blind probe (3D, naming, behaviour, exports, overlay, many
 videos, torchrun, crafted files, nesting bombs, degenerate values: one per row of
-``shared/probes/defects-2026-12-07.md``) live in ``faults_probe.py``, imported from here.
+``shared/probes/defects-2026-12-07.md``) live in ``faults_probe.py``, imported from here
+(~25 min of the whole with ``--jobs 1`` on a loaded 2-core machine; their prefixes are
+listed in its docstring).
 
 Options: ``--only PREFIX[,PREFIX...]``, ``--work DIR`` (default: a new temporary folder,
 removed at the end unless ``--keep``), ``--jobs N`` (simple cases run N at a time; kills

@@ -120,6 +120,17 @@ def _dataset(name: str, make: Callable[[np.ndarray], Any]) -> Callable[[Any], No
     return lambda f: _replace(f, name, make(f[name][()]))
 
 
+def _likelihood(make: Callable[[tuple[int, int]], np.ndarray]) -> Callable[[Any], None]:
+    """Write dataset ``likelihood`` made from the ``(T, K)`` shape (the base has none)."""
+
+    def apply(f: Any) -> None:
+        if "likelihood" in f:
+            del f["likelihood"]
+        f["likelihood"] = make(f["keypoints"].shape[:2])
+
+    return apply
+
+
 #: Results-file edits: label -> (the field at fault, the edit of the open HDF5 file).
 CRAFTED: dict[str, tuple[str, Callable[[Any], None]]] = {
     "conf_shape": ("confidence", _dataset("confidence", lambda a: a[:-1])),
@@ -135,8 +146,8 @@ CRAFTED: dict[str, tuple[str, Callable[[Any], None]]] = {
     "kp_scalar_str": ("keypoints", _dataset("keypoints", lambda a: b"garbage")),
     "kpnames_dup": ("keypoint_names", _names(lambda names: [names[0]] * len(names))),
     "kpnames_short": ("keypoint_names", _names(lambda names: names[:-1])),
-    "likelihood_bad": ("likelihood", _dataset("likelihood", lambda a: np.full_like(a, 7.0))),
-    "likelihood_shape": ("likelihood", _dataset("likelihood", lambda a: a[:, :-1])),
+    "likelihood_bad": ("likelihood", _likelihood(lambda tk: np.full(tk, 7.0, np.float32))),
+    "likelihood_shape": ("likelihood", _likelihood(lambda tk: np.ones((tk[0], tk[1] - 1)))),
     "zero_kp": ("keypoints", _no_keypoints),
     "zero_frames": ("frames", _no_frames),
 }
@@ -247,7 +258,7 @@ class ProbeFixtures(Fixtures):
         return write_intervals(self.root / "beh_good.csv", ground_truth_labels(self["long"]))
 
     def _fx_beh_model(self) -> Path:
-        path = self.root / "behaviour.pkl"
+        path = self.root / "behaviour.skops"
         argv = ["behaviour", "train", self["beh_results"], "--labels", self["beh_labels"]]
         self.cli([*argv, "--out", str(path)], "behaviour train")
         return path
@@ -404,9 +415,14 @@ class Payload:
         return (os.mkdir, (self.marker,))
 
 
-def plant_model_pickle(ctx: Ctx) -> None:
+def plant_model_pickle(protocol: int) -> Callable[[Ctx], None]:
     """``$tmp/evil.pkl``: a behaviour model that is a pickle with a payload."""
-    (ctx.tmp / "evil.pkl").write_bytes(pickle.dumps(Payload(Path(ctx.sub(MARKER)))))
+
+    def plant(ctx: Ctx) -> None:
+        payload = Payload(Path(ctx.sub(MARKER)))
+        (ctx.tmp / "evil.pkl").write_bytes(pickle.dumps(payload, protocol=protocol))
+
+    return plant
 
 
 def plant_dlc_pickle(ctx: Ctx) -> None:
@@ -518,7 +534,7 @@ def _crafted_case(name: str, command: str, label: str, expect: str = "error", **
 EXPORT_CSV = "export {cr} --to csv --out $tmp/out.csv"
 OVERLAY = "overlay {cr} --start 0 --stop 20 --out $tmp/ov.mp4"
 PREDICT = "behaviour predict $beh_model {cr} --out $tmp/eth.csv"
-TRAIN_BEH = "behaviour train {cr} --labels $beh_labels --out $tmp/m.pkl"
+TRAIN_BEH = "behaviour train {cr} --labels $beh_labels --out $tmp/m.skops"
 MOTIFS = "motifs {cr} -k 3 --out $tmp/mot.csv"
 PROPOSE = "propose {cr} -n 3"
 
@@ -663,8 +679,11 @@ def probe_cases() -> list[Case]:
     evil = "$tmp/CollectedData_evil.h5"
     cases = [
         # -- code in files -------------------------------------------------------------
-        C("sec.S01", "error", "behaviour predict $tmp/evil.pkl $beh_results --out $tmp/e.csv",
-          "evil.pkl", setup=plant_model_pickle, marker=MARKER),
+        *[
+            C(name, "error", "behaviour predict $tmp/evil.pkl $beh_results --out $tmp/e.csv",
+              "evil.pkl", setup=plant_model_pickle(protocol), marker=MARKER)
+            for name, protocol in (("sec.S01", pickle.DEFAULT_PROTOCOL), ("sec.S01-protocol0", 0))
+        ],
         C("sec.S02", "error", f"evaluate $results {evil}", "CollectedData_evil.h5",
           setup=plant_dlc_pickle, **sec),
         C("sec.S03", "error", f"name $results {evil} --out $tmp/s.named.bkind.h5",
@@ -674,7 +693,7 @@ def probe_cases() -> list[Case]:
         # -- behaviour labels ----------------------------------------------------------
         *[
             C(f"beh.B-tr-{label}", "error",
-              f"behaviour train $beh_results --labels $bl_{label} --out $tmp/m.pkl",
+              f"behaviour train $beh_results --labels $bl_{label} --out $tmp/m.skops",
               f"{label}.csv", field)
             for label, (field, _) in LABEL_EDITS.items()
         ],
@@ -773,5 +792,6 @@ def probe_cases() -> list[Case]:
         cases.append(_crafted_case(name, command, label, expect, check=check))
     for name, opt, value, command in DEGENERATE:
         expect = "either" if name in EITHER else "error"
-        cases.append(C(name, expect, [*command.split(), opt, value], opt))
+        word = opt.lstrip("-").split("-")[0]  # "window" of --window-s, as a message says it
+        cases.append(C(name, expect, [*command.split(), opt, value], opt, word))
     return [*cases, *lost_cases()]
