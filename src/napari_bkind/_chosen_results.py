@@ -63,8 +63,9 @@ class ChosenResults:
 
     def _layers_changed(self, _event=None) -> None:
         self.layer.reset_choices()
-        if self.layer.value is None and self.edit.value is None and self.layer.choices:
-            self.layer.value = self.layer.choices[0]
+        layers = [layer for layer in self.layer.choices if layer is not None]
+        if self.layer.value is None and self.edit.value is None and layers:
+            self.layer.value = layers[0]
 
     def _layer_chosen(self) -> None:
         if self.layer.value is not None and self.edit.value is not None:

@@ -154,3 +154,16 @@ def test_bad_input_is_a_notification_not_a_traceback(viewer, named_video, tmp_pa
     assert "no keypoints" in shown[0]
     assert "named twice" in shown[1]
     assert "CollectedData_x.csv" in shown[2]
+
+
+def test_an_open_results_layer_is_offered_before_a_file(viewer, named_video, tmp_path):
+    results, _ = named_video
+    widget = NameBodypartsWidget(viewer)
+    assert widget.chosen.path is None
+    viewer.open(str(results), plugin="napari-bkind")
+    assert widget.chosen.layer.value is viewer.layers["mouse.bkind keypoints"]
+    assert widget.chosen.path == results and widget.keypoints().n_frames == 60
+    other = shutil.copy(results, tmp_path / "other.bkind.h5")
+    widget.results.value = other  # a file chosen: the layer is no longer
+    assert widget.chosen.layer.value is None and widget.chosen.path == other
+    assert widget.fit_button.native.text() == "Fit and predict"
