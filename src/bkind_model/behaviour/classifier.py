@@ -9,19 +9,22 @@ frames and each frame gets the most probable behaviour (:mod:`ethogram`).
 
 A model remembers the keypoints it was trained on (names, the B-KinD checkpoint that
 discovered them, the body frame's reference shape), so it refuses keypoints that mean
-other body parts. It is saved as a pickle: load only models you trust, as with any
-scikit-learn model.
+other body parts. It is saved with skops (``.skops``, a zip of JSON and arrays), which
+rebuilds only the types it is told to trust (:data:`TRUSTED_TYPES` beyond scikit-learn's
+and numpy's own), so opening a model file runs no code from it; pickles, which can, are
+refused.
 """
 
 from __future__ import annotations
 
-import pickle
+import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import skops.io
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -35,7 +38,12 @@ from bkind_model.io.atomic import atomic_path
 from bkind_model.io.outputs import check_output
 from bkind_model.io.results import KeypointResult
 
-FORMAT = "bkind-behaviour-1"
+FORMAT = "bkind-behaviour-2"
+#: Types of a model file skops rebuilds beyond its defaults (scikit-learn's estimators,
+#: numpy arrays, Python's plain data): the trees of gradient boosting.
+TRUSTED_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+#: The suffix of model files (a name, not a check).
+SUFFIX = ".skops"
 #: Fewest labelled frames of each behaviour a model is trained with.
 MIN_FRAMES = 10
 
@@ -184,11 +192,26 @@ class BehaviourClassifier:
         )
 
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
-        """Write the model atomically (a pickle); an existing file only if ``overwrite``."""
+        """Write the model atomically with skops; an existing file only if ``overwrite``.
+
+        The file holds plain data (names, settings, the keypoints' names, checkpoint and
+        reference shape) and the scikit-learn estimator, nothing :meth:`load` must not trust.
+        """
         path = Path(path)
         check_output(path, overwrite=overwrite, option="overwrite=True (--overwrite)")
-        with atomic_path(path) as tmp, open(tmp, "wb") as file:
-            pickle.dump({"format": FORMAT, "model": self}, file)
+        content = {
+            "format": FORMAT,
+            "names": list(self.names),
+            "settings": asdict(self.settings),
+            "reference": np.asarray(self.shape.reference, np.float64),
+            "rigidity": np.asarray(self.shape.rigidity, np.float64),
+            "keypoint_names": list(self.keypoint_names),
+            "checkpoint_sha256": self.checkpoint_sha256,
+            "trained_on": dict(self.trained_on),
+            "estimator": self.estimator,
+        }
+        with atomic_path(path) as tmp:
+            skops.io.dump(content, tmp)
         return path
 
     @classmethod
@@ -201,22 +224,72 @@ class BehaviourClassifier:
             For a missing, damaged or foreign file.
         """
         path = Path(path)
+        retrain = (
+            f"train it again (`bkind behaviour train RESULTS --labels LABELS --out model{SUFFIX}`)"
+        )
         if not path.is_file():
             raise BehaviourError(
                 f"{path}: behaviour model not found; train one first (`bkind behaviour train`)."
             )
         try:
             with open(path, "rb") as file:
-                content = pickle.load(file)
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError) as exc:
+                head = file.read(2)
+            if head[:1] == b"\x80":  # pickle protocol 2 and later (behaviour-1 models)
+                raise BehaviourError(
+                    f"{path}: a pickle (as behaviour models were before skops); a pickle can "
+                    f"run code, so it is not opened: {retrain}."
+                )
+            content = skops.io.load(path, trusted=TRUSTED_TYPES)
+        except skops.io.exceptions.UntrustedTypesFoundException as exc:
             raise BehaviourError(
-                f"{path}: cannot read as a behaviour model ({type(exc).__name__}); train it again."
+                f"{path}: holds types a behaviour model never holds "
+                f"({', '.join(skops.io.get_untrusted_types(file=path))[:200]}); refused unread, "
+                f"as they could run code: {retrain}."
+            ) from exc
+        except (
+            OSError,
+            ValueError,
+            TypeError,
+            KeyError,
+            AttributeError,
+            zipfile.BadZipFile,
+        ) as exc:
+            raise BehaviourError(
+                f"{path}: cannot read as a behaviour model ({type(exc).__name__}); {retrain}."
             ) from exc
         if not isinstance(content, dict) or content.get("format") != FORMAT:
             raise BehaviourError(
-                f"{path}: not a behaviour model of this version ({FORMAT}); train it again."
+                f"{path}: not a behaviour model of this version ({FORMAT}); {retrain}."
             )
-        return content["model"]
+        try:
+            model = cls(
+                names=[str(name) for name in content["names"]],
+                settings=ClassifierSettings(**content["settings"]),
+                shape=BodyShape(
+                    np.asarray(content["reference"], np.float64).reshape(-1, 2),
+                    np.asarray(content["rigidity"], np.float64).reshape(-1),
+                ),
+                keypoint_names=[str(name) for name in content["keypoint_names"]],
+                checkpoint_sha256=(
+                    None
+                    if content["checkpoint_sha256"] is None
+                    else str(content["checkpoint_sha256"])
+                ),
+                estimator=content["estimator"],
+                trained_on={str(k): int(v) for k, v in content["trained_on"].items()},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError, BehaviourError) as exc:
+            raise BehaviourError(
+                f"{path}: a damaged behaviour model ({type(exc).__name__}); {retrain}."
+            ) from exc
+        if not hasattr(model.estimator, "predict_proba") or len(model.shape.reference) != len(
+            model.keypoint_names
+        ):
+            raise BehaviourError(
+                f"{path}: a damaged behaviour model (its estimator or reference shape does not "
+                f"fit its {len(model.keypoint_names)} keypoints); {retrain}."
+            )
+        return model
 
 
 def _checkpoint(result: KeypointResult) -> str | None:

@@ -93,7 +93,7 @@ def add_behaviour_commands(sub: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--labels", required=True, help="intervals CSV or frame x behaviour CSV of those videos"
     )
-    train.add_argument("--out", required=True, help="model file to write (e.g. behaviour.pkl)")
+    train.add_argument("--out", required=True, help="model file to write (e.g. behaviour.skops)")
     train.add_argument(
         "--window-s", type=positive_float, default=1.0, help="feature window, seconds (default 1)"
     )

@@ -1,10 +1,15 @@
+import pickle
+import zipfile
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
+import skops.io
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import f1_score
 
-from bkind_model.behaviour import BehaviourError
+from bkind_model.behaviour import BehaviourError, classifier
 from bkind_model.behaviour.classifier import (
     MIN_FRAMES,
     BehaviourClassifier,
@@ -33,15 +38,67 @@ def test_states_of_a_held_out_video_are_recognised(samples, trained):
 
 
 def test_a_saved_model_predicts_the_same(samples, trained, tmp_path):
-    path = trained.save(tmp_path / "model.pkl")
+    path = trained.save(tmp_path / "model.skops")
     with pytest.raises(ExistingFileError):
         trained.save(path)
     loaded = BehaviourClassifier.load(path)
     result = ground_truth_result(samples[1])
     np.testing.assert_array_equal(loaded.probabilities(result), trained.probabilities(result))
-    (tmp_path / "junk.pkl").write_bytes(b"not a pickle")
-    with pytest.raises(BehaviourError, match=r"junk.pkl: cannot read as a behaviour model"):
-        BehaviourClassifier.load(tmp_path / "junk.pkl")
+    assert (loaded.names, loaded.settings, loaded.trained_on) == (
+        trained.names, trained.settings, trained.trained_on,
+    )  # fmt: skip
+    (tmp_path / "junk.skops").write_bytes(b"not a model")
+    with pytest.raises(BehaviourError, match=r"junk.skops: cannot read as a behaviour model"):
+        BehaviourClassifier.load(tmp_path / "junk.skops")
+
+
+def test_a_gradient_boosting_model_is_stored_without_pickle(samples, tmp_path, monkeypatch):
+    result = ground_truth_result(samples[0])
+    truth = ground_truth_labels(samples[0])
+    labels = BehaviourLabels(truth.names)  # 15 frames of each behaviour: a quick fit
+    for code, name in enumerate(truth.names):
+        for frame in np.flatnonzero(truth.codes(samples[0].name, result.n_frames) == code)[:15]:
+            labels.label(samples[0].name, name, int(frame), int(frame))
+    real = classifier._estimator
+
+    def few_trees(settings, seed):  # the real estimator, 2 small trees instead of 150
+        return real(settings, seed).set_params(max_iter=2, max_leaf_nodes=4)
+
+    monkeypatch.setattr(classifier, "_estimator", few_trees)
+    model = train_classifier([result], labels, ClassifierSettings(estimator="boosting"))
+    path = model.save(tmp_path / "boosting.skops")
+    assert zipfile.is_zipfile(path)
+    loaded = BehaviourClassifier.load(path)
+    assert isinstance(loaded.estimator, HistGradientBoostingClassifier)
+    held_out = ground_truth_result(samples[1])
+    np.testing.assert_array_equal(loaded.probabilities(held_out), model.probabilities(held_out))
+
+
+class _Payload:
+    """Unpickled, it writes the file ``marker``: code from a file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({str(self.marker)!r}, 'w').write('ran')",))
+
+
+def test_pickles_and_foreign_types_are_refused_unread(trained, tmp_path):
+    marker = tmp_path / "code-ran"
+    old = tmp_path / "behaviour.pkl"  # a model as saved before skops, with a payload
+    old.write_bytes(pickle.dumps({"format": "bkind-behaviour-1", "model": _Payload(marker)}))
+    with pytest.raises(BehaviourError) as refused:
+        BehaviourClassifier.load(old)
+    message = str(refused.value)
+    assert message.startswith(f"{old}: a pickle") and "\n" not in message
+    assert "`bkind behaviour train RESULTS --labels LABELS --out model.skops`" in message
+
+    foreign = tmp_path / "foreign.skops"
+    skops.io.dump({"format": "bkind-behaviour-2", "model": _Payload(marker)}, foreign)
+    with pytest.raises(BehaviourError, match=r"foreign\.skops: holds types .*_Payload"):
+        BehaviourClassifier.load(foreign)
+    assert not marker.exists()
 
 
 def test_keypoints_of_another_kind_are_refused(samples, trained):
