@@ -24,7 +24,7 @@ from bkind_model.frames.letterbox import Letterbox
 from bkind_model.frames.pipeline import PreparedVideo, prepare_video
 from bkind_model.frames.sampling import evenly_spaced
 from bkind_model.frames.windows import FOREGROUND_THRESHOLD, fill_missing
-from bkind_model.io.video import VideoSource
+from bkind_model.io.video import VideoSource, open_video
 from bkind_model.multiview.cameras import CameraRig
 from bkind_model.multiview.views import Session, ViewsError
 
@@ -250,25 +250,34 @@ AGREEMENT_FLOOR = 0.05
 CHANGING_FRAMES = 16
 #: Share of a frame differing from the median background above which a view has none.
 CHANGING_LIMIT = 0.5
+#: Largest side, px, of the thinned frames :func:`changing_share` compares.
+CHANGING_SIDE = 256
 
 
-def changing_share(frames: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """Share of each frame's pixels that differ from the background.
+def changing_share(source: VideoSource, frames: np.ndarray) -> float:
+    """Median share of a video's pixels that differ from the median of some of its frames.
+
+    Frames are read at the source's resolution, one at a time, and thinned by a stride to
+    at most :data:`CHANGING_SIDE` pixels a side (no averaging, so per-pixel noise stays).
 
     Parameters
     ----------
+    source : VideoSource
+        The video.
     frames : ndarray
-        ``(B, H, W, 3)`` uint8 frames.
-    background : ndarray
-        ``(H, W)`` gray background in [0, 1].
+        ``(N,)`` frame numbers.
 
     Returns
     -------
-    ndarray
-        ``(B,)`` in [0, 1]: pixels whose gray level is more than
-        :data:`~bkind_model.frames.windows.FOREGROUND_THRESHOLD` from the background's.
+    float
+        In [0, 1]: over the frames, the median share of pixels whose gray level is more
+        than :data:`~bkind_model.frames.windows.FOREGROUND_THRESHOLD` from the frames'
+        per-pixel median (a still arena with an animal: a few percent).
     """
-    return (np.abs(to_gray_numpy(frames) - background) > FOREGROUND_THRESHOLD).mean((1, 2))
+    stride = max(1, -(-max(source.height, source.width) // CHANGING_SIDE))
+    gray = np.stack([to_gray_numpy(source[int(i)][::stride, ::stride]) for i in frames])
+    background = np.median(gray, axis=0)
+    return float(np.median((np.abs(gray - background) > FOREGROUND_THRESHOLD).mean((1, 2))))
 
 
 def pair_disagreement(rig: CameraRig, pixels: np.ndarray) -> np.ndarray:
@@ -303,8 +312,10 @@ def pair_disagreement(rig: CameraRig, pixels: np.ndarray) -> np.ndarray:
 def check_views_agree(views: PreparedViews, session: Session) -> None:
     """Refuse views that do not see one animal the way the calibration says they should.
 
-    The animal's foreground centre in every view, on :data:`AGREEMENT_FRAMES` frames, is
-    triangulated from every pair of views (:func:`pair_disagreement`). Two cameras whose
+    First every view must have a still background (:func:`changing_share` at most
+    :data:`CHANGING_LIMIT`: not noise or a test pattern). Then the animal's foreground
+    centre in every view, on :data:`AGREEMENT_FRAMES` frames, is triangulated from every
+    pair of views (:func:`pair_disagreement`). Two cameras whose
     videos are swapped are found when swapping them makes the views agree
     :data:`AGREEMENT_RATIO` times better (mean over pairs); a view that shows something
     else (another recording, a test pattern), with three or more views, when the pairs
@@ -329,11 +340,10 @@ def check_views_agree(views: PreparedViews, session: Session) -> None:
     cameras, videos = list(session.cameras), list(session.videos)
     skip = "pass --no-view-check if the cameras and videos are right"
     t = evenly_spaced(views.n_frames, AGREEMENT_FRAMES)
-    for camera, video, path, offset in zip(
-        cameras, views.videos, videos, views.offsets, strict=True
-    ):
-        frames = video.frames[t[:: max(1, len(t) // CHANGING_FRAMES)] + offset]
-        share = float(np.median(changing_share(frames, video.pipeline.background.gray)))
+    sampled = evenly_spaced(views.n_frames, CHANGING_FRAMES)
+    for camera, path, offset in zip(cameras, videos, views.offsets, strict=True):
+        with open_video(path) as source:
+            share = changing_share(source, sampled + offset)
         if share > CHANGING_LIMIT:
             raise ViewsError(
                 f"camera {camera.name!r} (video {path}) has no still background: "
