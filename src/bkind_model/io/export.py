@@ -22,8 +22,12 @@ DeepLabCut names its predictions (``<video>DLC_<scorer>.h5``), so napari-deeplab
 SLEAP, NWB and netCDF files are written by movement's own savers from
 :meth:`KeypointResult.to_movement` (the optional ``movement`` extra), which already write what
 sleap-io, pynwb and movement read back; our DeepLabCut writer stays (it needs only
-pandas). The likelihood in every file is :meth:`KeypointResult.likelihoods`, whose
-meaning :mod:`bkind_model.pose.likelihood` states. Every file is written atomically.
+pandas); what those savers leave empty is filled here: SLEAP's ``video_path`` and
+skeleton, NWB's source video, camera, dimensions, scorer, ``confidence_definition`` and
+skeleton (:func:`skeleton`). The netCDF file names its dimensions as movement 0.15-0.16
+does and says so (``dimension_names``). The likelihood in every file is
+:meth:`KeypointResult.likelihoods`, whose meaning (:func:`confidence_definition`)
+:mod:`bkind_model.pose.likelihood` states. Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -34,12 +38,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bkind_model import __version__
 from bkind_model.errors import ConfigError
 from bkind_model.io.atomic import atomic_path, ensure_folder, require_free
 from bkind_model.io.labels import write_dlc_table
 from bkind_model.io.optional import movement_io
 from bkind_model.io.outputs import check_output
 from bkind_model.io.results import KeypointResult
+from bkind_model.pose.likelihood import LIKELIHOOD_MEANING
 
 SCORER = "bkind"
 #: Export formats of :func:`export_results` and the suffix of their default file name.
@@ -50,6 +56,8 @@ FORMATS = {
     "nc": ".nc",
     "csv": ".keypoints.csv",
 }
+#: Frames (evenly spaced) whose keypoint distances give discovered keypoints' skeleton.
+SKELETON_FRAMES = 2000
 #: File endings each format accepts.
 _ENDINGS = {
     "dlc": (".h5", ".csv"),
@@ -186,6 +194,7 @@ def write_export(result: KeypointResult, path: str | Path, to: str) -> Path:
     with atomic_path(path, suffix=suffix) as tmp:
         if to == "sleap":
             movement_io("save_poses").to_sleap_analysis_file(ds, tmp)
+            _complete_sleap(tmp, result)
         elif to == "nwb":
             _write_nwb(ds, tmp, result)
         else:
@@ -193,16 +202,102 @@ def write_export(result: KeypointResult, path: str | Path, to: str) -> Path:
     return path
 
 
-def _write_nwb(ds: Any, path: Path, result: KeypointResult) -> None:
-    """The NWB conversion of movement, written with pynwb (one individual: one file).
+def skeleton(result: KeypointResult) -> list[tuple[int, int]]:
+    """The edges written with the keypoints, as pairs of keypoint indices.
 
-    The session start is the video file's modification time when the video is there (NWB
-    requires one; the recording's true start is not known here), else now.
+    Named bodyparts carry their skeleton (``skeleton`` of the results); discovered
+    keypoints get the minimum spanning tree of their median distances over
+    :data:`SKELETON_FRAMES` evenly spaced frames (distances within a frame do not depend
+    on where the animal is or faces, so this is the tree of their distances in the
+    animal's body frame): each keypoint joined to its nearest neighbours, K - 1 edges,
+    the shortest first.
+
+    Returns
+    -------
+    list of (int, int)
+        Edges ``(i, j)``, ``i < j`` for the tree; empty when fewer than two keypoints are
+        ever found together.
     """
+    from scipy.sparse.csgraph import minimum_spanning_tree
+
+    from bkind_model.io.overlay import skeleton_edges
+
+    if result.metadata.get("skeleton"):
+        return skeleton_edges(result.metadata["skeleton"], result.keypoint_names)
+    step = max(1, result.n_frames // SKELETON_FRAMES)
+    points = np.asarray(result.keypoints[::step], np.float64)  # (T', K, 2)
+    distance = np.linalg.norm(points[:, :, None] - points[:, None, :], axis=-1)  # (T', K, K)
+    found = np.isfinite(distance).any(axis=0)
+    weights = np.zeros(distance.shape[1:])
+    weights[found] = np.maximum(np.nanmedian(distance[:, found], axis=0), 1e-9)  # 0: no edge
+    np.fill_diagonal(weights, 0.0)
+    tree = minimum_spanning_tree(weights).tocoo()
+    edges = sorted(zip(tree.data, tree.row, tree.col, strict=True))
+    return [(min(int(i), int(j)), max(int(i), int(j))) for _, i, j in edges]
+
+
+def confidence_definition(result: KeypointResult) -> str:
+    """What the likelihood written with the keypoints means, in words.
+
+    The ``likelihood_meaning`` stored by extraction; for named bodyparts the probability
+    of lying within their radius (:mod:`bkind_model.naming.mapping`); for files from before
+    either, the calibrated likelihood :meth:`KeypointResult.likelihoods` computes.
+    """
+    stored = result.metadata.get("likelihood_meaning")
+    if stored:
+        return str(stored)
+    radius = result.metadata.get("likelihood_radius_px")
+    if result.metadata.get("kind") == "named" and radius is not None:
+        return (
+            f"probability that the bodypart lies within {float(radius):.3g} px of the "
+            "prediction, for a Gaussian error with the covariance of the leave-one-out "
+            "residuals on the labelled frames (bkind_model.naming.mapping)"
+        )
+    return LIKELIHOOD_MEANING
+
+
+def _complete_sleap(path: Path, result: KeypointResult) -> None:
+    """Fill what movement's SLEAP saver leaves empty: ``video_path`` and the skeleton.
+
+    Written as SLEAP writes them: ``video_path`` a string, ``edge_names`` ``(E, 2)`` byte
+    strings, ``edge_inds`` ``(E, 2)`` int indices into ``node_names``.
+    """
+    import h5py
+
+    names = result.keypoint_names
+    edges = skeleton(result)
+    with h5py.File(path, "a") as f:
+        for key in ("video_path", "edge_names", "edge_inds"):
+            del f[key]
+        f.create_dataset("video_path", data=str(result.video_path or ""))
+        f.create_dataset(
+            "edge_names",
+            data=np.array([(names[i].encode(), names[j].encode()) for i, j in edges], "S")
+            if edges
+            else np.zeros((0, 2), "S1"),
+        )
+        f.create_dataset("edge_inds", data=np.array(edges, np.int64).reshape(-1, 2))
+
+
+def _write_nwb(ds: Any, path: Path, result: KeypointResult) -> None:
+    """The NWB conversion of movement, completed and written with pynwb (one individual).
+
+    Besides movement's defaults: the video as an external ``ImageSeries`` (its path, size
+    and rate) recorded by a camera ``Device``, both linked from the ``PoseEstimation``
+    (``source_video``, ``device``) and given in the older fields too (``original_videos``,
+    ``dimensions``, which readers of ndx-pose < 0.3 look at); ``scorer`` and the software
+    version; each series' ``confidence_definition`` (:func:`confidence_definition`); the
+    skeleton's edges (:func:`skeleton`). The session start is the video file's
+    modification time when the video is there (NWB requires one; the recording's true
+    start is not known here), else now.
+    """
+    import warnings
     from datetime import UTC, datetime
 
     from movement.io.nwb import NWBFileSaveConfig
     from pynwb import NWBHDF5IO
+    from pynwb.device import Device
+    from pynwb.image import ImageSeries
 
     video = result.video_path
     start = (
@@ -210,18 +305,49 @@ def _write_nwb(ds: Any, path: Path, result: KeypointResult) -> None:
         if video is not None and video.is_file()
         else datetime.now(tz=UTC)
     )
+    name = video.name if video is not None else "the video"
+    camera = Device(name="camera", description=f"the camera that recorded {name}")
+    size = result.metadata.get("frame_size")  # (H, W) px
+    dimensions = None if size is None else [int(size[1]), int(size[0])]  # (width, height)
+    series = ImageSeries(
+        name="video",
+        description=f"{name}, the video the keypoints were found in",
+        external_file=[str(video or "")],
+        format="external",
+        starting_frame=[0],
+        rate=result.fps,
+        num_samples=result.n_frames,
+        dimension=dimensions,
+        device=camera,
+        unit="n.a.",
+    )
     config = NWBFileSaveConfig(
         nwbfile_kwargs={
             "session_start_time": start,
             "session_description": f"keypoints discovered by B-KinD in {video or 'a video'}",
             "identifier": (video.stem if video else path.stem) + f"_{SCORER}",
+            "devices": [camera],
+            "acquisition": [series],
         },
         pose_estimation_kwargs={
             "source_software": SCORER,
-            "description": "B-KinD keypoints; confidence is the calibrated likelihood",
+            "source_software_version": __version__,
+            "scorer": f"napari-bkind {__version__}",
+            "description": "B-KinD keypoints; confidence is the likelihood "
+            "(confidence_definition)",
+            "device": camera,
+            "source_video": series,
+            "original_videos": [str(video or "")],
+            "dimensions": None if dimensions is None else np.array([dimensions], np.uint16),
         },
+        pose_estimation_series_kwargs={"confidence_definition": confidence_definition(result)},
+        skeleton_kwargs={"edges": np.array(skeleton(result), np.uint16).reshape(-1, 2)},
     )
-    nwbfile = movement_io("save_poses").to_nwb_file(ds, config)
+    with warnings.catch_warnings():
+        # original_videos and dimensions are deprecated in ndx-pose 0.3 for source_video,
+        # which is given too; they stay for the readers that look there.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="ndx_pose")
+        nwbfile = movement_io("save_poses").to_nwb_file(ds, config)
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwbfile)
 

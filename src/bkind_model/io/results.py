@@ -58,6 +58,8 @@ from bkind_model.pose.likelihood import LIKELIHOOD_MEANING, calibrated_likelihoo
 FORMAT = "bkind-results-1"
 #: The one individual of single-animal results, in movement, SLEAP and NWB files.
 INDIVIDUAL = "animal"
+#: How :meth:`KeypointResult.to_movement` (and the netCDF export) name the dimensions.
+MOVEMENT_DIMENSIONS = "time, space, keypoints, individuals (movement 0.15-0.16)"
 
 
 def heatmap_cells(config: dict[str, Any]) -> int | None:
@@ -208,7 +210,10 @@ class KeypointResult:
             ``position`` ``(time, space, keypoints, individuals)`` px and ``confidence``
             ``(time, keypoints, individuals)`` (:meth:`likelihoods`; NaN where a keypoint
             is missing), time in seconds at :attr:`fps`, one individual
-            (:data:`INDIVIDUAL`), ``source_software`` "bkind", ``video_path``.
+            (:data:`INDIVIDUAL`), ``source_software`` "bkind", ``video_path``, and
+            ``dimension_names`` (:data:`MOVEMENT_DIMENSIONS`): the dimensions are named as in
+            movement 0.15-0.16, the versions the ``movement`` extra allows (movement 0.17
+            renamed ``keypoints`` and ``individuals`` to ``keypoint`` and ``individual``).
 
         Raises
         ------
@@ -229,6 +234,7 @@ class KeypointResult:
         )
         if self.video_path is not None:
             ds.attrs["video_path"] = str(self.video_path)
+        ds.attrs["dimension_names"] = MOVEMENT_DIMENSIONS
         return ds
 
     def likelihoods(self) -> np.ndarray:

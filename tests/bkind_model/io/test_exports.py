@@ -4,9 +4,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bkind_model import __version__
 from bkind_model.errors import ConfigError, MissingDependencyError
-from bkind_model.io.export import FORMATS, default_export_path, export_results, write_export
-from bkind_model.io.results import KeypointResult
+from bkind_model.io.export import (
+    FORMATS,
+    confidence_definition,
+    default_export_path,
+    export_results,
+    skeleton,
+    write_export,
+)
+from bkind_model.io.results import MOVEMENT_DIMENSIONS, KeypointResult
+from bkind_model.pose.likelihood import LIKELIHOOD_MEANING
 
 T, K = 90, 4
 FPS = 25.0
@@ -20,7 +29,13 @@ def results(tmp_path):
     keypoints[7, 2] = np.nan  # a missing keypoint
     confidence = rng.uniform(20, 200, (T, K)).astype(np.float32)
     covariance = np.broadcast_to(np.eye(2, dtype=np.float32) * 3, (T, K, 2, 2)).copy()
-    metadata = {"video_path": str(tmp_path / "mouse.mp4"), "fps": FPS, "keypoint_names": NAMES}
+    metadata = {
+        "video_path": str(tmp_path / "mouse.mp4"),
+        "fps": FPS,
+        "keypoint_names": NAMES,
+        "frame_size": [480, 640],
+        "likelihood_meaning": LIKELIHOOD_MEANING,
+    }
     path = KeypointResult(keypoints, confidence, covariance, metadata).save(
         tmp_path / "mouse.bkind.h5"
     )
@@ -57,6 +72,7 @@ def test_movement_dataset_holds_the_keypoints_and_their_likelihood(results):
     pytest.importorskip("movement")
     ds = results.to_movement()
     assert ds.position.dims == ("time", "space", "keypoints", "individuals")
+    assert ds.attrs["dimension_names"] == MOVEMENT_DIMENSIONS
     assert list(ds.keypoints.values) == NAMES and ds.attrs["fps"] == FPS
     np.testing.assert_allclose(ds.time.values[:3], np.arange(3) / FPS)
     _check(*_movement_arrays(ds), results)
@@ -82,6 +98,10 @@ def test_sleap_export_reads_back_in_sleap_io_and_movement(results):
     points = np.stack([lf.instances[0].numpy() for lf in frames])
     visible = np.isfinite(results.keypoints).all(-1)
     np.testing.assert_allclose(points[visible], results.keypoints[visible], atol=1e-3)
+    assert labels.videos[0].filename == str(results.video_path)
+    edges = [(e.source.name, e.destination.name) for e in labels.skeletons[0].edges]
+    assert edges == [(NAMES[i], NAMES[j]) for i, j in skeleton(results)]
+    assert len(edges) == K - 1
     ds = load_poses.from_sleap_file(path, fps=FPS)
     _check(*_movement_arrays(ds), results)
 
@@ -100,6 +120,15 @@ def test_nwb_export_reads_back_in_pynwb_and_movement(results):
         np.testing.assert_allclose(snout.data[:], results.keypoints[:, 0], atol=1e-3)
         assert snout.rate == FPS or np.allclose(np.diff(snout.timestamps[:]), 1 / FPS)
         assert pose.source_software == "bkind"
+        assert pose.scorer == f"napari-bkind {__version__}"
+        assert list(pose.original_videos[:]) == [str(results.video_path)]
+        assert pose.dimensions[:].tolist() == [[640, 480]]
+        assert pose.source_video.external_file[:].tolist() == [str(results.video_path)]
+        assert list(pose.source_video.dimension[:]) == [640, 480]
+        assert pose.device is pose.source_video.device is nwbfile.devices["camera"]
+        assert snout.confidence_definition == LIKELIHOOD_MEANING
+        edges = pose.skeleton.edges[:].tolist()
+        assert edges == [list(edge) for edge in skeleton(results)] and len(edges) == K - 1
     ds = load_poses.from_nwb_file(path)
     assert ds.attrs["fps"] == pytest.approx(FPS)
     _check(*_movement_arrays(ds), results)
@@ -110,6 +139,7 @@ def test_netcdf_export_reads_back_with_xarray(results):
     path = export_results(results.path, "nc")
     with xr.open_dataset(path) as ds:
         assert ds.attrs["fps"] == FPS and ds.attrs["source_software"] == "bkind"
+        assert ds.attrs["dimension_names"] == MOVEMENT_DIMENSIONS
         _check(*_movement_arrays(ds), results)
 
 
@@ -154,3 +184,22 @@ def test_without_movement_the_message_names_the_extra(results, monkeypatch):
     with pytest.raises(MissingDependencyError, match=r"napari-bkind\[movement\]"):
         export_results(results.path, "sleap")
     assert not default_export_path(results.path, "sleap").exists()
+
+
+def test_skeleton_and_likelihood_meaning_of_discovered_and_named_keypoints(results):
+    line = np.zeros((T, K, 2), np.float32)
+    line[..., 0] = np.array([0.0, 30.0, 10.0, 60.0])  # along x: 0, 2, 1, 3 in order
+    line += np.random.default_rng(2).normal(0, 0.5, (T, 1, 2))  # the animal moves
+    line[3, 1] = np.nan
+    chain = KeypointResult(line, results.confidence, results.covariance, results.metadata)
+    assert skeleton(chain) == [(0, 2), (1, 2), (1, 3)]
+    named = KeypointResult(
+        line, results.confidence, results.covariance,
+        {**results.metadata, "kind": "named", "skeleton": [["snout", "tail_base"]],
+         "likelihood_radius_px": 12.5, "likelihood_meaning": None},
+    )  # fmt: skip
+    assert skeleton(named) == [(0, 3)]
+    assert confidence_definition(chain) == LIKELIHOOD_MEANING
+    assert confidence_definition(named).startswith(
+        "probability that the bodypart lies within 12.5 px of the prediction"
+    )
