@@ -10,12 +10,20 @@ import numpy as np
 import torch
 
 from bkind_model.devices import resolve_device
-from bkind_model.errors import BKindError, CheckpointError, ConfigError
+from bkind_model.errors import CheckpointError, ConfigError
 from bkind_model.frames.letterbox import Letterbox
-from bkind_model.io.checkpoint import checkpoint_config, file_hash, load_checkpoint
-from bkind_model.io.results import default_keypoint_names
+from bkind_model.io.checkpoint import (
+    DICT,
+    KeyCheck,
+    check_keys,
+    checkpoint_config,
+    expect,
+    file_hash,
+    load_checkpoint,
+)
+from bkind_model.io.results import default_keypoint_names, letterbox_problem
 from bkind_model.io.video import open_video
-from bkind_model.multiview.calibration import check_cameras
+from bkind_model.multiview.calibration import CalibrationError, check_cameras
 from bkind_model.multiview.cameras import Camera, CameraRig
 from bkind_model.multiview.data import check_views_agree, prepare_views
 from bkind_model.multiview.network import BKinD3D, ViewGeometry
@@ -57,8 +65,53 @@ def load_model_3d(
     return model.to(device).eval(), state
 
 
+def _cameras_problem(value: object) -> str | None:
+    """What is wrong with a checkpoint's ``cameras`` (a list of camera dicts), or None."""
+    if not isinstance(value, list) or not value or not all(isinstance(c, dict) for c in value):
+        return f"holds {type(value).__name__} {str(value)[:40]!r}, not a list of camera tables"
+    try:
+        for entry in value:
+            Camera.from_dict(entry)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        return f"holds a camera table that cannot be read ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _letterboxes_problem(value: object) -> str | None:
+    """What is wrong with a checkpoint's ``letterboxes`` (a list of letterbox dicts), or None."""
+    if not isinstance(value, list) or not value:
+        return f"holds {type(value).__name__} {str(value)[:40]!r}, not a list of letterboxes"
+    problems = [letterbox_problem(box) for box in value]
+    return next((f"holds a letterbox that {p}" for p in problems if p is not None), None)
+
+
+def _window_sizes(value: object) -> bool:
+    """Whether ``value`` is a list of finite numbers >= 0 (window sides, px)."""
+    return isinstance(value, list) and all(
+        isinstance(c, int | float) and not isinstance(c, bool) and 0 <= c < math.inf for c in value
+    )
+
+
+#: What the keys a 3D run adds to its checkpoints hold (:func:`check_keys`).
+CHECKPOINT_3D_KEYS: dict[str, KeyCheck] = {
+    "settings3d": DICT,
+    "cameras": _cameras_problem,
+    "letterboxes": _letterboxes_problem,
+    "crop_sizes": expect("a list of window sizes in px (0 or more)", _window_sizes),
+    "offsets": expect(
+        "a list of whole frames",
+        lambda v: isinstance(v, list) and all(isinstance(o, int) and o >= 0 for o in v),
+    ),
+}
+
+
 def checkpoint_views(state: dict, checkpoint: str | Path) -> tuple[list[Camera], list[Letterbox]]:
     """The cameras and letterboxes a 3D checkpoint was trained with, checked.
+
+    Its 3D keys are checked with :data:`CHECKPOINT_3D_KEYS`, then the cameras as a
+    calibration is (:func:`~bkind_model.multiview.calibration.check_cameras`) and the
+    letterboxes against them: one per camera, its source the camera's image size, one
+    input size for all.
 
     Parameters
     ----------
@@ -70,43 +123,35 @@ def checkpoint_views(state: dict, checkpoint: str | Path) -> tuple[list[Camera],
     Returns
     -------
     cameras : list of Camera
-        Checked like a calibration (:func:`~bkind_model.multiview.calibration.check_cameras`).
     letterboxes : list of Letterbox
-        One per camera, its source the camera's image, all of one square input size.
+        In view order.
 
     Raises
     ------
     CheckpointError
-        Naming the checkpoint and the key (``cameras`` or ``letterboxes``) that is damaged.
+        One line naming the checkpoint and the key that is damaged.
     """
-    fix = "The checkpoint is damaged or was not written by `bkind train3d`; train 3D again."
-    entries = state.get("cameras")
+    check_keys(state, checkpoint, CHECKPOINT_3D_KEYS)
+    cameras = [Camera.from_dict(c) for c in state["cameras"]]
+    letterboxes = [Letterbox.from_dict(b) for b in state["letterboxes"]]
     try:
-        if not isinstance(entries, list) or not all(isinstance(c, dict) for c in entries):
-            raise TypeError("not a list of camera tables")
-        cameras = [Camera.from_dict(c) for c in entries]
         check_cameras(cameras, checkpoint)
-    except (BKindError, KeyError, TypeError, ValueError, IndexError) as exc:
-        raise CheckpointError(f"{checkpoint}: key 'cameras' is unusable ({exc}). {fix}") from exc
-    boxes = state.get("letterboxes")
-    try:
-        if not isinstance(boxes, list) or not all(isinstance(b, dict) for b in boxes):
-            raise TypeError("not a list of letterbox tables")
-        letterboxes = [Letterbox.from_dict(b) for b in boxes]
-        if len(letterboxes) != len(cameras):
-            raise ValueError(f"{len(letterboxes)} letterboxes for {len(cameras)} cameras")
-        for camera, box in zip(cameras, letterboxes, strict=True):
-            sizes = (*box.source_size, *box.input_size, *box.pad)
-            if box.source_size != camera.image_shape or not all(
-                isinstance(v, int) and not isinstance(v, bool) for v in sizes
-            ):
-                raise ValueError(f"camera {camera.name!r}'s letterbox does not fit its image")
-            if not 0 < box.scale < math.inf or box.input_size != letterboxes[0].input_size:
-                raise ValueError(f"camera {camera.name!r}'s letterbox scale or input size")
-    except (KeyError, TypeError, ValueError) as exc:
+    except CalibrationError as exc:
         raise CheckpointError(
-            f"{checkpoint}: key 'letterboxes' is unusable ({exc}). {fix}"
+            f"{checkpoint}: key 'cameras' holds cameras that cannot be used ({exc.problem}); "
+            "the checkpoint is damaged or was edited. Use another checkpoint or train again."
         ) from exc
+    fits = len(letterboxes) == len(cameras) and all(
+        box.source_size == camera.image_shape and box.input_size == letterboxes[0].input_size
+        for camera, box in zip(cameras, letterboxes, strict=False)
+    )
+    crops = state.get("crop_sizes", [0.0] * len(cameras))
+    if not fits or len(crops) != len(cameras):
+        raise CheckpointError(
+            f"{checkpoint}: keys 'letterboxes' and 'crop_sizes' do not fit its "
+            f"{len(cameras)} cameras (one each, the camera's image size, one input size); "
+            "the checkpoint is damaged or was edited. Use another checkpoint or train again."
+        )
     return cameras, letterboxes
 
 

@@ -157,7 +157,7 @@ class Trainer3D(StepLoop):
                     "another folder (or pass --restart)."
                 )
             checkpoint_views(saved, self.checkpoint_path)  # cameras and letterboxes usable
-        crops = self._crop_sizes(config, sources, saved, self.checkpoint_path)
+        crops = self._crop_sizes(config, sources, saved)
         config = self._resolve_auto(config, sources, crops, saved)
         if saved is not None:
             ensure_compatible(
@@ -209,25 +209,15 @@ class Trainer3D(StepLoop):
             self._restore(saved)
 
     @staticmethod
-    def _crop_sizes(config: Config, sources: list, saved: dict | None, path: Path) -> list[float]:
+    def _crop_sizes(config: Config, sources: list, saved: dict | None) -> list[float]:
         """Each view's window side in source px (0: the whole frame), saved or measured.
 
         ``config.crop_size`` None measures the animal in every view
         (:func:`~bkind_model.frames.windows.measure_crop_size`), 0 shows whole frames, a
         number is the window of every view.
         """
-        if saved is not None:
-            crops = saved.get("crop_sizes")
-            if (
-                not isinstance(crops, list)
-                or len(crops) != len(sources)
-                or not all(isinstance(c, int | float) and 0 <= c < np.inf for c in crops)
-            ):
-                raise CheckpointError(
-                    f"{path}: key 'crop_sizes' is {crops!r}, not {len(sources)} window "
-                    "sizes in px; the checkpoint is damaged: train again (--restart)."
-                )
-            return [float(c) for c in crops]
+        if saved is not None:  # checked by checkpoint_views
+            return [float(c) for c in saved["crop_sizes"]]
         if config.crop_size is not None:
             return [float(config.crop_size)] * len(sources)
         return [measure_crop_size(s) for s in sources]

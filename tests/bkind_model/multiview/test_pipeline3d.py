@@ -237,17 +237,17 @@ def test_garbage_3d_checkpoint_keys_are_one_clear_error(session, tmp_path, key):
     assert load_model_3d(save_checkpoint(tmp_path / "good.pt", state))[0].n_keypoints == 4
     for garbage in (["abc", "def", "ghi"], "abc", [{"name": 3}] * 3):
         path = save_checkpoint(tmp_path / "bad.pt", {**state, key: garbage})
-        with pytest.raises(CheckpointError, match=f"bad.pt: key '{key}' is unusable"):
+        with pytest.raises(CheckpointError, match=f"bad.pt: key '{key}' holds"):
             load_model_3d(path)
     # Resuming a run from such a checkpoint: the same error, the run folder freed.
     run = tmp_path / "run"
     save_checkpoint(run / "checkpoint.pt", {**state, key: "abc"})
     config = default_config_3d(steps=1, minutes=None, **SMALL)
     for _ in range(2):
-        with pytest.raises(CheckpointError, match=f"key '{key}' is unusable"):
+        with pytest.raises(CheckpointError, match=f"key '{key}' holds"):
             Trainer3D(session, run, config, Settings3D(design="algebraic"))
     save_checkpoint(run / "checkpoint.pt", {**state, "crop_sizes": ["abc"] * 3})
-    with pytest.raises(CheckpointError, match="key 'crop_sizes' is"):
+    with pytest.raises(CheckpointError, match="key 'crop_sizes' holds"):
         Trainer3D(session, run, config, Settings3D(design="algebraic"))
 
 
