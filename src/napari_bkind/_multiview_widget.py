@@ -441,10 +441,10 @@ class MultiViewWidget(QWidget):
     def _train_group(self) -> QGroupBox:
         defaults = default_config_3d()
         self.run_folder = QLineEdit()
-        self.run_folder.setPlaceholderText("default: bkind3d beside the calibration")
+        self.run_folder.setPlaceholderText("default: bkind3d/")
         self.run_folder.setToolTip(
-            "checkpoint.pt and keypoints3d.h5 go here; a checkpoint there is resumed "
-            "(choose another folder to start afresh)"
+            "checkpoint.pt and keypoints3d.h5 go here (default: bkind3d beside the "
+            "calibration); a checkpoint there is resumed (choose another folder to start afresh)"
         )
         self.n_keypoints = self._spin(QSpinBox(), defaults.n_keypoints, 2, 50)
         self.minutes = self._spin(QDoubleSpinBox(), DEFAULT_MINUTES, 0, 7 * 24 * 60)
@@ -459,7 +459,7 @@ class MultiViewWidget(QWidget):
         self.device.addItems(available_devices())
         self.more = QLineEdit()
         example = '{"batch_size": 4, "lr": 0.001}'
-        self.more.setPlaceholderText(f"JSON, e.g. {example}")
+        self.more.setPlaceholderText('JSON, e.g. {"batch_size": 8}')
         self.more.setToolTip(more_settings_help(default_config_3d(), example))
         self.train_button = QPushButton("Train")
         self.train_button.clicked.connect(self.train)

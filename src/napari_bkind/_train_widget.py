@@ -60,7 +60,7 @@ FORM_SETTINGS = frozenset(
     {"n_keypoints", "steps", "minutes", "image_size", "device", "frame_gap", "gap_unit"}
     | {"crop_size", "masks"}
 )
-#: What an image size of 0 (the spin boxes' minimum) is shown as.
+#: What an image size of 0 (chosen from the views or the animal's window) is shown as.
 AUTO = "auto"
 
 
@@ -130,22 +130,19 @@ class TrainWidget(Container):
         )
         self.steps = SpinBox(label="Steps", value=defaults.steps, min=1, max=10_000_000)
         self.expected = Label(value="")
-        self.image_size = SpinBox(
+        self.image_size = ComboBox(
             label="Image size (px)",
+            choices=[(AUTO, 0)] + [(str(side), side) for side in range(32, 1025, 16)],
             value=defaults.image_size or 0,
-            min=0,
-            max=1024,
-            step=16,
-            tooltip="Side of the model input, px; auto (0) chooses it from the animal's "
+            tooltip="Side of the model input, px; auto chooses it from the animal's "
             "window (96-128 px)",
         )
-        self.image_size.native.setSpecialValueText(AUTO)
         self.device = ComboBox(label="Device", choices=available_devices(), value="auto")
         example = '{"batch_size": 8, "lr": 0.001}'
         self.more = LineEdit(
             label="More settings", value="", tooltip=more_settings_help(defaults, example)
         )
-        self.more.native.setPlaceholderText(f"JSON, e.g. {example}")
+        self.more.native.setPlaceholderText('JSON, e.g. {"batch_size": 8}')
         self.run_folder = FileEdit(
             label="Run folder",
             mode="d",
