@@ -5,9 +5,10 @@
 * A results file (``*.bkind.h5``, as ``bkind extract`` names them) opens as keypoint
   layers (see :mod:`napari_bkind._layers`) plus its video when the video is found.
   Other ``.h5`` files (DeepLabCut's, SLEAP's, NWB ...) are not claimed: napari offers
-  them only to their own readers (napari-deeplabcut, movement), and a ``.bkind.h5`` file
-  is offered to us and napari's built-in reader alone (napari asks once which to use,
-  and remembers the choice: File > Preferences > Plugins).
+  them only to their own readers (napari-deeplabcut, movement). napari's built-in reader
+  and napari-deeplabcut's also claim ``.bkind.h5`` files and videos: napari asks once
+  which to use, and remembers the choice (File > Preferences > Plugins); README's table
+  says which plugin claims what.
 """
 
 from __future__ import annotations
