@@ -31,12 +31,19 @@ T = 40
 
 
 @pytest.fixture(scope="session")
-def pandas2(pytestconfig) -> Path:
-    """A folder holding pandas 2.3.3 (and pytz, which it needs), for ``PYTHONPATH``."""
-    folder = pytestconfig.cache.mkdir(f"pandas-{PANDAS_2}")
+def pandas2(pytestconfig, tmp_path_factory) -> Path:
+    """A folder holding pandas 2.3.3 (and pytz, which it needs), for ``PYTHONPATH``.
+
+    Kept in pytest's cache folder, so only the first run installs it (a temporary folder
+    when the cache is off).
+    """
+    name = f"pandas-{PANDAS_2}"
+    cache = getattr(pytestconfig, "cache", None)
+    folder = cache.mkdir(name) if cache is not None else tmp_path_factory.mktemp(name)
     if not (folder / "pandas" / "__init__.py").is_file():
         staging = folder.with_name(folder.name + f".{os.getpid()}")
         install = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
+        install += ["--retries", "1", "--timeout", "20"]
         try:
             done = subprocess.run(
                 [*install, "--target", str(staging), f"pandas=={PANDAS_2}", "pytz"],
