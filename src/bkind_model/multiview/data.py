@@ -241,7 +241,7 @@ def centroid_track(views: PreparedViews, rig: CameraRig) -> np.ndarray:
 #: Synchronised frames (evenly spaced) on which :func:`check_views_agree` measures.
 AGREEMENT_FRAMES = 200
 #: How many times better another assignment (or the other views) must agree to be blamed.
-AGREEMENT_RATIO = 3.0
+AGREEMENT_RATIO = 2.0
 #: Disagreement, as a share of the image diagonal, below which no view is blamed.
 AGREEMENT_FLOOR = 0.05
 

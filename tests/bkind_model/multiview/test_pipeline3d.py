@@ -177,8 +177,13 @@ def test_cli_3d_commands(sample, tmp_path, capsys):
     assert main(["train3d", *videos, *calibration, "--out", str(run), *options]) == 0
     out = tmp_path / "k3d.h5"
     assert main(["extract3d", str(run), *videos, *calibration, "--out", str(out)]) == 0
-    # --no-view-check skips the views' agreement (test_agreement.py: what it refuses).
+    # Swapped videos: one line naming both cameras and the fix; --no-view-check goes on.
     swap = ["--views", f"cam_a={videos[1]}", f"cam_b={videos[0]}"]
+    capsys.readouterr()
+    assert main(["extract3d", str(run), *videos, *calibration, *swap, "--out",
+                 str(tmp_path / "swapped.h5")]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "'cam_a' and 'cam_b' look swapped" in err and "Traceback" not in err
     assert main(["extract3d", str(run), *videos, *calibration, *swap, "--no-view-check",
                  "--out", str(tmp_path / "swapped.h5")]) == 0  # fmt: skip
     capsys.readouterr()
