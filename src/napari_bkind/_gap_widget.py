@@ -23,6 +23,7 @@ from bkind_model.io.video import open_video
 from napari_bkind._session import (
     SOURCE_KEY,
     current_frame,
+    insert_unselected,
     training_setup,
     training_videos,
     video_layers,
@@ -256,14 +257,16 @@ class FrameGapWidget(Container):
         if NEXT_FRAME_LAYER in layers:
             layers[NEXT_FRAME_LAYER].data = later
         else:
-            self.viewer.add_image(later, name=NEXT_FRAME_LAYER, rgb=True, opacity=0.5)
+            later_layer = Image(later, name=NEXT_FRAME_LAYER, rgb=True, opacity=0.5)
+            insert_unselected(self.viewer, later_layer)
         if DISSIMILARITY_LAYER in layers:
             layers[DISSIMILARITY_LAYER].data = dissimilarity
         else:
-            self.viewer.add_image(
+            map_layer = Image(
                 dissimilarity,
                 name=DISSIMILARITY_LAYER,
                 colormap="magma",
                 blending="additive",
                 contrast_limits=(0.0, 1.0),
             )
+            insert_unselected(self.viewer, map_layer)

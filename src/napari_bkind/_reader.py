@@ -26,6 +26,7 @@ from bkind_model.errors import BKindError
 from bkind_model.io.results import FORMAT, KeypointResult
 from bkind_model.io.video import VideoSource, open_video
 from napari_bkind._layers import AXES, LayerData, result_layers
+from napari_bkind._session import SOURCE_KEY
 from napari_bkind._trajectories import follow_viewed_frames
 
 RESULTS_SUFFIXES = (".h5", ".hdf5")
@@ -80,7 +81,7 @@ def read_video(path: str | list[str]) -> list[LayerData]:
 
 def video_metadata(source: VideoSource) -> dict[str, Any]:
     """What the widgets read from a video layer: ``bkind_source`` (path), ``fps``, ``n_frames``."""
-    return {"bkind_source": str(source.path), "fps": source.fps, "n_frames": source.n_frames}
+    return {SOURCE_KEY: str(source.path), "fps": source.fps, "n_frames": source.n_frames}
 
 
 def open_video_layer(viewer: napari.Viewer | None, video: Path) -> Image | None:
@@ -95,10 +96,11 @@ def open_video_layer(viewer: napari.Viewer | None, video: Path) -> Image | None:
     for layer in viewer.layers:
         if not isinstance(layer, Image):
             continue
-        shown = layer.metadata.get("bkind_source") or layer.source.path
+        shown = layer.metadata.get(SOURCE_KEY) or layer.source.path
         if shown and Path(shown).resolve() == target:
-            if "bkind_source" not in layer.metadata:
-                layer.metadata.update(video_metadata(open_video(video)))
+            if SOURCE_KEY not in layer.metadata:
+                with open_video(video) as source:
+                    layer.metadata.update(video_metadata(source))
             return layer
     return None
 

@@ -1,5 +1,7 @@
 """Layers and files that cross: napari's reader choice, napari-deeplabcut's layers, hand edits."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -131,3 +133,17 @@ def test_the_save_dialogs_deeplabcut_filter_writes_deeplabcut_files(keypoints, t
     assert frame.columns.names == ["scorer", "bodyparts", "coords"]
     x = frame.xs("x", axis=1, level="coords").to_numpy()
     np.testing.assert_allclose(x.reshape(-1), keypoints.data[:, 2], rtol=1e-6)
+
+
+def test_a_bare_h5_name_never_loses_the_layer_silently(keypoints, tmp_path):
+    """Whichever *.h5 writer napari takes, the layer is written as DeepLabCut or napari says
+    that nothing was (napari-deeplabcut's writer refuses layers it did not make)."""
+    out = tmp_path / "x.h5"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = keypoints.save(str(out))
+    if written:
+        assert pd.read_hdf(out).columns.names == ["scorer", "bodyparts", "coords"]
+    else:
+        assert any("No data written" in str(w.message) for w in caught)
+        assert not list(tmp_path.iterdir())
