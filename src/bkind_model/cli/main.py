@@ -172,10 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="address of a dask scheduler (default with many videos: a local cluster of "
         "one single-threaded worker per CPU core)",
     )
-    extract.add_argument("--workers", type=int, help="workers of the local cluster")
+    extract.add_argument("--workers", type=positive_int, help="workers of the local cluster")
     extract.add_argument(
         "--chunk-frames",
-        type=int,
+        type=positive_int,
         default=TASK_FRAMES,
         help=f"frames per task with many videos (default {TASK_FRAMES})",
     )

@@ -9,7 +9,10 @@ When every chunk of a video is there, the client merges them into the results fi
 and removes the chunk folder. A re-run skips results files and chunks that the same
 checkpoint finished (the chunk folder names its checkpoint's SHA-256; work of another
 checkpoint, a model trained since, is done again); a worker that dies mid-chunk leaves no
-chunk file, and dask runs the task again (``retries``). Each chunk finds the animal
+chunk file, and dask runs the task again (``retries``). A chunk is used only when it reads
+back whole: its arrays, their shapes for its frame range, finite values and the SHA-256 it
+was written with (of its checkpoint, range and arrays); a truncated, zeroed or foreign
+chunk file is made again. Each chunk finds the animal
 against the whole video's background, as :func:`~bkind_model.infer.extraction.extract`
 does, so chunks give the same keypoints as one sequential pass wherever the animal is
 found.
@@ -22,8 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 import shutil
+import socket
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +41,7 @@ import numpy as np
 import torch
 
 from bkind_model.config import TASK_FRAMES
-from bkind_model.errors import MissingDependencyError
+from bkind_model.errors import ConfigError, MissingDependencyError
 from bkind_model.infer.extraction import check_frame_size, results_metadata
 from bkind_model.infer.predictor import Predictor
 from bkind_model.io.atomic import atomic_path, ensure_folder
@@ -47,7 +54,16 @@ RETRIES = 2
 #: ``MALLOC_TRIM_THRESHOLD_=65536``, which switches off glibc's adaptive mmap threshold so
 #: that every frame batch is a fresh mmap; extraction in a worker ran 40% slower with it.
 WORKER_ENVIRONMENT = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+#: Seconds to wait for the dask scheduler of ``--scheduler`` to answer.
+CONNECT_TIMEOUT_S = 10.0
 _ARRAYS = ("keypoints", "confidence", "covariance", "on_animal")
+#: Each array's shape for ``n`` frames and ``k`` keypoints, and its dtype kind.
+_SHAPES = {
+    "keypoints": (lambda n, k: (n, k, 2), "f"),
+    "confidence": (lambda n, k: (n, k), "f"),
+    "covariance": (lambda n, k: (n, k, 2, 2), "f"),
+    "on_animal": (lambda n, k: (n, k), "b"),
+}
 
 
 @dataclass(frozen=True)
@@ -79,12 +95,13 @@ def plan_chunks(video: Path, n_frames: int, out_path: Path, chunk_frames: int) -
     ]
 
 
-def extract_chunk(checkpoint: Path, chunk: Chunk, batch_size: int = 64) -> Path:
+def extract_chunk(checkpoint: Path, chunk: Chunk, sha256: str, batch_size: int = 64) -> Path:
     """Keypoints of one chunk, written atomically to :attr:`Chunk.path` (a task).
 
-    Returns at once when the chunk file exists (a re-run).
+    Returns at once when the chunk file of the checkpoint with ``sha256`` is there and
+    whole (a re-run); a damaged one is made again.
     """
-    if chunk.path.exists():
+    if read_chunk(chunk, sha256) is not None:
         return chunk.path
     torch.set_num_threads(1)
     predictor, source = _worker_model(checkpoint, chunk.video)
@@ -97,17 +114,76 @@ def extract_chunk(checkpoint: Path, chunk: Chunk, batch_size: int = 64) -> Path:
             parts[name].append(getattr(out, name))
         if start + len(frames) >= chunk.stop:
             break
-    arrays = {name: np.concatenate(values) for name, values in parts.items()}
+    return write_chunk(chunk, sha256, {name: np.concatenate(parts[name]) for name in _ARRAYS})
+
+
+def write_chunk(chunk: Chunk, sha256: str, arrays: dict[str, np.ndarray]) -> Path:
+    """Write a chunk's arrays atomically, with the digest :func:`read_chunk` checks.
+
+    Parameters
+    ----------
+    chunk : Chunk
+        Where the arrays belong.
+    sha256 : str
+        The checkpoint's SHA-256.
+    arrays : dict of str to ndarray
+        ``keypoints (n, K, 2)``, ``confidence (n, K)``, ``covariance (n, K, 2, 2)``
+        (floats) and ``on_animal (n, K)`` (bool) of the chunk's ``n`` frames.
+
+    Returns
+    -------
+    Path
+        :attr:`Chunk.path`.
+    """
     ensure_folder(chunk.folder)
     with atomic_path(chunk.path, suffix=".npz") as tmp:
         np.savez(
             tmp,
+            digest=np.array(_digest(chunk, sha256, arrays)),
             keypoints=arrays["keypoints"],
             confidence=arrays["confidence"],
             covariance=arrays["covariance"],
             on_animal=arrays["on_animal"],
         )
     return chunk.path
+
+
+def read_chunk(chunk: Chunk, sha256: str) -> dict[str, np.ndarray] | None:
+    """The arrays of a chunk file that reads back whole, else None.
+
+    Whole means: exactly the arrays :func:`write_chunk` writes, of the shapes for the
+    chunk's frame range, finite, and with the digest of the checkpoint ``sha256``, the
+    range and the arrays (a truncated, zeroed, edited or moved chunk has another).
+    """
+    try:
+        with np.load(chunk.path) as data:  # no pickles: object arrays raise ValueError
+            if sorted(data.files) != sorted([*_ARRAYS, "digest"]):
+                return None
+            arrays = {name: data[name] for name in _ARRAYS}
+            digest = data["digest"]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error):
+        return None
+    keypoints = arrays["keypoints"]
+    k = keypoints.shape[1] if keypoints.ndim == 3 else -1
+    for name, (shape, kind) in _SHAPES.items():
+        array = arrays[name]
+        if array.shape != shape(chunk.stop - chunk.start, k) or array.dtype.kind != kind:
+            return None
+        if kind == "f" and not np.isfinite(array).all():
+            return None
+    if digest.shape != () or str(digest) != _digest(chunk, sha256, arrays):
+        return None
+    return arrays
+
+
+def _digest(chunk: Chunk, sha256: str, arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 of a chunk's checkpoint, frame range and arrays (dtypes, shapes, bytes)."""
+    digest = hashlib.sha256(f"{sha256}|{chunk.start}|{chunk.stop}".encode())
+    for name in _ARRAYS:
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"|{name}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=2)
@@ -153,20 +229,33 @@ def keep_chunks_of(folder: Path, sha256: str) -> None:
 
 
 def merge_chunks(predictor: Predictor, video: Path, out_path: Path, chunks: list[Chunk]) -> Path:
-    """Write the results file of ``video`` from its chunks, then remove them."""
+    """Write the results file of ``video`` from its chunks, then remove them.
+
+    Raises
+    ------
+    ResultsError
+        A chunk was damaged after its task wrote it; it is removed, so a re-run makes it
+        again.
+    """
     source = open_video(video)
     metadata = results_metadata(predictor, source, out_path)
     writer = ResultsWriter(out_path, source.n_frames, predictor.config.n_keypoints, metadata)
     try:
         for chunk in chunks:
-            with np.load(chunk.path) as data:
-                writer.write(
-                    chunk.start,
-                    data["keypoints"],
-                    data["confidence"],
-                    data["covariance"],
-                    on_animal=data["on_animal"],
+            arrays = read_chunk(chunk, predictor.sha256)
+            if arrays is None:
+                chunk.path.unlink(missing_ok=True)
+                raise ResultsError(
+                    f"{chunk.path}: this chunk of {video.name} was damaged after it was "
+                    "written and has been removed; run the same command again to redo it."
                 )
+            writer.write(
+                chunk.start,
+                arrays["keypoints"],
+                arrays["confidence"],
+                arrays["covariance"],
+                on_animal=arrays["on_animal"],
+            )
         path = writer.finish()
     finally:
         writer.close()
@@ -194,7 +283,7 @@ def cluster_client(scheduler: str | None = None, workers: int | None = None) -> 
     """
     distributed = _distributed()
     if scheduler is not None:
-        with distributed.Client(scheduler) as client:
+        with _connect(distributed, scheduler) as client:
             yield client
         return
     n = workers or os.cpu_count() or 1
@@ -206,6 +295,45 @@ def cluster_client(scheduler: str | None = None, workers: int | None = None) -> 
         client.wait_for_workers(n)
         _pin_to_cores(client)
         yield client
+
+
+def _connect(distributed: Any, scheduler: str) -> Any:
+    """A client of the scheduler at ``scheduler``, within :data:`CONNECT_TIMEOUT_S`.
+
+    The address is checked first: its form, that something listens there and, over
+    plain TCP, that it greets like a scheduler (which speaks first). So a wrong address
+    costs no half-made client, which would complain again at exit, and a service that
+    never answers no endless wait (dask's handshake has no timeout).
+
+    Raises
+    ------
+    ConfigError
+        The address is malformed, or no scheduler answered there in time.
+    """
+    from distributed.comm.addressing import parse_address, parse_host_port
+
+    fix = (
+        "give the address `dask scheduler` prints (e.g. tcp://HOST:8786), or leave out "
+        "--scheduler for a local cluster."
+    )
+    try:
+        scheme, location = parse_address(scheduler)
+        if scheme not in ("tcp", "tls", "ws", "wss"):
+            raise ValueError(f"{scheme}:// is not a TCP address")
+        host, port = parse_host_port(location)
+    except ValueError as exc:
+        raise ConfigError(f"--scheduler {scheduler!r} is not a scheduler address; {fix}") from exc
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S) as probe:
+            if scheme == "tcp" and not probe.recv(1):
+                raise ConnectionError("it closed the connection without a word")
+        return distributed.Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+    except OSError as exc:  # refused, unreachable, silent (TimeoutError is an OSError)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"--scheduler {scheduler!r}: no dask scheduler answered within "
+            f"{CONNECT_TIMEOUT_S:g} s ({reason}); {fix}"
+        ) from exc
 
 
 def _pin_to_cores(client: Any) -> None:
@@ -259,8 +387,15 @@ def extract_many(
     -------
     list of Path
         The results files, in the order of ``videos``.
+
+    Raises
+    ------
+    ConfigError
+        Before any work: a video given twice, two videos with one results file, or
+        ``workers`` or ``chunk_frames`` below 1.
     """
     distributed = _distributed()
+    _check_plan(videos, out_paths, workers, chunk_frames)
     predictor = Predictor(checkpoint, "cpu")
     jobs = []
     for video, out in zip(videos, out_paths, strict=True):
@@ -291,6 +426,7 @@ def extract_many(
                 extract_chunk,
                 Path(predictor.path),
                 chunk,
+                sha256,
                 key=f"bkind-chunk-{chunk.path}",
                 retries=RETRIES,
                 pure=False,
@@ -308,3 +444,28 @@ def extract_many(
             if progress is not None:
                 progress(done, total)
     return [out for _, out, _ in jobs]
+
+
+def _check_plan(
+    videos: Sequence[str | Path],
+    out_paths: Sequence[str | Path],
+    workers: int | None,
+    chunk_frames: int,
+) -> None:
+    """Refuse what would fail midway: repeated videos or results files, no workers."""
+    for name, value in (("chunk frames", chunk_frames), ("workers", workers)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be a whole number >= 1, not {value}.")
+    first: dict[Path, int] = {}
+    for i, video in enumerate(videos):
+        earlier = first.setdefault(Path(video).resolve(), i)
+        if earlier != i:
+            raise ConfigError(f"{video}: this video is given twice; give each video once.")
+    writers: dict[Path, int] = {}
+    for i, (video, out) in enumerate(zip(videos, out_paths, strict=True)):
+        earlier = writers.setdefault(Path(out).resolve(), i)
+        if earlier != i:
+            raise ConfigError(
+                f"{out}: {videos[earlier]} and {video} would both write this results file "
+                "(one file name); rename one video, or extract them into different folders."
+            )

@@ -11,6 +11,8 @@ from bkind_model.infer.cluster import (
     extract_many,
     keep_chunks_of,
     plan_chunks,
+    read_chunk,
+    write_chunk,
 )
 from bkind_model.infer.extraction import extract_to_result
 from bkind_model.io.checkpoint import file_hash, load_checkpoint, save_checkpoint
@@ -34,12 +36,12 @@ def test_many_videos_on_two_workers_match_one_pass_and_resume(checkpoint, tiny_v
     outs = [tmp_path / "a.bkind.h5", tmp_path / "b.bkind.h5"]
     # one chunk of a done before: a re-run keeps it (resumable)
     first = plan_chunks(videos[0], open_video(videos[0]).n_frames, outs[0], 100)[0]
-    keep_chunks_of(first.folder, file_hash(checkpoint))  # as a run that was stopped
-    kept = extract_chunk(checkpoint, first)
-    with np.load(kept) as data:
-        marked = {name: data[name] for name in data.files}
+    sha256 = file_hash(checkpoint)
+    keep_chunks_of(first.folder, sha256)  # as a run that was stopped
+    extract_chunk(checkpoint, first, sha256)
+    marked = read_chunk(first, sha256)
     marked["keypoints"] = marked["keypoints"] + 1000.0  # to see that it is reused
-    np.savez(kept, **marked)
+    write_chunk(first, sha256, marked)
     seen = []
     with (
         distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
@@ -118,7 +120,7 @@ def test_work_of_another_checkpoint_is_done_again(checkpoint, tiny_video, tmp_pa
     outs = [tmp_path / "a.bkind.h5", tmp_path / "b.bkind.h5"]
     first = plan_chunks(videos[0], open_video(videos[0]).n_frames, outs[0], 100)[0]
     keep_chunks_of(first.folder, file_hash(older))  # a stopped run of the older model
-    extract_chunk(older, first)
+    extract_chunk(older, first, file_hash(older))
     extract_to_result(older, videos[1], outs[1])  # a finished file of the older model
     extract_many(checkpoint, videos, outs, workers=1, chunk_frames=100)
     reference = extract_to_result(checkpoint, tiny_video, tmp_path / "one.bkind.h5")
