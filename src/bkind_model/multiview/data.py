@@ -319,7 +319,8 @@ def check_views_agree(views: PreparedViews, session: Session) -> None:
     videos are swapped are found when swapping them makes the views agree
     :data:`AGREEMENT_RATIO` times better (mean over pairs); a view that shows something
     else (another recording, a test pattern), with three or more views, when the pairs
-    holding it disagree :data:`AGREEMENT_RATIO` times more than the others. Either way the
+    holding it disagree :data:`AGREEMENT_RATIO` times more than the others. When both
+    fit, the one leaving the views in better agreement is named. Either way the
     disagreement must also exceed :data:`AGREEMENT_FLOOR` of the image diagonal: the
     centre of a silhouette is not one 3D point, and an animal that hardly moves cannot
     tell views apart.
@@ -357,42 +358,46 @@ def check_views_agree(views: PreparedViews, session: Session) -> None:
     floor = AGREEMENT_FLOOR * max(float(np.hypot(*c.size)) for c in cameras)
     given = pair_disagreement(rig, pixels)
     overall = float(np.nanmean(given))
-    swaps = {}
+    # Two explanations of a disagreement, each with the disagreement left once it is
+    # removed: two videos swapped, or (three views or more) one view of something else.
+    swap, swapped = None, np.inf
     for i in range(n_views):
         for j in range(i + 1, n_views):
             if cameras[i].size == cameras[j].size:
                 order = list(range(n_views))
                 order[i], order[j] = j, i
-                swaps[i, j] = float(np.nanmean(pair_disagreement(rig, pixels[:, order])))
-    if swaps:
-        (i, j), swapped = min(swaps.items(), key=lambda item: item[1])
-        if overall > AGREEMENT_RATIO * swapped and overall - swapped > floor / 2:
-            a, b = cameras[i].name, cameras[j].name
-            raise ViewsError(
-                f"cameras {a!r} and {b!r} look swapped: the animal seen in {videos[i].name} "
-                f"(given as {a!r}) and {videos[j].name} (given as {b!r}) fits the "
-                f"calibration {overall / max(swapped, 1e-9):.3g} times better the other way "
-                f"round (each pair of views' sightings of its centre meet within "
-                f"{swapped:.3g} px swapped, {overall:.3g} px as given, mean median).",
-                f"Pass --views {a}={videos[j]} {b}={videos[i]}, or {skip}.",
-            )
-    if n_views < 3:
-        return
-    for v in range(n_views):
+                left = float(np.nanmean(pair_disagreement(rig, pixels[:, order])))
+                if left < swapped:
+                    swap, swapped = (i, j), left
+    odd, between, holding = None, np.inf, 0.0
+    for v in range(n_views if n_views >= 3 else 0):
         others = [u for u in range(n_views) if u != v]
-        holding = float(np.nanmean(given[v, others]))
-        rest = given[np.ix_(others, others)]
-        between = float(np.nanmean(rest))
-        if holding > AGREEMENT_RATIO * between and holding > floor:
-            name = cameras[v].name
-            raise ViewsError(
-                f"camera {name!r} (video {videos[v]}) does not agree with the other cameras: "
-                f"the animal's centre there is {holding:.3g} px (median) from where each "
-                f"other view and the calibration put it, against {between:.3g} px between the "
-                "other views.",
-                f"Check that {videos[v].name} is camera {name!r}'s recording of this session "
-                f"and that the calibration's entry for {name!r} is right, or {skip}.",
-            )
+        left = float(np.nanmean(given[np.ix_(others, others)]))
+        if left < between:
+            odd, between, holding = v, left, float(np.nanmean(given[v, others]))
+    swap_fits = overall > AGREEMENT_RATIO * swapped and overall - swapped > floor / 2
+    odd_fits = holding > AGREEMENT_RATIO * between and holding > floor
+    if swap is not None and swap_fits and not (odd_fits and between < swapped):
+        i, j = swap
+        a, b = cameras[i].name, cameras[j].name
+        raise ViewsError(
+            f"cameras {a!r} and {b!r} look swapped: the animal seen in {videos[i].name} "
+            f"(given as {a!r}) and {videos[j].name} (given as {b!r}) fits the calibration "
+            f"{overall / max(swapped, 1e-9):.3g} times better the other way round (each pair "
+            f"of views' sightings of its centre meet within {swapped:.3g} px swapped, "
+            f"{overall:.3g} px as given, mean median).",
+            f"Pass --views {a}={videos[j]} {b}={videos[i]}, or {skip}.",
+        )
+    if odd is not None and odd_fits:
+        name = cameras[odd].name
+        raise ViewsError(
+            f"camera {name!r} (video {videos[odd]}) does not agree with the other cameras: "
+            f"the animal's centre there is {holding:.3g} px (median) from where each other "
+            f"view and the calibration put it, against {between:.3g} px between the other "
+            "views.",
+            f"Check that {videos[odd].name} is camera {name!r}'s recording of this session "
+            f"and that the calibration's entry for {name!r} is right, or {skip}.",
+        )
 
 
 def prepare_views(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import numpy as np
 import pytest
 
+from bkind_model.io.ffmpeg import ffmpeg_exe
 from bkind_model.io.video import open_video
 from bkind_model.io.video_writer import write_video
 from bkind_model.multiview.data import check_views_agree, prepare_views
@@ -46,3 +49,12 @@ def test_a_noise_video_as_one_camera_is_named(sample, tmp_path):
     with pytest.raises(ViewsError, match="camera 'cam_c'") as info:
         _check(sample, [*sample.videos[:2], noise], {"cam_c": noise})
     assert "noise_cam_c.mp4" in str(info.value)
+
+
+def test_a_test_pattern_as_one_camera_is_named_not_taken_for_a_swap(sample, tmp_path):
+    pattern = tmp_path / "pattern_cam_c.mp4"
+    source = ["-f", "lavfi", "-i", "testsrc=size=64x64:rate=30", "-frames:v", "60"]
+    command = [ffmpeg_exe(), "-nostdin", "-loglevel", "error", *source, "-pix_fmt", "yuv420p"]
+    subprocess.run([*command, str(pattern)], check=True, timeout=60)
+    with pytest.raises(ViewsError, match=r"camera 'cam_c' \(video .*pattern_cam_c.mp4\) does"):
+        _check(sample, [*sample.videos[:2], pattern], {"cam_c": pattern})
