@@ -114,7 +114,8 @@ def _camera(path: Path, key: str, table: dict[str, Any]) -> Camera:
     if fisheye is not False:
         raise CalibrationError(
             path,
-            f"camera {name!r} is calibrated as a fisheye lens (fisheye = {fisheye!r}); bkind "
+            f"camera {name!r} is calibrated as a fisheye lens (fisheye = "
+            f"{'true' if fisheye is True else repr(fisheye)}); bkind "
             "models pinhole cameras with OpenCV's standard distortion (k1, k2, p1, p2, k3), "
             "and fisheye coefficients read that way would misplace every point.",
             "Calibrate this camera without the fisheye model (anipose: fisheye = false).",
