@@ -318,6 +318,7 @@ def reprojected_layer(result: Result3D, view: int, plane: Plane = FLAT) -> Layer
         name=reprojected_name(camera.name),
         metadata={VIEW_KEY: camera.name},
     )
+    del kwargs["axis_labels"]  # a 2D video's (frame, y, x); this layer has the plane axis too
     return np.insert(data, 1, 0.0, axis=1), kwargs | plane_transform(plane), layer_type
 
 
@@ -583,7 +584,7 @@ class MultiViewWidget(QWidget):
         self.message.setText("")
         self.status.setText(what)
         self.progress_bar.setRange(0, 0)  # busy until the first report
-        task.worker.errored.connect(self._failed)
+        task.failed.connect(self._failed)
         self.task = task.start()
         self._update_buttons()
 

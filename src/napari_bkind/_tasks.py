@@ -56,7 +56,9 @@ class Task(QObject):
     """
 
     _progressed = Signal(int, int, str)
-    _failed = Signal(object)
+    #: The exception that stopped the work (``TaskCancelled`` after :meth:`cancel`), in the
+    #: GUI thread; connect to it instead of the worker's ``errored``, which never fires.
+    failed = Signal(object)
 
     def __init__(
         self,
@@ -75,7 +77,7 @@ class Task(QObject):
         self._bar: progress | None = None
         self._running = False
         self._progressed.connect(self.show_progress)
-        self._failed.connect(self._errored)
+        self.failed.connect(self._errored)
         self._on_return = on_return
         # Errors never reach the worker's `errored` signal: napari 0.9.2 connects a handler
         # to it that itself fails (a TypeError in the Qt event loop) in a shown viewer.
@@ -88,7 +90,7 @@ class Task(QObject):
             self.worker.finished.connect(on_finish)
 
     def _guarded(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        """``func`` (a plain or generator function) with its exception sent to ``_failed``.
+        """``func`` (a plain or generator function) with its exception sent to :attr:`failed`.
 
         It then returns :data:`_FAILED`, which is not handed to ``on_return``.
         """
@@ -98,7 +100,7 @@ class Task(QObject):
                 try:
                     return (yield from func(*args))
                 except Exception as exc:
-                    self._failed.emit(exc)
+                    self.failed.emit(exc)
                     return _FAILED
 
             return stepping
@@ -107,7 +109,7 @@ class Task(QObject):
             try:
                 return func(*args)
             except Exception as exc:
-                self._failed.emit(exc)
+                self.failed.emit(exc)
                 return _FAILED
 
         return running
