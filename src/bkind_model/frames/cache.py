@@ -45,7 +45,7 @@ _CACHE_VERSION = 2
 #: Frames decoded and resized at once while building: at most 64, and at most
 #: :data:`_BUILD_BYTES` of full-size frames (a 4000x4000 frame is 48 MB).
 _BUILD_CHUNK = 64
-_BUILD_BYTES = 256 * 2**20
+_BUILD_BYTES = 64 * 2**20
 #: Environment variable capping the frame caches of a folder, in GB (10**9 bytes).
 MAX_GB_ENV = "BKIND_CACHE_MAX_GB"
 DEFAULT_MAX_GB = 5.0

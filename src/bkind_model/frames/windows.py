@@ -358,7 +358,9 @@ def measure_crop_size(source: VideoSource, n_samples: int = 60, long_side: int =
     """
     scale = min(1.0, long_side / max(source.height, source.width))
     box = Letterbox((source.height, source.width), (source.height, source.width), scale, (0, 0))
-    small = resize_frames(source[evenly_spaced(source.n_frames, n_samples)], box.resized_size)
+    # a frame at a time: 60 frames of 4000x4000 px would take 2.9 GB at once
+    indices = [int(i) for i in evenly_spaced(source.n_frames, n_samples)]
+    small = np.concatenate([resize_frames(source[i : i + 1], box.resized_size) for i in indices])
     try:
         crop = suggest_crop_size(small, median_background(small).gray, scale)
     except NoForegroundError as exc:
