@@ -46,6 +46,7 @@ from bkind_model.io.optional import movement_io
 from bkind_model.io.outputs import check_output
 from bkind_model.io.results import KeypointResult
 from bkind_model.pose.likelihood import LIKELIHOOD_MEANING
+from bkind_model.pose.skeleton import spanning_tree
 
 SCORER = "bkind"
 #: Export formats of :func:`export_results` and the suffix of their default file name.
@@ -218,8 +219,6 @@ def skeleton(result: KeypointResult) -> list[tuple[int, int]]:
         Edges ``(i, j)``, ``i < j`` for the tree; empty when fewer than two keypoints are
         ever found together.
     """
-    from scipy.sparse.csgraph import minimum_spanning_tree
-
     from bkind_model.io.overlay import skeleton_edges
 
     if result.metadata.get("skeleton"):
@@ -228,12 +227,9 @@ def skeleton(result: KeypointResult) -> list[tuple[int, int]]:
     points = np.asarray(result.keypoints[::step], np.float64)  # (T', K, 2)
     distance = np.linalg.norm(points[:, :, None] - points[:, None, :], axis=-1)  # (T', K, K)
     found = np.isfinite(distance).any(axis=0)
-    weights = np.zeros(distance.shape[1:])
-    weights[found] = np.maximum(np.nanmedian(distance[:, found], axis=0), 1e-9)  # 0: no edge
-    np.fill_diagonal(weights, 0.0)
-    tree = minimum_spanning_tree(weights).tocoo()
-    edges = sorted(zip(tree.data, tree.row, tree.col, strict=True))
-    return [(min(int(i), int(j)), max(int(i), int(j))) for _, i, j in edges]
+    weights = np.full(distance.shape[1:], np.nan)  # NaN: never found together, no edge
+    weights[found] = np.nanmedian(distance[:, found], axis=0)
+    return spanning_tree(weights)
 
 
 def confidence_definition(result: KeypointResult) -> str:

@@ -42,6 +42,7 @@ from bkind_model.errors import BKindError
 from bkind_model.io.atomic import atomic_path
 from bkind_model.io.results import read_attributes, write_attributes
 from bkind_model.multiview.cameras import Camera
+from bkind_model.pose.skeleton import spanning_tree
 
 FORMAT = "bkind-results3d-1"
 _JSON_ATTRIBUTES = ("config", "settings3d", "cameras", "letterboxes")
@@ -178,20 +179,7 @@ def skeleton_edges(weights: np.ndarray, n_keypoints: int) -> np.ndarray:
     ndarray
         ``(K - 1, 2)`` int pairs ``(i, j)``, strongest first.
     """
-    i, j = np.triu_indices(n_keypoints, 1)
-    order = np.argsort(-np.asarray(weights))
-    parent = list(range(n_keypoints))
-
-    def root(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    edges = []
-    for e in order:
-        a, b = root(int(i[e])), root(int(j[e]))
-        if a != b:
-            parent[a] = b
-            edges.append((int(i[e]), int(j[e])))
+    matrix = np.full((n_keypoints, n_keypoints), np.nan)
+    matrix[np.triu_indices(n_keypoints, 1)] = weights
+    edges = spanning_tree(matrix, largest=True)
     return np.array(edges, dtype=np.int32).reshape(-1, 2)

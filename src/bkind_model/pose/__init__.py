@@ -1,1 +1,1 @@
-"""Keypoint geometry in numpy: the animal's body frame and what a likelihood means."""
+"""Keypoint geometry in numpy: the animal's body frame, a skeleton, what a likelihood means."""
