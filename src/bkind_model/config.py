@@ -7,12 +7,12 @@ made. Everything a run depends on is here; nothing is read from elsewhere.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from bkind_model.errors import ConfigError
+from bkind_model.jsonfile import loads_json
 
 ENCODERS = ("small", "resnet18", "resnet34", "resnet50")
 RECONSTRUCTION_LOSSES = ("mse", "ssim", "random_features")
@@ -123,6 +123,8 @@ def _number(value: Any, what: str, integer: bool = False) -> float:
 def json_object(text: str | None, option: str, example: str) -> dict[str, Any]:
     """The JSON object a setting's text holds (``{}`` when empty), else one clear error.
 
+    Parsed by :func:`bkind_model.jsonfile.loads_json` (nesting and size limits).
+
     For the command line's JSON options and the widgets' *More settings* boxes.
 
     Parameters
@@ -135,9 +137,9 @@ def json_object(text: str | None, option: str, example: str) -> dict[str, Any]:
         A valid value, shown in the message.
     """
     try:
-        values = json.loads(text or "{}")
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{option} is not JSON ({exc}); e.g. '{example}'.") from exc
+        values = loads_json(text or "{}", source=option)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} E.g. '{example}'.") from exc
     if not isinstance(values, dict):
         raise ConfigError(f"{option} must be a JSON object, e.g. '{example}'.")
     return values

@@ -12,19 +12,20 @@ ROOT = Path(bkind_model.__file__).parent
 #: What each room may import of ours (besides itself); top-level modules are rooms too.
 ALLOWED = {
     "errors": set(),
-    "config": {"errors"},
+    "jsonfile": {"errors"},
+    "config": {"errors", "jsonfile"},
     "devices": {"errors", "config"},
     "pose": {"errors"},
-    "io": {"errors", "config", "pose"},
+    "io": {"errors", "jsonfile", "config", "pose"},
     "frames": {"errors", "config", "io", "pose"},
     "model": {"errors", "config"},
     "train": {"errors", "config", "devices", "io", "frames", "model", "pose"},
     "infer": {"errors", "config", "devices", "io", "frames", "model", "pose"},
-    "synthetic": {"errors", "io", "pose"},
+    "synthetic": {"errors", "jsonfile", "io", "pose"},
     "evaluate": {"errors", "config", "io", "frames", "synthetic", "pose"},
     "multiview": {"errors", "config", "devices", "io", "frames", "model", "train", "infer"}
     | {"evaluate", "synthetic", "pose"},
-    "naming": {"errors", "config", "io", "frames", "evaluate", "synthetic", "pose"},
+    "naming": {"errors", "jsonfile", "config", "io", "frames", "evaluate", "synthetic", "pose"},
     "behaviour": {"errors", "config", "io", "frames", "evaluate", "synthetic", "pose"}
     | {"naming"},
     "cli": {"errors", "config", "devices", "io", "frames", "model", "train", "infer"}

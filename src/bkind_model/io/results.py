@@ -29,7 +29,7 @@ bodyparts (:mod:`bkind_model.naming`) add ``kind`` ("named"), ``skeleton`` (JSON
 
 :meth:`KeypointResult.load` checks every field it reads (shapes, number kinds, values
 finite or NaN within bounds, likelihood in [0, 1], fps, names, JSON through
-:mod:`bkind_model.io.jsonfile`), so every reader of results files refuses a damaged or
+:mod:`bkind_model.jsonfile`), so every reader of results files refuses a damaged or
 crafted one in one line naming the file and the field.
 """
 
@@ -50,7 +50,7 @@ import numpy as np
 
 from bkind_model.errors import BKindError, ConfigError, DiskFullError
 from bkind_model.io.atomic import atomic_path, require_free, write_failed
-from bkind_model.io.jsonfile import loads_json
+from bkind_model.jsonfile import loads_json
 from bkind_model.io.optional import movement_io
 from bkind_model.io.video import PLAUSIBLE_FPS, VideoSource
 from bkind_model.pose.likelihood import LIKELIHOOD_MEANING, calibrated_likelihood
@@ -323,7 +323,7 @@ class KeypointResult:
                         f"{metadata.get('n_frames')} frames; run `bkind extract` again to finish."
                     )
                 return _read_checked(f, path, metadata, heatmaps)
-        except ConfigError as exc:  # a JSON attribute refused by io.jsonfile
+        except ConfigError as exc:  # a JSON attribute refused by jsonfile
             raise ResultsError(f"{exc} Extract again (`bkind extract`).") from exc
         except (OSError, KeyError, ValueError, TypeError) as exc:
             reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
@@ -644,7 +644,7 @@ def read_attributes(f: h5py.File, json_keys: tuple[str, ...]) -> dict[str, Any]:
     Raises
     ------
     ConfigError
-        When a JSON attribute is not acceptable JSON (:func:`~bkind_model.io.jsonfile.
+        When a JSON attribute is not acceptable JSON (:func:`~bkind_model.jsonfile.
         loads_json`), naming the file and the attribute.
     """
     metadata: dict[str, Any] = {}

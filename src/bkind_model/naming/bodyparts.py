@@ -16,7 +16,7 @@ import yaml  # PyYAML, a dependency of dask
 
 from bkind_model.errors import BKindError
 from bkind_model.io.atomic import atomic_path
-from bkind_model.io.jsonfile import loads_json
+from bkind_model.jsonfile import loads_json
 
 
 class BodypartsError(BKindError):

@@ -39,7 +39,7 @@ from bkind_model.evaluate.baselines import blob_features_of_video
 from bkind_model.evaluate.regression import ridge_fit, ridge_predict
 from bkind_model.io.atomic import atomic_path
 from bkind_model.io.image_folder import list_images
-from bkind_model.io.jsonfile import loads_json
+from bkind_model.jsonfile import loads_json
 from bkind_model.io.labels import (
     LABELLED_DATA,
     Labels,

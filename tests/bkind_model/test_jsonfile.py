@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bkind_model.errors import ConfigError
-from bkind_model.io.jsonfile import MAX_JSON_DEPTH, load_json, loads_json
+from bkind_model.jsonfile import MAX_JSON_DEPTH, load_json, loads_json
 
 
 def test_valid_json_round_trips(tmp_path):
@@ -43,7 +43,7 @@ def test_depth_limit_counts_structure_not_strings():
 
 
 def test_size_limit_and_missing_file(tmp_path, monkeypatch):
-    monkeypatch.setattr("bkind_model.io.jsonfile.MAX_JSON_BYTES", 10)
+    monkeypatch.setattr("bkind_model.jsonfile.MAX_JSON_BYTES", 10)
     big = tmp_path / "big.json"
     big.write_text("[" + "1," * 20 + "1]")
     with pytest.raises(ConfigError, match=r"big\.json: .* larger than the 10 bytes"):
