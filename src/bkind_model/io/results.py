@@ -50,9 +50,9 @@ import numpy as np
 
 from bkind_model.errors import BKindError, ConfigError, DiskFullError
 from bkind_model.io.atomic import atomic_path, require_free, write_failed
-from bkind_model.jsonfile import loads_json
 from bkind_model.io.optional import movement_io
 from bkind_model.io.video import PLAUSIBLE_FPS, VideoSource
+from bkind_model.jsonfile import loads_json
 from bkind_model.pose.likelihood import LIKELIHOOD_MEANING, calibrated_likelihood
 
 FORMAT = "bkind-results-1"

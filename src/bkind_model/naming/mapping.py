@@ -39,7 +39,6 @@ from bkind_model.evaluate.baselines import blob_features_of_video
 from bkind_model.evaluate.regression import ridge_fit, ridge_predict
 from bkind_model.io.atomic import atomic_path
 from bkind_model.io.image_folder import list_images
-from bkind_model.jsonfile import loads_json
 from bkind_model.io.labels import (
     LABELLED_DATA,
     Labels,
@@ -49,6 +48,7 @@ from bkind_model.io.labels import (
 )
 from bkind_model.io.results import KeypointResult
 from bkind_model.io.video import open_video
+from bkind_model.jsonfile import loads_json
 from bkind_model.naming.bodyparts import Bodyparts
 from bkind_model.naming.features import FeatureSet, body_features
 
@@ -196,7 +196,13 @@ class NamedMap:
         )
 
     def _metadata(self, result: KeypointResult) -> dict[str, Any]:
-        copied = {k: result.metadata[k] for k in ("video_path", "fps", "frame_size")}
+        video = (
+            "video_path",
+            "fps",
+            "frame_size",
+            "video_fingerprint",
+        )  # what ties it to its video
+        copied = {k: result.metadata[k] for k in video if k in result.metadata}
         return copied | {
             "kind": "named",
             "keypoint_names": list(self.bodyparts.names),

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from bkind_model.io.atomic import atomic_path
-from bkind_model.jsonfile import loads_json
 from bkind_model.io.video_writer import write_video
+from bkind_model.jsonfile import loads_json
 from bkind_model.synthetic.generator import Scene, SyntheticConfig, SyntheticVideo
 
 GROUND_TRUTH_SUFFIX = ".groundtruth.npz"

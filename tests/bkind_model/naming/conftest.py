@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from bkind_model.io.labels import Labels, image_path, labels_from_joints
-from bkind_model.io.results import KeypointResult
+from bkind_model.io.results import KeypointResult, video_fingerprint
+from bkind_model.io.video import open_video
 from bkind_model.synthetic import load_ground_truth
 
 N_DISCOVERED = 8
@@ -54,6 +55,7 @@ def sample(tiny_video, tmp_path_factory) -> Sample:
             "fps": 30.0,
             "frame_size": [128, 128],
             "checkpoint_sha256": "0" * 64,
+            "video_fingerprint": video_fingerprint(open_video(tiny_video)),
         },
     )
     path = result.save(tmp_path_factory.mktemp("named") / "tiny.bkind.h5")

@@ -37,6 +37,10 @@ def test_twenty_labels_name_every_frame_within_a_tenth_of_a_body(sample):
     assert named.metadata["keypoint_names"] == sample.names
     assert named.metadata["named_from"] == str(sample.results)
     assert named.metadata["video_path"] == str(sample.video)
+    # so overlay can tell a replaced video from the named file too
+    assert np.array_equal(
+        named.metadata["video_fingerprint"], result.metadata["video_fingerprint"]
+    )
 
 
 def test_covariance_and_likelihood_follow_the_errors(sample):
