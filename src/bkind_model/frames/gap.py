@@ -40,9 +40,10 @@ FAST_FRACTION = 0.6
 #: peak the fraction refers to is the same.
 LONGEST_GAP_S = 1.0
 N_CANDIDATES = 16
-#: Bytes of full-size float frames converted at once: the measurement's memory stays
-#: bounded whatever the frame size (one 4000x4000 frame alone is 192 MB as floats).
-READ_BYTES = 64 * 2**20
+#: Bytes of full-size frames held at once (RGB bytes and one colour as floats): the
+#: measurement's memory stays bounded whatever the frame size (one 4000x4000 frame was
+#: 192 MB as floats).
+READ_BYTES = 32 * 2**20
 
 
 def candidate_gaps(fps: float, n_frames: int) -> np.ndarray:
@@ -123,13 +124,19 @@ def _small_gray(source: VideoSource, start: int, stop: int, box: Letterbox) -> n
     ndarray
         ``(stop - start, h, w)`` float32 gray levels (0-1), the mean of R, G and B.
     """
-    per_read = max(1, READ_BYTES // (source.height * source.width * 3 * 4))
+    per_read = max(1, READ_BYTES // (source.height * source.width * (3 + 4)))
     parts = []
     for first in range(start, stop, per_read):
         frames = torch.from_numpy(source.read(first, min(first + per_read, stop)))
-        small = box.apply(frames.permute(0, 3, 1, 2).float().div_(255.0))
+        # one colour at a time as floats: a third of the memory, the same values
+        small = torch.cat([box.apply(_plane(frames, c)) for c in range(3)], dim=1)
         parts.append(small.mean(dim=1).numpy())
     return np.concatenate(parts)
+
+
+def _plane(frames: torch.Tensor, channel: int) -> torch.Tensor:
+    """``(B, 1, H, W)`` float (0-1) of one channel of ``(B, H, W, 3)`` uint8 frames."""
+    return frames[..., channel, None].permute(0, 3, 1, 2).float().div_(255.0)
 
 
 def suggest_frame_gap(source: VideoSource) -> int:
