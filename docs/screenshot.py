@@ -18,17 +18,15 @@ import re
 import sys
 from pathlib import Path
 
-#: The dock widgets, as the Plugins menu names them.
-WIDGETS = (
-    "Video & frame gap",
-    "Train",
-    "Shadows & masks",
-    "Discover keypoints",
-    "Keypoints",
-    "Multi-view 3D",
-    "Name bodyparts",
-    "Behaviour",
-)
+
+def dock_widgets() -> list[str]:
+    """The dock widgets as the Plugins menu names them, from the plugin's manifest."""
+    from npe2 import PluginManifest
+
+    import napari_bkind
+
+    manifest = PluginManifest.from_file(Path(napari_bkind.__file__).with_name("napari.yaml"))
+    return [widget.display_name for widget in manifest.contributions.widgets or []]
 
 
 def _settle() -> None:
@@ -67,7 +65,7 @@ def widgets(video: Path, folder: Path) -> None:
     viewer = napari.Viewer(show=True)
     viewer.window._qt_window.resize(1280, 900)
     viewer.open(str(video), plugin="napari-bkind")
-    for name in WIDGETS:
+    for name in dock_widgets():
         dock, _ = viewer.window.add_plugin_dock_widget("napari-bkind", name)
         viewer.reset_view()
         _settle()

@@ -1,19 +1,16 @@
 """Every dock widget beside a video in a 1280x900 napari window: it fits, nothing is cut off."""
 
+from pathlib import Path
+
 import pytest
 from conftest import has_opengl
+from npe2 import PluginManifest
 from qtpy.QtWidgets import QAbstractSpinBox, QApplication
 
-WIDGETS = [
-    "Video & frame gap",
-    "Train",
-    "Shadows & masks",
-    "Discover keypoints",
-    "Keypoints",
-    "Multi-view 3D",
-    "Name bodyparts",
-    "Behaviour",
-]
+import napari_bkind
+
+MANIFEST = PluginManifest.from_file(Path(napari_bkind.__file__).with_name("napari.yaml"))
+WIDGETS = [widget.display_name for widget in MANIFEST.contributions.widgets or []]
 WINDOW = (1280, 900)
 
 
