@@ -31,9 +31,9 @@ def test_train_extract_evaluate(tiny_video, tmp_path, capsys):
     capsys.readouterr()
     assert main(["export", str(out), "--to", "csv", "--out", str(tmp_path / "k.csv")]) == 0
     assert capsys.readouterr().out.strip() == str(tmp_path / "k.csv")
-    assert main(["export", str(out), "--to", "nwb", "--out", str(tmp_path / "k.csv")]) == 2
+    assert main(["export", str(out), "--to", "nwb", "--out", str(tmp_path / "n.csv")]) == 2
     err = capsys.readouterr().err
-    assert "k.csv" in err and ".nwb" in err and "Traceback" not in err
+    assert "n.csv" in err and ".nwb" in err and "Traceback" not in err
 
 
 @pytest.mark.slow
@@ -58,7 +58,7 @@ def test_train_with_masks_from_the_command_line(tiny_video, tmp_path, capsys):
     bad = ["--masks", "background", "--mask-settings", "{value: 1}"]
     assert main(["train", str(tiny_video), "--out", str(tmp_path / "r2"), *TRAIN, *bad]) == 2
     err = capsys.readouterr().err
-    assert "--mask-settings is not JSON" in err and "Traceback" not in err
+    assert "--mask-settings: not valid JSON" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize(
