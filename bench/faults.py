@@ -1202,7 +1202,7 @@ TRAIN_OPTIONS: list[tuple[str, str, str, tuple[str, ...]]] = [
     ("--crop-size", "1e6", "either", ()),
     ("--crop-size", "0", "ok", ()),
     ("--crop-size", "48", "ok", ()),
-    ("--seed", "-1", "ok", ()),
+    ("--seed", "-1", "error", ()),  # seeds are 0 .. 2**32 - 1, as numpy and sklearn take
     ("--seed", "123456789012345678901234", "either", ()),
     ("--seed", "abc", "error", ()),
     ("--encoder", "vgg", "error", ()),
@@ -1239,10 +1239,10 @@ MASK_SETTINGS: list[tuple[str, str, str, tuple[str, ...], str]] = [
     ("cleanup_huge", '{"cleanup_px": 1e9}', "error", (), "cleanup_px"),
     ("change_2", '{"change": 2}', "error", (), "change"),
     ("change_str", '{"change": "0.1"}', "error", (), "change"),
-    ("change_nan", '{"change": NaN}', "error", (), "change"),
+    ("change_nan", '{"change": NaN}', "error", (), "mask-settings"),  # not JSON at all
     ("chroma_1", '{"shadow_chroma": 1}', "error", (), "shadow_chroma"),
     ("prior_-1", '{"animal_prior": -1}', "error", (), "animal_prior"),
-    ("prior_inf", '{"animal_prior": Infinity}', "error", (), "animal_prior"),
+    ("prior_inf", '{"animal_prior": Infinity}', "error", (), "mask-settings"),
     ("method_x", '{"method": "x"}', "error", (), "method"),
     ("use_x", '{"use": "x"}', "error", (), "use"),
     ("static_missing", '{"static_mask": "/no/such/mask.png"}', "error", (), "mask.png"),
@@ -1430,7 +1430,7 @@ def file_cases() -> list[Case]:
         C(
             "ckpt.nan_onto_good_results",
             "error",
-            "extract $ckpt_nan $video --out $tmp/r.h5",
+            "extract $ckpt_nan $video --out $tmp/r.h5 --overwrite",
             "nan_weights.pt",
             prep=GOOD_RESULTS,
             guard=("$tmp/r.h5",),
@@ -1438,7 +1438,7 @@ def file_cases() -> list[Case]:
         C(
             "ckpt.text_onto_good_results",
             "error",
-            "extract $ckpt_text $video --out $tmp/r.h5",
+            "extract $ckpt_text $video --out $tmp/r.h5 --overwrite",
             "text.pt",
             prep=GOOD_RESULTS,
             guard=("$tmp/r.h5",),
@@ -1483,7 +1483,7 @@ def file_cases() -> list[Case]:
         C(
             "extract.bad_video_onto_good",
             "error",
-            "extract $run_good $trunc_mp4 --out $tmp/r.h5",
+            "extract $run_good $trunc_mp4 --out $tmp/r.h5 --overwrite",
             "truncated.mp4",
             prep=GOOD_RESULTS,
             guard=("$tmp/r.h5",),
@@ -1599,7 +1599,7 @@ def file_cases() -> list[Case]:
         C("export.partial", "error", "export $results_partial --out $tmp/e.h5", "partial.h5"),
         C("export.bad_extension", "error", "export $results --out $tmp/e.json", "e.json", ".h5"),
         C("export.no_extension", "error", "export $results --out $tmp/e", ".h5"),
-        C("export.bad_format", "error", "export $results --to sleap --out $tmp/e.h5", "--to"),
+        C("export.bad_format", "error", "export $results --to xls --out $tmp/e.h5", "--to"),
         C("export.out_under_file", "error", "export $results --out $afile/e.h5", "a_regular_file"),
         C(
             "export.out_is_folder",
@@ -2170,7 +2170,9 @@ def run_kill_extract(ctx: Ctx, case: Case) -> Outcome:
             return Outcome(
                 "data_lost", f"a damaged results file is left under the final name; {notes}"
             )
-    final = run_cli(argv, ctx.env, ctx.tmp, 180)
+    # --overwrite: a late signal may land once the file is finished (an unfinished one
+    # resumes from its .part either way)
+    final = run_cli([*argv, "--overwrite"], ctx.env, ctx.tmp, 180)
     story = "; ".join(notes)
     if final.rc != 0:
         text = (
