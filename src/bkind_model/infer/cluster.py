@@ -45,7 +45,7 @@ from bkind_model.errors import ConfigError, MissingDependencyError
 from bkind_model.infer.extraction import check_frame_size, results_metadata
 from bkind_model.infer.predictor import Predictor
 from bkind_model.io.atomic import atomic_path, ensure_folder
-from bkind_model.io.results import KeypointResult, ResultsError, ResultsWriter
+from bkind_model.io.results import KeypointResult, ResultsError, ResultsWriter, video_fingerprint
 from bkind_model.io.video import VideoSource, open_video
 
 #: Times dask runs a failed chunk again (a worker that died, a lost connection).
@@ -256,6 +256,7 @@ def merge_chunks(predictor: Predictor, video: Path, out_path: Path, chunks: list
                 arrays["covariance"],
                 on_animal=arrays["on_animal"],
             )
+        writer.add_metadata({"video_fingerprint": video_fingerprint(source)})
         path = writer.finish()
     finally:
         writer.close()

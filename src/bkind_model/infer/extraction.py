@@ -16,10 +16,10 @@ from bkind_model.io.atomic import ensure_folder, require_free
 from bkind_model.io.lock import RunLock
 from bkind_model.io.outputs import check_output
 from bkind_model.io.results import (
+    FingerprintCollector,
     KeypointResult,
     ResultsWriter,
     default_keypoint_names,
-    video_fingerprint,
 )
 from bkind_model.io.video import VideoSource, open_video
 
@@ -96,8 +96,10 @@ def extract(
     except BaseException:
         lock.release()
         raise
+    prints = FingerprintCollector(source.n_frames)
     try:
         for start, frames in source.iter_chunks(batch_size, start=writer.frames_done):
+            prints.see(start, frames)
             out = predictor.predict(frames, heatmaps=heatmaps)
             if not np.isfinite(out.keypoints).all():
                 raise CheckpointError(
@@ -115,6 +117,7 @@ def extract(
                 out.on_animal,
             )
             yield ExtractionProgress(writer.frames_done, source.n_frames)
+        writer.add_metadata({"video_fingerprint": prints.fingerprint(source)})
         path = writer.finish()
     finally:
         writer.close()
@@ -125,8 +128,9 @@ def extract(
 def results_metadata(predictor: Predictor, source: VideoSource, out_path: Path) -> dict:
     """The attributes of a results file of ``source`` made by ``predictor``.
 
-    They include the video's fingerprint (a few of its frames as small thumbnails), so a
-    video replaced by another of the same size and length is recognised later.
+    The video's fingerprint (a few of its frames as small thumbnails, so that a video
+    replaced by another of the same size and length is recognised later) is added when
+    the frames are done (:class:`~bkind_model.io.results.FingerprintCollector`).
     """
     video_path = Path(source.path).resolve()
     return {
@@ -134,7 +138,6 @@ def results_metadata(predictor: Predictor, source: VideoSource, out_path: Path) 
         "video_relpath": os.path.relpath(video_path, out_path.parent.resolve()),
         "fps": float(source.fps),
         "frame_size": [source.height, source.width],
-        "video_fingerprint": video_fingerprint(source),
         "config": predictor.config.to_dict(),
         "checkpoint": str(predictor.path),
         "checkpoint_sha256": predictor.sha256,

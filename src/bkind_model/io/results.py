@@ -540,6 +540,9 @@ def fingerprint_frames(n_frames: int) -> np.ndarray:
 def video_fingerprint(source: VideoSource) -> np.ndarray:
     """A cheap summary of a video's pictures: small grayscale thumbnails of a few frames.
 
+    The frames are read by random access; :class:`FingerprintCollector` takes them from
+    frames already being read in order instead.
+
     Parameters
     ----------
     source : VideoSource
@@ -553,13 +556,51 @@ def video_fingerprint(source: VideoSource) -> np.ndarray:
         Extraction stores it as the ``video_fingerprint`` attribute of a results file;
         :meth:`KeypointResult.video_mismatch` compares it with the video at hand.
     """
-    gray = source[fingerprint_frames(source.n_frames)] @ np.array([0.299, 0.587, 0.114])
+    return FingerprintCollector(source.n_frames).fingerprint(source)
+
+
+def _thumbnails(frames: np.ndarray) -> np.ndarray:
+    """``(n, h, w)`` uint8 gray block means of ``(n, H, W, 3)`` frames (see above)."""
+    gray = frames @ np.array([0.299, 0.587, 0.114])
     height, width = gray.shape[1:]
     rows = np.arange(min(FINGERPRINT_SIZE, height)) * height // min(FINGERPRINT_SIZE, height)
     cols = np.arange(min(FINGERPRINT_SIZE, width)) * width // min(FINGERPRINT_SIZE, width)
     sums = np.add.reduceat(np.add.reduceat(gray, rows, axis=1), cols, axis=2)
     counts = np.diff(rows, append=height)[:, None] * np.diff(cols, append=width)[None]
     return np.round(sums / counts).astype(np.uint8)
+
+
+class FingerprintCollector:
+    """A video's :func:`video_fingerprint`, taken from frames as they stream by.
+
+    Extraction reads every frame in order anyway: it shows each batch to :meth:`see`, and
+    :meth:`fingerprint` reads by random access only the frames it did not see (those done
+    before a resumed run), instead of seeking to all of them (a second or more per video).
+
+    Parameters
+    ----------
+    n_frames : int
+        Frames of the video.
+    """
+
+    def __init__(self, n_frames: int) -> None:
+        self.wanted = fingerprint_frames(n_frames)
+        self.seen: dict[int, np.ndarray] = {}
+
+    def see(self, start: int, frames: np.ndarray) -> None:
+        """Keep the wanted frames among ``frames`` ``(B, H, W, 3)``, frames ``start``..."""
+        inside = self.wanted[(self.wanted >= start) & (self.wanted < start + len(frames))]
+        if len(inside):
+            self.seen.update(
+                zip(inside.tolist(), _thumbnails(frames[inside - start]), strict=True)
+            )
+
+    def fingerprint(self, source: VideoSource) -> np.ndarray:
+        """The ``(n, h, w)`` uint8 fingerprint, reading from ``source`` what was not seen."""
+        missing = np.array([f for f in self.wanted.tolist() if f not in self.seen], np.int64)
+        if len(missing):
+            self.seen.update(zip(missing.tolist(), _thumbnails(source[missing]), strict=True))
+        return np.stack([self.seen[f] for f in self.wanted.tolist()])
 
 
 def fingerprints_differ(recorded: np.ndarray, seen: np.ndarray) -> bool:
@@ -813,6 +854,10 @@ class ResultsWriter:
             self._abandon()
             raise write_failed(self.path, exc) from exc
         self.frames_done = stop
+
+    def add_metadata(self, metadata: dict[str, Any]) -> None:
+        """Store more attributes, known only once the frames are done (a fingerprint)."""
+        write_attributes(self.file, metadata)
 
     def finish(self) -> Path:
         """Close, check and sync the complete file, then move it into place.

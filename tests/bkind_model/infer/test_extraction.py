@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from bkind_model.infer.extraction import extract, extract_to_result
-from bkind_model.io.results import KeypointResult, ResultsError
+from bkind_model.io.results import KeypointResult, ResultsError, video_fingerprint
 from bkind_model.io.video import open_video
 
 
@@ -32,6 +32,8 @@ def test_extraction_shapes_and_metadata(checkpoint, tiny_video, tmp_path):
     assert len(meta["checkpoint_sha256"]) == 64
     assert meta["fps"] == pytest.approx(30.0)
     assert "version" in meta
+    # taken from the frames streaming by, the same as reading them by random access
+    assert np.array_equal(meta["video_fingerprint"], video_fingerprint(open_video(tiny_video)))
     with_maps = KeypointResult.load(tmp_path / "r.h5", heatmaps=True)
     assert with_maps.heatmaps.shape == (n, 5, 16, 16)
     assert np.allclose(with_maps.heatmaps.astype(np.float32).sum((-1, -2)), 1, atol=0.02)
@@ -59,7 +61,12 @@ def test_interrupted_extraction_resumes(checkpoint, tiny_video, tmp_path):
     events = list(extract(checkpoint, tiny_video, out, batch_size=32))
     assert events[0].frames_done == 96  # continued, not restarted
     full = extract_to_result(checkpoint, tiny_video, tmp_path / "full.h5", batch_size=32)
-    assert np.allclose(KeypointResult.load(out).keypoints, full.keypoints, atol=1e-4)
+    resumed = KeypointResult.load(out)
+    assert np.allclose(resumed.keypoints, full.keypoints, atol=1e-4)
+    # frames done before the resume were read back for the fingerprint
+    assert np.array_equal(
+        resumed.metadata["video_fingerprint"], full.metadata["video_fingerprint"]
+    )
 
 
 def test_unfinished_or_foreign_results_give_clear_errors(tmp_path):
