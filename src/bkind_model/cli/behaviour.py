@@ -14,11 +14,11 @@ from dataclasses import replace
 
 from bkind_model.cli.options import (
     add_overwrite_option,
-    at_least,
     non_negative_float,
     positive_float,
     probability,
     seed,
+    whole_number,
 )
 from bkind_model.io.outputs import check_output
 from bkind_model.io.results import KeypointResult
@@ -127,7 +127,7 @@ def add_behaviour_commands(sub: argparse._SubParsersAction) -> None:
 
     motifs = sub.add_parser("motifs", help="recurring behaviour motifs without labels")
     motifs.add_argument("results", nargs="+", help="results .h5 files (the same keypoints)")
-    motifs.add_argument("-k", type=at_least(2), default=8, help="number of motifs (default 8)")
+    motifs.add_argument("-k", type=whole_number(2), default=8, help="number of motifs (default 8)")
     motifs.add_argument("--out", required=True, help="motif ethogram CSV (frame x motif)")
     motifs.add_argument(
         "--window-s", type=positive_float, default=1.0, help="feature window, seconds (default 1)"

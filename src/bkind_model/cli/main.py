@@ -24,10 +24,10 @@ from bkind_model.cli.naming import add_naming_commands
 from bkind_model.cli.options import (
     add_overwrite_option,
     add_training_options,
-    at_least,
     config_from_args,
     positive_int,
     seed,
+    whole_number,
 )
 from bkind_model.cli.overlay import add_overlay_commands
 from bkind_model.cli.progress import (
@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         "labels", help="DeepLabCut CollectedData .h5/.csv, or a synthetic ground-truth .npz"
     )
     evaluate.add_argument(
-        "--folds", type=at_least(2), default=2, help="2: halves (default), k: k-fold"
+        "--folds", type=whole_number(2), default=2, help="2: halves (default), k: k-fold"
     )
     evaluate.add_argument(
         "--video", help="the labelled frames (default: the video recorded in the results)"

@@ -1,7 +1,7 @@
 """Options shared by ``bkind``'s subcommands: values' types, ``--overwrite``, training.
 
-The types (:func:`at_least`, :func:`positive_float`, :func:`non_negative_float`,
-:func:`probability`, :func:`seed`) refuse a degenerate value while parsing, with
+The types (:func:`whole_number`, :func:`positive_float`, :func:`non_negative_float`,
+:func:`probability`, ``seed``) refuse a degenerate value while parsing, with
 argparse's one-line error naming the option (exit status 2). ``--overwrite`` is the one
 word of every command that replaces files (:mod:`bkind_model.io.outputs` states the rule).
 """
@@ -28,38 +28,38 @@ from bkind_model.config import (
 MAX_SEED = 2**32 - 1
 
 
-def at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number ``>= minimum``."""
+def whole_number(
+    minimum: int, maximum: int | None = None, what: str | None = None
+) -> Callable[[str], int]:
+    """An argparse type: a whole number from ``minimum`` (to ``maximum``, when given).
+
+    ``what`` describes the value in the error (default: the range).
+    """
+    if what is None:
+        what = (
+            f"a whole number >= {minimum}"
+            if maximum is None
+            else (f"a whole number from {minimum} to {maximum}")
+        )
 
     def whole(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            value = minimum - 1
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, not {text}")
+            value = None
+        if value is None or value < minimum or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"must be {what}, not {text}")
         return value
 
     return whole
 
 
 #: A whole number >= 1 (counts: steps, frames, keypoints, batch size).
-positive_int = at_least(1)
+positive_int = whole_number(1)
 #: A whole number >= 0 (frame numbers, trail lengths).
-non_negative_int = at_least(0)
-
-
-def seed(text: str) -> int:
-    """An argparse type: a random seed, a whole number from 0 to ``2**32 - 1``."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(
-            f"must be a whole number from 0 to {MAX_SEED} (2**32 - 1), not {text}"
-        )
-    return value
+non_negative_int = whole_number(0)
+#: A random seed: numpy and scikit-learn take 0 to ``2**32 - 1``.
+seed = whole_number(0, MAX_SEED, f"a whole number from 0 to {MAX_SEED} (2**32 - 1)")
 
 
 def _number(text: str, low: float, high: float, *, above: bool, what: str) -> float:

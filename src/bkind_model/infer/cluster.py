@@ -56,14 +56,14 @@ RETRIES = 2
 WORKER_ENVIRONMENT = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
 #: Seconds to wait for the dask scheduler of ``--scheduler`` to answer.
 CONNECT_TIMEOUT_S = 10.0
-_ARRAYS = ("keypoints", "confidence", "covariance", "on_animal")
-#: Each array's shape for ``n`` frames and ``k`` keypoints, and its dtype kind.
+#: A chunk's arrays: each one's shape for ``n`` frames and ``k`` keypoints, its dtype kind.
 _SHAPES = {
     "keypoints": (lambda n, k: (n, k, 2), "f"),
     "confidence": (lambda n, k: (n, k), "f"),
     "covariance": (lambda n, k: (n, k, 2, 2), "f"),
     "on_animal": (lambda n, k: (n, k), "b"),
 }
+_ARRAYS = tuple(_SHAPES)
 
 
 @dataclass(frozen=True)
