@@ -318,13 +318,11 @@ def _check_lens(camera: Camera, path: str | Path) -> None:
     within :data:`LENS_ROUND_TRIP_PX`.
     """
     width, height = camera.size
-    m = np.asarray(camera.matrix, np.float64)
     corners = np.array([[-0.5, -0.5], [width - 0.5, -0.5], [-0.5, height - 0.5],
                         [width - 0.5, height - 0.5]])  # fmt: skip
-    yd = (corners[:, 1] - m[1, 2]) / m[1, 1]
-    xd = (corners[:, 0] - m[0, 2] - m[0, 1] * yd) / m[0, 0]
-    reach = float(np.hypot(xd, yd).max())  # distorted radius of the farthest corner
     rig = CameraRig([camera])
+    distorted = rig.from_pixels(torch.as_tensor(corners[:, None])).numpy()  # (4, 1, 2)
+    reach = float(np.linalg.norm(distorted, axis=-1).max())  # radius of the farthest corner
     k1, k2, _, _, k3 = np.asarray(rig.distortions[0])
     coefficients = np.asarray(camera.distortions, np.float64).tolist()
     fix = (

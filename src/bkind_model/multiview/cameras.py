@@ -258,15 +258,20 @@ class CameraRig:
         y = m[:, 1, 1] * distorted[..., 1] + m[:, 1, 2]
         return torch.stack([x, y], -1)
 
+    def from_pixels(self, pixels: Tensor) -> Tensor:
+        """Pixels ``(..., V, 2)`` -> distorted normalised coordinates (:meth:`to_pixels` undone)."""
+        m = self.matrices
+        yd = (pixels[..., 1] - m[:, 1, 2]) / m[:, 1, 1]
+        xd = (pixels[..., 0] - m[:, 0, 2] - m[:, 0, 1] * yd) / m[:, 0, 0]
+        return torch.stack([xd, yd], -1)
+
     def undistort(self, pixels: Tensor, iterations: int = UNDISTORT_ITERATIONS) -> Tensor:
         """Pixels ``(..., V, 2)`` -> normalised (undistorted) coordinates ``(..., V, 2)``.
 
         Inverts :meth:`project` up to the depth: the fixed-point iteration of OpenCV's
         ``undistortPoints``, differentiable.
         """
-        m = self.matrices
-        yd = (pixels[..., 1] - m[:, 1, 2]) / m[:, 1, 1]
-        xd = (pixels[..., 0] - m[:, 0, 2] - m[:, 0, 1] * yd) / m[:, 0, 0]
+        xd, yd = self.from_pixels(pixels).unbind(-1)
         k1, k2, p1, p2, k3 = self.distortions.unbind(-1)
         x, y = xd, yd
         for _ in range(iterations):
