@@ -20,6 +20,7 @@ from bkind_model.frames.windows import InputWindows, on_foreground
 from bkind_model.io.checkpoint import (
     check_finite_weights,
     checkpoint_config,
+    checkpoint_file,
     load_checkpoint_and_hash,
 )
 from bkind_model.io.video import VideoSource
@@ -73,8 +74,7 @@ class Predictor:
     """
 
     def __init__(self, checkpoint: str | Path, device: str = "auto") -> None:
-        path = Path(checkpoint)
-        self.path = path / "checkpoint.pt" if path.is_dir() else path
+        self.path = checkpoint_file(checkpoint)
         state, self.sha256 = load_checkpoint_and_hash(self.path)
         check_finite_weights(state, self.path)
         self.config: Config = checkpoint_config(state, self.path)
