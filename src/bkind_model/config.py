@@ -14,7 +14,7 @@ from typing import Any, Literal
 from bkind_model.errors import ConfigError
 from bkind_model.jsonfile import loads_json
 
-ENCODERS = ("small", "resnet18", "resnet34", "resnet50")
+ENCODERS = ("small", "efficientnet-lite0", "resnet18", "resnet34", "resnet50")
 RECONSTRUCTION_LOSSES = ("mse", "ssim", "random_features")
 GapUnit = Literal["frames", "seconds"]
 MaskMethod = Literal["background", "colour"]
@@ -219,8 +219,13 @@ class Config:
     width : int
         Channels of the small encoder's first level (doubles per level).
     pretrained : str or None
-        Path to encoder weights (a torchvision state dict), or ``"torch-cache"`` to look in
-        torch's hub cache. Never downloaded.
+        Where the encoder's starting weights come from: ``"imagenet"`` for
+        ``efficientnet-lite0`` (the ImageNet weights bundled with the package); for the
+        ResNets a torchvision state dict's path, or ``"torch-cache"`` to look in torch's hub
+        cache. Never downloaded. None starts from random weights.
+    frozen_levels : int
+        Levels of the ``efficientnet-lite0`` encoder, from the input on (0-4, strides 4,
+        8, 16, 32), whose pretrained weights are not trained.
     heatmap_scale : float
         Multiplier of the heatmap logits before the softmax (sharper heatmaps when larger).
     heatmap_stride : int
@@ -265,6 +270,7 @@ class Config:
     encoder: str = "small"
     width: int = 32
     pretrained: str | None = None
+    frozen_levels: int = 0
     heatmap_scale: float = 10.0
     heatmap_stride: int = 4
     reconstruction_loss: str = "mse"
@@ -290,6 +296,7 @@ class Config:
             "steps": (1, 10**9),
             "batch_size": (1, 4096),
             "width": (4, 512),
+            "frozen_levels": (0, 4),
             "heatmap_stride": (2, 4),
             "curriculum_steps": (0, 10**9),
             "checkpoint_every": (1, 10**9),
@@ -336,9 +343,21 @@ class Config:
         if self.pretrained is not None:
             if self.encoder == "small":
                 raise ConfigError(
-                    "Invalid config: pretrained weights are for the ResNet encoders; choose "
-                    "one (encoder resnet18, resnet34 or resnet50) or leave pretrained unset."
+                    "Invalid config: pretrained weights are for the EfficientNet and ResNet "
+                    "encoders; choose one (encoder efficientnet-lite0, resnet18, resnet34 or "
+                    "resnet50) or leave pretrained unset."
                 )
+            if (self.encoder == "efficientnet-lite0") != (self.pretrained == "imagenet"):
+                raise ConfigError(
+                    "Invalid config: pretrained 'imagenet' (the weights bundled with the "
+                    "package) is for encoder efficientnet-lite0, which takes no other file; "
+                    "the ResNets take a torchvision weights file or 'torch-cache'."
+                )
+        if self.frozen_levels and self.encoder != "efficientnet-lite0":
+            raise ConfigError(
+                "Invalid config: frozen_levels is for the pretrained encoder "
+                "efficientnet-lite0; set it to 0."
+            )
         if not isinstance(self.device, str) or not self.device:
             raise ConfigError("Invalid config: device must be 'auto', 'cpu', 'cuda' or 'mps'.")
         checks = [

@@ -152,7 +152,8 @@ def config_from_args(args: argparse.Namespace, default: Config | None = None) ->
     given = {k: v for k, v in values.items() if v is not None}
     if args.masks is None and args.static_mask is None and args.mask_settings is None:
         given.pop("masks", None)  # no mask option given: keep the base's masks
-    return Config.from_dict(base.to_dict() | {k: _plain(v) for k, v in given.items()})
+    more = json_object(args.settings, "--settings", '{"equivariance_weight": 0.1}')
+    return Config.from_dict(base.to_dict() | more | {k: _plain(v) for k, v in given.items()})
 
 
 def _plain(value: object) -> object:
@@ -213,7 +214,16 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--batch", type=positive_int, help="frame pairs per step")
     group.add_argument("--lr", type=positive_float, help="learning rate")
     group.add_argument("--encoder", choices=ENCODERS, help="encoder architecture")
-    group.add_argument("--pretrained", help="encoder weights file, or 'torch-cache'")
+    group.add_argument(
+        "--pretrained",
+        help="encoder weights: 'imagenet' (bundled, efficientnet-lite0), a torchvision file or "
+        "'torch-cache' (ResNets)",
+    )
+    group.add_argument(
+        "--settings",
+        help="any other setting of the run as a JSON object (the Train widget's More "
+        "settings), e.g. '{\"frozen_levels\": 2}'; the options above win",
+    )
     group.add_argument("--loss", choices=RECONSTRUCTION_LOSSES, help="reconstruction loss")
     group.add_argument(
         "--gap", type=positive_float, help="frame gap (suggested from the video if unset)"

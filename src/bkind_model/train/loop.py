@@ -569,7 +569,7 @@ class Trainer(StepLoop):
         batch = config.batch_size if ranks is None else ranks.local_batch(config.batch_size)
         check_memory(config.replace(batch_size=batch), self.device)
         if (
-            config.pretrained not in (None, "torch-cache")
+            config.pretrained not in (None, "torch-cache", "imagenet")
             and not Path(config.pretrained).is_file()
         ):
             raise ConfigError(
