@@ -15,7 +15,7 @@ from bkind_model.errors import ConfigError
 from bkind_model.jsonfile import loads_json
 
 ENCODERS = ("small", "efficientnet-lite0", "resnet18", "resnet34", "resnet50")
-RECONSTRUCTION_LOSSES = ("mse", "ssim", "random_features")
+RECONSTRUCTION_LOSSES = ("mse", "ssim", "random_features", "perceptual")
 GapUnit = Literal["frames", "seconds"]
 MaskMethod = Literal["background", "colour"]
 MaskUse = Literal["fill", "black", "target"]
@@ -231,7 +231,8 @@ class Config:
     heatmap_stride : int
         Input pixels per heatmap pixel (2 or 4).
     reconstruction_loss : str
-        ``"mse"``, ``"ssim"`` (multi-scale SSIM + MSE) or ``"random_features"``.
+        ``"mse"``, ``"ssim"`` (multi-scale SSIM + MSE), ``"random_features"`` or
+        ``"perceptual"`` (MSE + distances in ImageNet EfficientNet-Lite0's early layers).
     equivariance_weight : float
         Weight of the rotation-equivariance loss.
     separation_weight : float

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import piq
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from bkind_model.model.efficientnet import pretrained_lite0
 from bkind_model.model.keypoints import Keypoints
 
 
@@ -21,8 +23,9 @@ def reconstruction_loss(
     ----------
     kind : str
         ``"mse"`` (pixel mean squared error), ``"ssim"`` (MSE + 1 - multi-scale SSIM
-        on the maps scaled to [0, 1]) or ``"random_features"`` (MSE + feature distance
-        in a fixed, randomly initialised CNN: a perceptual loss that needs no ImageNet).
+        on the maps scaled to [0, 1]), ``"random_features"`` (MSE + feature distance
+        in a fixed, randomly initialised CNN) or ``"perceptual"`` (MSE + feature distance
+        in the early layers of ImageNet EfficientNet-Lite0).
     prediction, target : Tensor
         ``(B, 1, H, W)`` maps; the target is in [0, 2].
     keep : Tensor, optional
@@ -43,8 +46,8 @@ def reconstruction_loss(
         p = (prediction / 2).clamp(0, 1)
         t = (target / 2).clamp(0, 1)
         return mse + (1 - piq.ssim(p, t, data_range=1.0, kernel_size=7))
-    if kind == "random_features":
-        net = _random_feature_net(str(prediction.device))
+    if kind in ("random_features", "perceptual"):
+        net = _feature_net(kind, str(prediction.device))
         loss = mse
         x, y = prediction, target
         for layer in net:
@@ -52,6 +55,36 @@ def reconstruction_loss(
             loss = loss + F.mse_loss(x, y)
         return loss
     raise ValueError(f"Unknown reconstruction loss {kind!r}.")
+
+
+@functools.lru_cache(maxsize=4)
+def _feature_net(kind: str, device: str) -> nn.ModuleList:
+    """The frozen layers of a perceptual loss, each applied to the previous one's output.
+
+    ``"random_features"``: three random conv layers (seeded). ``"perceptual"``: the stem
+    and the first three blocks of ImageNet EfficientNet-Lite0 (strides 2, 2, 4, 4), as
+    B-KinD compares its reconstructions in VGG's early layers; a map in [0, 2] is shown
+    to it as a gray image in [0, 1].
+    """
+    if kind == "random_features":
+        return _random_feature_net(device)
+    net = pretrained_lite0(classifier=False)
+    stem = nn.Sequential(net._conv_stem, net._bn0, nn.ReLU6())
+    gray = _GrayImage(net.scale)
+    layers = nn.ModuleList([nn.Sequential(gray, stem), *net._blocks[:3]])
+    return layers.requires_grad_(False).eval().to(device)
+
+
+class _GrayImage(nn.Module):
+    """``(B, 1, H, W)`` map in [0, 2] -> ``(B, 3, H, W)`` gray image in a network's range."""
+
+    def __init__(self, scale: Callable[[Tensor], Tensor]) -> None:
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Scale and repeat the map over three channels."""
+        return self.scale((x / 2).expand(-1, 3, -1, -1))
 
 
 @functools.lru_cache(maxsize=4)

@@ -79,7 +79,7 @@ def test_dissimilarity_lights_up_where_something_moved():
     assert d[8:26, 8:26].mean() > 5 * d[40:, 40:].mean()
 
 
-@pytest.mark.parametrize("kind", ["mse", "ssim", "random_features"])
+@pytest.mark.parametrize("kind", ["mse", "ssim", "random_features", "perceptual"])
 def test_reconstruction_losses_are_zero_on_target_and_differentiable(kind):
     g = torch.Generator().manual_seed(0)
     target = torch.rand(2, 1, 32, 32, generator=g) * 2
