@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from bkind_model.frames.pipeline import PreparedVideo
+from bkind_model.frames.pipeline import Inputs, PreparedVideo
 
 #: DataLoader worker processes preparing batches ahead when training on CUDA (at most).
 CUDA_LOADER_WORKERS = 4
@@ -32,15 +32,20 @@ class PairBatch:
         ``(B, 3, H, W)`` the frames ``t`` and ``t + gap``, in [0, 1].
     animals : tuple of Tensor or None
         ``(B, 1, H, W)`` animal masks of both frames (1 on the animal); None unmasked.
+    features : list of Tensor or None
+        The frozen encoder's features of ``first`` then ``second`` (``(2B, C, h, w)`` per
+        level) when they were computed ahead (:mod:`bkind_model.train.cached`); else None.
     """
 
     first: torch.Tensor
     second: torch.Tensor
     animals: tuple[torch.Tensor, torch.Tensor] | None
+    features: list[torch.Tensor] | None = None
 
     def _map(self, move) -> PairBatch:
         animals = None if self.animals is None else (move(self.animals[0]), move(self.animals[1]))
-        return PairBatch(move(self.first), move(self.second), animals)
+        features = None if self.features is None else [move(f) for f in self.features]
+        return PairBatch(move(self.first), move(self.second), animals, features)
 
     def pin_memory(self) -> PairBatch:
         """The batch in page-locked memory, for an asynchronous copy to a GPU."""
@@ -85,9 +90,7 @@ class PairSampler:
                 continue
             starts = torch.randint(0, len(video.frames) - video.gap, (n,), generator=generator)
             jitter = torch.randint(-jitter_px, jitter_px + 1, (n, 2), generator=generator)
-            t, shift = starts.numpy(), jitter.numpy()
-            first = video.inputs(t, shift)
-            second = video.inputs(t + video.gap, shift, centres=video.centres[t])
+            first, second = self._inputs(video, starts.numpy(), jitter.numpy())
             firsts.append(first.images)
             seconds.append(second.images)
             if first.animal is not None and second.animal is not None:
@@ -97,6 +100,25 @@ class PairSampler:
         if animals_first:
             animals = (torch.cat(animals_first), torch.cat(animals_second))
         return PairBatch(torch.cat(firsts), torch.cat(seconds), animals)
+
+    @staticmethod
+    def _inputs(
+        video: PreparedVideo, starts: np.ndarray, jitter: np.ndarray
+    ) -> tuple[Inputs, Inputs]:
+        """Model inputs of frames ``starts`` and ``starts + gap``, both in the first's window.
+
+        Parameters
+        ----------
+        video : PreparedVideo
+            The video.
+        starts : ndarray
+            ``(n,)`` first frame of each pair.
+        jitter : ndarray
+            ``(n, 2)`` window shift of each pair, pixels at model scale.
+        """
+        first = video.inputs(starts, jitter)
+        second = video.inputs(starts + video.gap, jitter, centres=video.centres[starts])
+        return first, second
 
 
 def pair_seed(seed: int, rank: int, step: int) -> int:

@@ -319,18 +319,31 @@ class BKinD(nn.Module):
         n_levels = strides[-1].bit_length() - 1
         self.decoder = Decoder(channels[-1], n_levels, config.n_keypoints, width=128)
 
-    def heatmaps(self, frames: Tensor) -> tuple[Tensor, list[Tensor]]:
-        """Frames ``(B, 3, H, W)`` in [0, 1] -> logits ``(B, K, h, w)`` and encoder features."""
-        features = self.encoder(frames)
+    def heatmaps(
+        self, frames: Tensor, features: list[Tensor] | None = None
+    ) -> tuple[Tensor, list[Tensor]]:
+        """Frames ``(B, 3, H, W)`` in [0, 1] -> logits ``(B, K, h, w)`` and encoder features.
+
+        ``features``, the encoder's output for ``frames`` when computed ahead (a frozen
+        encoder), skips the encoder.
+        """
+        if features is None:
+            features = self.encoder(frames)
         return self.head(features) * self.heatmap_scale, features
 
     def keypoints(self, frames: Tensor) -> Keypoints:
         """Frames ``(B, 3, H, W)`` in [0, 1] -> keypoints in normalised units."""
         return soft_argmax(self.heatmaps(frames)[0])
 
-    def forward(self, frame_a: Tensor, frame_b: Tensor) -> Output:
-        """Reconstruct the dissimilarity of two batches of frames ``(B, 3, H, W)``."""
-        logits, features = self.heatmaps(torch.cat([frame_a, frame_b]))
+    def forward(
+        self, frame_a: Tensor, frame_b: Tensor, features: list[Tensor] | None = None
+    ) -> Output:
+        """Reconstruct the dissimilarity of two batches of frames ``(B, 3, H, W)``.
+
+        ``features``: the encoder's output for ``frame_a`` then ``frame_b`` (``(2B, C, h,
+        w)`` per level), when computed ahead; None runs the encoder.
+        """
+        logits, features = self.heatmaps(torch.cat([frame_a, frame_b]), features)
         keypoints = soft_argmax(logits)
         batch = frame_a.shape[0]
         parts = [_split(keypoints, slice(0, batch)), _split(keypoints, slice(batch, None))]

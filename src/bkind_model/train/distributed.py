@@ -345,9 +345,12 @@ class _StepLoss(nn.Module):
         animals: tuple[Tensor, Tensor] | None,
         step: int,
         quarter_turns: int,
+        features: list[Tensor] | None = None,
     ) -> dict[str, Tensor]:
         """The loss terms of :meth:`Objective.terms`."""
-        return self.objective.terms(self.model, first, second, animals, step, quarter_turns)
+        return self.objective.terms(
+            self.model, first, second, animals, step, quarter_turns, features
+        )
 
 
 def distributed_loss(model: BKinD, objective: Objective, ranks: Ranks) -> nn.Module:

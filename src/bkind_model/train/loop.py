@@ -58,6 +58,7 @@ from bkind_model.io.lock import RunLock
 from bkind_model.io.results import default_keypoint_names
 from bkind_model.io.video import VideoSource, open_video
 from bkind_model.model.network import BKinD
+from bkind_model.train.cached import CachedPairSampler
 from bkind_model.train.convergence import ConvergenceMonitor, ConvergenceReport, foreground_masks
 from bkind_model.train.distributed import Ranks, distributed_loss, join, signal_code
 from bkind_model.train.objective import Objective
@@ -618,7 +619,7 @@ class Trainer(StepLoop):
         self.step = 0
         self.history = History()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
-        self.pairs = PairSampler(self.videos, batch, config.crop_jitter)
+        self.pairs = self._sampler(batch, prepare_progress)
         self.batches = StepPairs(self.pairs, config.seed, 0 if ranks is None else ranks.rank)
         self._stream: Iterator[StepBatch] | None = None
         self._cancel = False
@@ -638,6 +639,24 @@ class Trainer(StepLoop):
             self._note_world_size(saved.get("world_size", 1), world_size)
 
     # -- data -----------------------------------------------------------------------------
+
+    def _sampler(
+        self, batch: int, progress: Callable[[int, int, str], None] | None
+    ) -> PairSampler:
+        """Draws the pairs; with the whole encoder frozen, from pairs whose features are cached."""
+        config = self.config
+        if config.frozen_levels < len(self.model.encoder.strides):
+            return PairSampler(self.videos, batch, config.crop_jitter)
+        self.model.encoder.eval()
+        return CachedPairSampler(
+            self.videos,
+            batch,
+            config.crop_jitter,
+            self.model.encoder,
+            config.seed,
+            self.device,
+            progress,
+        )
 
     def _prepare(
         self,
@@ -769,10 +788,18 @@ class Trainer(StepLoop):
         with autocast(self.device):
             if self.loss is None:
                 terms = self.objective.terms(
-                    self.model, batch.first, batch.second, batch.animals, self.step, turns
+                    self.model,
+                    batch.first,
+                    batch.second,
+                    batch.animals,
+                    self.step,
+                    turns,
+                    batch.features,
                 )
             else:
-                terms = self.loss(batch.first, batch.second, batch.animals, self.step, turns)
+                terms = self.loss(
+                    batch.first, batch.second, batch.animals, self.step, turns, batch.features
+                )
         return self._optimise(terms)
 
     def _next_batch(self) -> StepBatch:

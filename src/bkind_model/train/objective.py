@@ -73,6 +73,7 @@ class Objective:
         animals: tuple[Tensor, Tensor] | None,
         step: int,
         quarter_turns: int,
+        features: list[Tensor] | None = None,
     ) -> dict[str, Tensor]:
         """The weighted loss terms of one batch.
 
@@ -89,6 +90,9 @@ class Objective:
         quarter_turns : int
             Rotation (1-3 quarter turns) of the equivariance term, drawn by the caller's
             generator so runs are reproducible.
+        features : list of Tensor, optional
+            The frozen encoder's features of ``first`` then ``second``, computed ahead
+            (:class:`~bkind_model.train.cached.CachedPairSampler`).
 
         Returns
         -------
@@ -97,7 +101,7 @@ class Objective:
             ``equivariance`` when on.
         """
         target = structural_dissimilarity(first, second)
-        out = model(first, second)
+        out = model(first, second, features)
         keep = animals[0] * animals[1] if animals is not None and self.target_masked else None
         terms = {
             "reconstruction": reconstruction_loss(

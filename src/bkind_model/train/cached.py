@@ -1,0 +1,130 @@
+"""Features of a frozen encoder computed once per training pair, not once per step.
+
+When every level of the pretrained encoder is frozen (``frozen_levels == 4``) its
+features of a window never change, and computing them is half of a CPU step. A
+:class:`CachedPairSampler` fixes a set of training pairs (frame ``t``, frame ``t + gap``,
+one window shift each), runs the encoder over them once, keeps the features in float16,
+and draws its batches from that set: a step then trains only the keypoint head and the
+decoder. The frames themselves are still cut per step (the reconstruction target needs
+them), through the same windows as :class:`~bkind_model.frames.pairs.PairSampler`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from bkind_model.frames.pairs import PairBatch, PairSampler
+from bkind_model.frames.pipeline import PreparedVideo
+from bkind_model.frames.sampling import evenly_spaced
+
+#: Most training pairs whose features are kept, over all videos (~190 KB each at 128 px).
+MAX_CACHED_PAIRS = 2000
+#: Windows per encoder call while the cache is built.
+_CHUNK = 64
+
+
+@dataclass
+class _VideoPairs:
+    """The cached pairs of one video.
+
+    Attributes
+    ----------
+    starts : ndarray
+        ``(P,)`` first frame of each pair.
+    jitter : ndarray
+        ``(P, 2)`` window shift of each pair, pixels at model scale.
+    features : list of Tensor
+        Per encoder level, ``(P, 2, C, h, w)`` float16 features of both frames.
+    """
+
+    starts: np.ndarray
+    jitter: np.ndarray
+    features: list[Tensor]
+
+
+class CachedPairSampler(PairSampler):
+    """Draws batches from a fixed set of pairs whose encoder features are cached.
+
+    Parameters
+    ----------
+    videos : sequence of PreparedVideo
+        The training videos.
+    batch_size : int
+        Pairs per batch.
+    jitter_px : int
+        Largest window shift, pixels at model scale (drawn once per cached pair).
+    encoder : nn.Module
+        The frozen encoder: ``(B, 3, H, W)`` in [0, 1] -> a list of level features.
+    seed : int
+        Seed of the pairs' window shifts.
+    device : torch.device or str
+        Where the encoder runs.
+    progress : callable, optional
+        ``f(done, total, message)`` while the features are computed.
+    """
+
+    def __init__(
+        self,
+        videos: Sequence[PreparedVideo],
+        batch_size: int,
+        jitter_px: int,
+        encoder: nn.Module,
+        seed: int,
+        device: torch.device | str = "cpu",
+        progress: Callable[[int, int, str], None] | None = None,
+    ) -> None:
+        super().__init__(videos, batch_size, jitter_px)
+        available = np.array([len(v.frames) - v.gap for v in self.videos])
+        share = np.maximum(1, available * MAX_CACHED_PAIRS // max(1, int(available.sum())))
+        counts = np.minimum(available, share)
+        rng = np.random.default_rng(seed)
+        total, done = int(counts.sum()), 0
+        self.cached: list[_VideoPairs] = []
+        for video, count in zip(self.videos, counts, strict=True):
+            starts = evenly_spaced(len(video.frames) - video.gap, int(count))
+            jitter = rng.integers(-jitter_px, jitter_px + 1, (len(starts), 2))
+            levels: list[list[Tensor]] = []
+            for lo in range(0, len(starts), _CHUNK):
+                t, shift = starts[lo : lo + _CHUNK], jitter[lo : lo + _CHUNK]
+                first, second = self._inputs(video, t, shift)
+                with torch.no_grad():
+                    out = encoder(torch.cat([first.images, second.images]).to(device))
+                n = len(t)
+                pairs = [torch.stack([f[:n], f[n:]], 1).to("cpu", torch.float16) for f in out]
+                levels.append(pairs)
+                done += n
+                if progress is not None:
+                    progress(done, total, "computing the frozen encoder's features")
+            features = [torch.cat(level) for level in zip(*levels, strict=True)]
+            self.cached.append(_VideoPairs(starts, jitter, features))
+
+    def sample(self, generator: torch.Generator) -> PairBatch:
+        """Draw ``batch_size`` cached pairs, with their frames and features."""
+        counts = torch.tensor([len(c.starts) for c in self.cached], dtype=torch.float64)
+        which = torch.multinomial(counts, self.batch_size, True, generator=generator)
+        firsts, seconds, animals_first, animals_second = [], [], [], []
+        levels: list[list[Tensor]] = []
+        for index, (video, cached) in enumerate(zip(self.videos, self.cached, strict=True)):
+            n = int((which == index).sum())
+            if n == 0:
+                continue
+            rows = torch.randint(0, len(cached.starts), (n,), generator=generator).numpy()
+            first, second = self._inputs(video, cached.starts[rows], cached.jitter[rows])
+            firsts.append(first.images)
+            seconds.append(second.images)
+            if first.animal is not None and second.animal is not None:
+                animals_first.append(first.animal)
+                animals_second.append(second.animal)
+            levels.append([f[rows] for f in cached.features])
+        animals = None
+        if animals_first:
+            animals = (torch.cat(animals_first), torch.cat(animals_second))
+        # Per level: the first frames of every pair, then the second ones, as BKinD.forward.
+        features = [torch.cat(level).float() for level in zip(*levels, strict=True)]
+        features = [torch.cat([f[:, 0], f[:, 1]]) for f in features]
+        return PairBatch(torch.cat(firsts), torch.cat(seconds), animals, features)
