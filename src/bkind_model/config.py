@@ -103,6 +103,26 @@ class MaskSettings:
         return cls(**values)
 
 
+#: The starting weights and frozen levels an encoder gets when it is chosen without them.
+ENCODER_DEFAULTS: dict[str, dict[str, Any]] = {
+    "efficientnet-lite0": {"pretrained": "imagenet", "frozen_levels": 4},
+}
+
+
+def with_changes(values: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Config values ``values`` updated by ``changes``, keeping the encoder settings whole.
+
+    A change of ``encoder`` brings that encoder's own ``pretrained`` and ``frozen_levels``
+    (:data:`ENCODER_DEFAULTS`; none and 0 for the others) unless ``changes`` names them:
+    ``{"encoder": "small"}`` does not keep the ImageNet weights of another encoder.
+    """
+    encoder = changes.get("encoder")
+    if encoder is None or encoder == values.get("encoder"):
+        return values | changes
+    implied = ENCODER_DEFAULTS.get(encoder, {"pretrained": None, "frozen_levels": 0})
+    return values | implied | changes
+
+
 def _refuse_unknown(cls: type, values: dict[str, Any], what: str) -> None:
     """Raise ConfigError naming the keys of ``values`` that are not fields of ``cls``."""
     unknown = set(values) - {f.name for f in dataclasses.fields(cls)}

@@ -27,7 +27,7 @@ from magicgui.widgets import (
 )
 from napari.utils.notifications import show_error, show_info
 
-from bkind_model.config import DEFAULT_MINUTES, Config, json_object
+from bkind_model.config import DEFAULT_MINUTES, Config, json_object, with_changes
 from bkind_model.train.loop import PLAN_STEPS, Trainer, TrainingEvent, TrainingStatus
 from napari_bkind._focus import FocusHook, FocusPreview
 from napari_bkind._layers import RESULT_KEY, keypoint_points
@@ -229,7 +229,7 @@ class TrainWidget(Container):
             "device": self.device.value,
         }
         chosen = {key: value for key, value in setup.items() if value is not None}
-        return Config.from_dict(Config().to_dict() | chosen | more | fields)
+        return Config.from_dict(with_changes(Config().to_dict(), chosen | more | fields))
 
     # -- buttons ---------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from bkind_model.config import (
     Config,
     MaskSettings,
     json_object,
+    with_changes,
 )
 
 #: Largest seed numpy and scikit-learn take (``2**32 - 1``).
@@ -153,7 +154,8 @@ def config_from_args(args: argparse.Namespace, default: Config | None = None) ->
     if args.masks is None and args.static_mask is None and args.mask_settings is None:
         given.pop("masks", None)  # no mask option given: keep the base's masks
     more = json_object(args.settings, "--settings", '{"equivariance_weight": 0.1}')
-    return Config.from_dict(base.to_dict() | more | {k: _plain(v) for k, v in given.items()})
+    values = with_changes(base.to_dict(), more | {k: _plain(v) for k, v in given.items()})
+    return Config.from_dict(values)
 
 
 def _plain(value: object) -> object:

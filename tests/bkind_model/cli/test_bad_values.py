@@ -47,6 +47,11 @@ BAD_TRAINING = [
     (["--crop-size", "1e6"], "crop_size"),
     (["--pretrained", "missing.pth"], "pretrained"),
     (["--encoder", "resnet18", "--image-size", "64", "--pretrained", "missing.pth"], "not found"),
+    (["--encoder", "resnet18", "--pretrained", "imagenet"], "efficientnet-lite0"),
+    (["--settings", '{"frozen_levels": 9}'], "frozen_levels"),
+    (["--settings", '{"frozen_levels": 2}'], "frozen_levels"),
+    (["--settings", "not json"], "--settings"),
+    (["--settings", '{"stepz": 3}'], "stepz"),
 ]
 
 
