@@ -40,14 +40,16 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import dask.array as da
 import numpy as np
 
 from bkind_model.errors import TruncatedVideoError
 from bkind_model.io.ffmpeg import FFmpegProcess, check_readable
 from bkind_model.io.frame_index import FrameIndex, file_signature, load_frame_index
+
+if TYPE_CHECKING:
+    import dask.array as da
 from bkind_model.io.image_folder import ImageFolderReader
 
 DEFAULT_CHUNK_FRAMES = 16
@@ -175,6 +177,8 @@ class VideoSource:
         decoders at once. Each access builds a new array (about a millisecond) over the
         same cache: keep the array when indexing it in a loop.
         """
+        import dask.array as da  # here: dask.array brings numba (~100 MB) to every import
+
         return da.from_array(
             _ChunkedFrames(self),
             chunks=(self.chunk_frames, self.height, self.width, 3),

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import Tensor, nn
 
 from bkind_model.config import Config
@@ -90,6 +89,8 @@ class ResNetEncoder(nn.Module):
 
     def __init__(self, name: str, pretrained: str | None = None) -> None:
         super().__init__()
+        import torchvision  # here: its import takes ~2 s (it loads torch._dynamo)
+
         net = getattr(torchvision.models, name)(weights=None)
         if pretrained is not None:
             net.load_state_dict(load_pretrained_state(name, pretrained))

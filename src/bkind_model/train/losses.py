@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-import piq
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -45,6 +44,8 @@ def reconstruction_loss(
     if kind == "ssim":
         p = (prediction / 2).clamp(0, 1)
         t = (target / 2).clamp(0, 1)
+        import piq  # here: piq imports torchvision, ~2 s, for this loss only
+
         return mse + (1 - piq.ssim(p, t, data_range=1.0, kernel_size=7))
     if kind in ("random_features", "perceptual"):
         net = _feature_net(kind, str(prediction.device))
