@@ -359,9 +359,16 @@ class StepLoop:
         return self.config.minutes is not None and self.history.planned_for != self.config.minutes
 
     def _plan_steps(self, steps_per_s: float) -> int:
-        """Set ``config.steps`` to what the budget's remaining time fits at this speed."""
+        """Set ``config.steps`` to what the budget's remaining time fits at this speed.
+
+        In a distributed run every rank takes rank 0's plan: their clocks started at
+        slightly different times, and ranks that planned differently would wait on each
+        other forever at the end.
+        """
         assert self.config.minutes is not None
         steps = budget_steps(self.step, steps_per_s, self.config.minutes, self.history.seconds)
+        if self.ranks is not None:
+            steps = int(self.ranks.share(steps))
         self.config = self.config.replace(steps=steps)
         self.history.planned_for = self.config.minutes
         return self.config.steps
