@@ -112,6 +112,7 @@ ENCODER_DEFAULTS: dict[str, dict[str, Any]] = {
 def with_changes(values: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     """Config values ``values`` updated by ``changes``, keeping the encoder settings whole.
 
+    :meth:`Config.replace`, the command line and the Train widget change configs with it.
     A change of ``encoder`` brings that encoder's own ``pretrained`` and ``frozen_levels``
     (:data:`ENCODER_DEFAULTS`; none and 0 for the others) unless ``changes`` names them:
     ``{"encoder": "small"}`` does not keep the ImageNet weights of another encoder.
@@ -119,8 +120,15 @@ def with_changes(values: dict[str, Any], changes: dict[str, Any]) -> dict[str, A
     encoder = changes.get("encoder")
     if encoder is None or encoder == values.get("encoder"):
         return values | changes
-    implied = ENCODER_DEFAULTS.get(encoder, {"pretrained": None, "frozen_levels": 0})
-    return values | implied | changes
+    return values | encoder_settings(encoder) | changes
+
+
+def encoder_settings(encoder: str) -> dict[str, Any]:
+    """``pretrained`` and ``frozen_levels`` of ``encoder`` when they are not given.
+
+    Those of :data:`ENCODER_DEFAULTS`; none and 0 for the other encoders.
+    """
+    return ENCODER_DEFAULTS.get(encoder, {"pretrained": None, "frozen_levels": 0})
 
 
 def _refuse_unknown(cls: type, values: dict[str, Any], what: str) -> None:
@@ -235,17 +243,24 @@ class Config:
     weight_decay : float
         Adam's decoupled weight decay (AdamW).
     encoder : str
-        ``"small"`` (fast default of this package) or a torchvision ResNet.
+        ``"efficientnet-lite0"`` (the default: ImageNet weights bundled with the package,
+        every level frozen, so each window's features are computed once and a step
+        trains only the keypoint head and the decoder), ``"small"`` (a small CNN learnt
+        from scratch) or a torchvision ResNet.
     width : int
-        Channels of the small encoder's first level (doubles per level).
+        Channels of the small encoder's first level (doubles per level); the other
+        encoders ignore it.
     pretrained : str or None
         Where the encoder's starting weights come from: ``"imagenet"`` for
         ``efficientnet-lite0`` (the ImageNet weights bundled with the package); for the
         ResNets a torchvision state dict's path, or ``"torch-cache"`` to look in torch's hub
-        cache. Never downloaded. None starts from random weights.
+        cache. Never downloaded. None starts from random weights; ``"auto"`` (the
+        default) is the encoder's own (:data:`ENCODER_DEFAULTS`: ``"imagenet"`` for
+        ``efficientnet-lite0``, None for the others).
     frozen_levels : int
         Levels of the ``efficientnet-lite0`` encoder, from the input on (0-4, strides 4,
-        8, 16, 32), whose pretrained weights are not trained.
+        8, 16, 32), whose pretrained weights are not trained; -1 (the default) is the
+        encoder's own (4 for ``efficientnet-lite0``, 0 for the others).
     heatmap_scale : float
         Multiplier of the heatmap logits before the softmax (sharper heatmaps when larger).
     heatmap_stride : int
@@ -288,10 +303,10 @@ class Config:
     batch_size: int = 16
     lr: float = 2e-3
     weight_decay: float = 1e-4
-    encoder: str = "small"
+    encoder: str = "efficientnet-lite0"
     width: int = 32
-    pretrained: str | None = None
-    frozen_levels: int = 0
+    pretrained: str | None = "auto"
+    frozen_levels: int = -1
     heatmap_scale: float = 10.0
     heatmap_stride: int = 4
     reconstruction_loss: str = "mse"
@@ -307,10 +322,18 @@ class Config:
     masks: MaskSettings | None = None
 
     def __post_init__(self) -> None:
+        if self.encoder in ENCODERS:  # "auto" and -1: the encoder's own (an error otherwise)
+            own = encoder_settings(self.encoder)
+            if self.pretrained == "auto":
+                self.pretrained = own["pretrained"]
+            if self.frozen_levels == -1:
+                self.frozen_levels = own["frozen_levels"]
         self.validate()
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for a value no run can use, naming the valid range."""
+        if self.encoder not in ENCODERS:
+            raise ConfigError(f"Invalid config: encoder must be one of {ENCODERS}.")
         integers = {
             "n_keypoints": (1, 100),
             "crop_jitter": (0, 64),
@@ -387,7 +410,6 @@ class Config:
                 or self.image_size % (8 if self.encoder == "small" else 32) == 0,
                 "image_size must be a multiple of 8 (32 for ResNet encoders)",
             ),
-            (self.encoder in ENCODERS, f"encoder must be one of {ENCODERS}"),
             (
                 self.reconstruction_loss in RECONSTRUCTION_LOSSES,
                 f"reconstruction_loss must be one of {RECONSTRUCTION_LOSSES}",
@@ -421,7 +443,11 @@ class Config:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Config:
-        """Rebuild a config; unknown keys are an error so typos do not pass silently."""
+        """Rebuild a config; unknown keys are an error so typos do not pass silently.
+
+        Encoder settings left out are the named encoder's own (:data:`ENCODER_DEFAULTS`),
+        so a file written before they existed reads as it was trained.
+        """
         _refuse_unknown(cls, values, "config keys")
         masks = values.get("masks")
         if isinstance(masks, dict):
@@ -429,8 +455,8 @@ class Config:
         return cls(**values)
 
     def replace(self, **changes: Any) -> Config:
-        """A copy with some values changed (validated)."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some values changed (validated); see :func:`with_changes`."""
+        return Config.from_dict(with_changes(self.to_dict(), changes))
 
     def architecture(self) -> dict[str, Any]:
         """The values that decide the shapes of the model's weights.

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bkind_model.config import Config
+from bkind_model.config import Config, with_changes
 from bkind_model.devices import autocast, resolve_device
 from bkind_model.errors import CheckpointError, ConfigError
 from bkind_model.frames.gap import suggest_frame_gap
@@ -50,8 +50,13 @@ DEFAULT_BATCH_3D = 6
 
 
 def default_config_3d(**changes: Any) -> Config:
-    """The 2D settings a 3D run starts from: a batch of synchronised pairs over all views."""
-    return Config(batch_size=DEFAULT_BATCH_3D).replace(**changes)
+    """The 2D settings a 3D run starts from: a batch of synchronised pairs over all views.
+
+    3D keeps the small encoder learnt from scratch until the pretrained one is measured
+    in 3D (the 2D default since issue 22).
+    """
+    base = Config(batch_size=DEFAULT_BATCH_3D, encoder="small", pretrained=None, frozen_levels=0)
+    return Config.from_dict(with_changes(base.to_dict(), changes))
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ from bkind_model.frames.pairs import PairBatch, PairSampler
 from bkind_model.frames.pipeline import PreparedVideo
 from bkind_model.frames.sampling import evenly_spaced
 
-#: Most training pairs whose features are kept, over all videos (~190 KB each at 128 px).
-MAX_CACHED_PAIRS = 2000
+#: Memory the cached features may take, bytes (2,100 pairs at 128 px, 190 KB each).
+CACHE_BYTES = 400 * 2**20
 #: Windows per encoder call while the cache is built.
 _CHUNK = 64
 
@@ -80,7 +80,8 @@ class CachedPairSampler(PairSampler):
     ) -> None:
         super().__init__(videos, batch_size, jitter_px)
         available = np.array([len(v.frames) - v.gap for v in self.videos])
-        share = np.maximum(1, available * MAX_CACHED_PAIRS // max(1, int(available.sum())))
+        most = max(1, CACHE_BYTES // self._pair_bytes(encoder, device))
+        share = np.maximum(1, available * most // max(1, int(available.sum())))
         counts = np.minimum(available, share)
         rng = np.random.default_rng(seed)
         total, done = int(counts.sum()), 0
@@ -102,6 +103,14 @@ class CachedPairSampler(PairSampler):
                     progress(done, total, "computing the frozen encoder's features")
             features = [torch.cat(level) for level in zip(*levels, strict=True)]
             self.cached.append(_VideoPairs(starts, jitter, features))
+
+    def _pair_bytes(self, encoder: nn.Module, device: torch.device | str) -> int:
+        """Bytes of one pair's float16 features (the encoder run on one window)."""
+        video = self.videos[0]
+        window = video.inputs(np.zeros(1, dtype=int)).images
+        with torch.no_grad():
+            levels = encoder(window.to(device))
+        return 2 * 2 * sum(level.numel() for level in levels)
 
     def sample(self, generator: torch.Generator) -> PairBatch:
         """Draw ``batch_size`` cached pairs, with their frames and features."""

@@ -49,7 +49,7 @@ BAD_TRAINING = [
     (["--encoder", "resnet18", "--image-size", "64", "--pretrained", "missing.pth"], "not found"),
     (["--encoder", "resnet18", "--pretrained", "imagenet"], "efficientnet-lite0"),
     (["--settings", '{"frozen_levels": 9}'], "frozen_levels"),
-    (["--settings", '{"frozen_levels": 2}'], "frozen_levels"),
+    (["--encoder", "small", "--settings", '{"frozen_levels": 2}'], "frozen_levels"),
     (["--settings", "not json"], "--settings"),
     (["--settings", '{"stepz": 3}'], "stepz"),
 ]

@@ -19,7 +19,9 @@ def test_extraction_shapes_and_metadata(checkpoint, tiny_video, tmp_path):
     assert result.confidence.shape == (n, 5)
     assert result.covariance.shape == (n, 5, 2, 2)
     assert np.isfinite(result.keypoints).all()
-    assert (result.keypoints >= -1).all() and (result.keypoints <= 128).all()
+    # A window that hangs over the frame's edge is padded, and soft-argmax may put a
+    # keypoint a little into the padding: at most about one heatmap cell beyond the frame.
+    assert (result.keypoints >= -8).all() and (result.keypoints <= 128 + 8).all()
     assert np.allclose(result.covariance, np.swapaxes(result.covariance, -1, -2))
     assert result.on_animal.shape == (n, 5) and result.on_animal.dtype == bool
     assert result.likelihood.shape == (n, 5)

@@ -17,8 +17,22 @@ from bkind_model.io.checkpoint import load_checkpoint
 from bkind_model.synthetic import SyntheticConfig, write_sample
 from bkind_model.train.loop import Trainer
 
-TINY = dict(image_size=64, batch_size=4, frame_gap=4, n_keypoints=3, width=16, threads=1)
-ARGS = ["--image-size", "64", "--batch", "4", "--gap", "4", "--keypoints", "3"]
+#: A signal must land mid-run: the small encoder's steps are slow enough for that.
+TINY = dict(
+    encoder="small", image_size=64, batch_size=4, frame_gap=4, n_keypoints=3, width=16, threads=1
+)
+ARGS = [
+    "--encoder",
+    "small",
+    "--image-size",
+    "64",
+    "--batch",
+    "4",
+    "--gap",
+    "4",
+    "--keypoints",
+    "3",
+]
 ARGS += ["--threads", "1", "--checkpoint-every", "1000"]
 
 

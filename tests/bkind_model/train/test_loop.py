@@ -12,7 +12,11 @@ from bkind_model.synthetic import load_ground_truth
 from bkind_model.train import loop
 from bkind_model.train.loop import PLAN_STEPS, Trainer, TrainingDiverged, train
 
-TINY = dict(image_size=64, batch_size=8, frame_gap=4, n_keypoints=4, width=16, threads=2)
+#: The loop's mechanics on the small encoder learnt from scratch; the pretrained default
+#: is trained in test_cached.py and end to end in the CLI tests.
+TINY = dict(
+    encoder="small", image_size=64, batch_size=8, frame_gap=4, n_keypoints=4, width=16, threads=2
+)
 
 
 @pytest.mark.slow
