@@ -27,7 +27,10 @@ def test_the_focus_frame_is_previewed_when_it_changes(tmp_path):
     assert next(run).extras["focus"].frame == 5  # a new frame is previewed at once
     # the preview of a preview frame is the model's keypoints on it, in source pixels
     _, on_preview_frames = trainer.check_convergence()
-    np.testing.assert_allclose(trainer.keypoints_on(0, [focused.frame])[0], on_preview_frames[3])
+    # The same frame in a batch of 1 or of 16: float rounding differs (1e-5 px), nothing else.
+    np.testing.assert_allclose(
+        trainer.keypoints_on(0, [focused.frame])[0], on_preview_frames[3], atol=1e-3
+    )
     assert np.isfinite(focused.keypoints).all() and focused.keypoints.shape == (4, 2)
 
 

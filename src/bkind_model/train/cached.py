@@ -22,10 +22,10 @@ from bkind_model.frames.pairs import PairBatch, PairSampler
 from bkind_model.frames.pipeline import PreparedVideo
 from bkind_model.frames.sampling import evenly_spaced
 
-#: Memory the cached features may take, bytes (2,100 pairs at 128 px, 190 KB each).
-CACHE_BYTES = 400 * 2**20
-#: Windows per encoder call while the cache is built.
-_CHUNK = 64
+#: Memory the cached features may take, bytes (1,700 pairs at 128 px, 190 KB each).
+CACHE_BYTES = 320 * 2**20
+#: Pairs per encoder call while the cache is built (32 windows: ~150 MB of activations).
+_CHUNK = 16
 
 
 @dataclass
@@ -80,7 +80,9 @@ class CachedPairSampler(PairSampler):
     ) -> None:
         super().__init__(videos, batch_size, jitter_px)
         available = np.array([len(v.frames) - v.gap for v in self.videos])
-        most = max(1, CACHE_BYTES // self._pair_bytes(encoder, device))
+        shapes = self._level_shapes(encoder, device)
+        pair_bytes = 2 * 2 * sum(int(np.prod(shape)) for shape in shapes)  # float16, 2 frames
+        most = max(1, CACHE_BYTES // pair_bytes)
         share = np.maximum(1, available * most // max(1, int(available.sum())))
         counts = np.minimum(available, share)
         rng = np.random.default_rng(seed)
@@ -89,28 +91,32 @@ class CachedPairSampler(PairSampler):
         for video, count in zip(self.videos, counts, strict=True):
             starts = evenly_spaced(len(video.frames) - video.gap, int(count))
             jitter = rng.integers(-jitter_px, jitter_px + 1, (len(starts), 2))
-            levels: list[list[Tensor]] = []
+            # Filled in place: no chunk list beside the whole (it would double the peak).
+            features = [
+                torch.empty((len(starts), 2, *shape), dtype=torch.float16) for shape in shapes
+            ]
             for lo in range(0, len(starts), _CHUNK):
                 t, shift = starts[lo : lo + _CHUNK], jitter[lo : lo + _CHUNK]
                 first, second = self._inputs(video, t, shift)
                 with torch.no_grad():
                     out = encoder(torch.cat([first.images, second.images]).to(device))
                 n = len(t)
-                pairs = [torch.stack([f[:n], f[n:]], 1).to("cpu", torch.float16) for f in out]
-                levels.append(pairs)
+                for level, f in zip(features, out, strict=True):
+                    level[lo : lo + n, 0] = f[:n].to("cpu", torch.float16)
+                    level[lo : lo + n, 1] = f[n:].to("cpu", torch.float16)
                 done += n
                 if progress is not None:
                     progress(done, total, "computing the frozen encoder's features")
-            features = [torch.cat(level) for level in zip(*levels, strict=True)]
             self.cached.append(_VideoPairs(starts, jitter, features))
 
-    def _pair_bytes(self, encoder: nn.Module, device: torch.device | str) -> int:
-        """Bytes of one pair's float16 features (the encoder run on one window)."""
-        video = self.videos[0]
-        window = video.inputs(np.zeros(1, dtype=int)).images
+    def _level_shapes(
+        self, encoder: nn.Module, device: torch.device | str
+    ) -> list[tuple[int, ...]]:
+        """``(C, h, w)`` of each level's features of one window (the encoder run once)."""
+        window = self.videos[0].inputs(np.zeros(1, dtype=int)).images
         with torch.no_grad():
             levels = encoder(window.to(device))
-        return 2 * 2 * sum(level.numel() for level in levels)
+        return [tuple(level.shape[1:]) for level in levels]
 
     def sample(self, generator: torch.Generator) -> PairBatch:
         """Draw ``batch_size`` cached pairs, with their frames and features."""

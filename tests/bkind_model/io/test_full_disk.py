@@ -18,7 +18,10 @@ from bkind_model.io.results import KeypointResult, ResultsWriter
 from bkind_model.io.video import open_video
 from bkind_model.train.loop import Trainer
 
-TINY = dict(image_size=64, batch_size=4, frame_gap=4, n_keypoints=3, width=16, threads=2)
+#: The disks are sized for the small encoder's checkpoints.
+TINY = dict(
+    encoder="small", image_size=64, batch_size=4, frame_gap=4, n_keypoints=3, width=16, threads=2
+)
 
 
 @pytest.fixture

@@ -66,4 +66,4 @@ def test_imagenet_weights_are_only_for_the_efficientnet_encoder():
     with pytest.raises(ConfigError, match="efficientnet-lite0"):
         Config(encoder="resnet18", pretrained="imagenet")
     with pytest.raises(ConfigError, match="frozen_levels"):
-        Config(frozen_levels=1)
+        Config(encoder="small", frozen_levels=1)

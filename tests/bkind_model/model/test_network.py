@@ -10,7 +10,10 @@ from bkind_model.errors import CheckpointError
 from bkind_model.model.keypoints import normalised_grid, render_gaussians, soft_argmax
 from bkind_model.model.network import BKinD, load_pretrained_state
 
-TINY = dict(image_size=64, batch_size=4, n_keypoints=4, width=16, threads=2, frame_gap=4)
+#: The network's parts on the small encoder (EfficientNet-Lite0: test_efficientnet.py).
+TINY = dict(
+    encoder="small", image_size=64, batch_size=4, n_keypoints=4, width=16, threads=2, frame_gap=4
+)
 
 
 @pytest.fixture(autouse=True, scope="module")
