@@ -106,7 +106,8 @@ class CachedPairSampler(PairSampler):
                     level[lo : lo + n, 1] = f[n:].to("cpu", torch.float16)
                 done += n
                 if progress is not None:
-                    progress(done, total, "computing the frozen encoder's features")
+                    # Counted in frames (two per pair), as the frame cache's progress is.
+                    progress(2 * done, 2 * total, "computing the frozen encoder's features")
             self.cached.append(_VideoPairs(starts, jitter, features))
 
     def _level_shapes(
