@@ -80,26 +80,54 @@ class PairSampler:
 
     def sample(self, generator: torch.Generator) -> PairBatch:
         """Draw ``batch_size`` pairs from ``generator`` (on the CPU: :meth:`PairBatch.to`)."""
-        counts = torch.tensor([len(v.frames) - v.gap for v in self.videos], dtype=torch.float64)
+        counts = torch.tensor(self._pairs_per_video(), dtype=torch.float64)
         which = torch.multinomial(counts, self.batch_size, True, generator=generator)
         firsts, seconds, animals_first, animals_second = [], [], [], []
-        jitter_px = self.jitter_px
+        levels: list[list[torch.Tensor]] = []
         for index, video in enumerate(self.videos):
             n = int((which == index).sum())
             if n == 0:
                 continue
-            starts = torch.randint(0, len(video.frames) - video.gap, (n,), generator=generator)
-            jitter = torch.randint(-jitter_px, jitter_px + 1, (n, 2), generator=generator)
-            first, second = self._inputs(video, starts.numpy(), jitter.numpy())
+            starts, jitter, features = self._draw(index, n, generator)
+            first, second = self._inputs(video, starts, jitter)
             firsts.append(first.images)
             seconds.append(second.images)
             if first.animal is not None and second.animal is not None:
                 animals_first.append(first.animal)
                 animals_second.append(second.animal)
+            if features is not None:
+                levels.append(features)
         animals = None
         if animals_first:
             animals = (torch.cat(animals_first), torch.cat(animals_second))
-        return PairBatch(torch.cat(firsts), torch.cat(seconds), animals)
+        features = None
+        if levels:  # per level: the first frames of every pair, then the second ones
+            stacked = [torch.cat(level).float() for level in zip(*levels, strict=True)]
+            features = [torch.cat([f[:, 0], f[:, 1]]) for f in stacked]
+        return PairBatch(torch.cat(firsts), torch.cat(seconds), animals, features)
+
+    def _pairs_per_video(self) -> list[int]:
+        """How many pairs each video offers (videos are drawn in proportion)."""
+        return [len(v.frames) - v.gap for v in self.videos]
+
+    def _draw(
+        self, index: int, n: int, generator: torch.Generator
+    ) -> tuple[np.ndarray, np.ndarray, list[torch.Tensor] | None]:
+        """``n`` pairs of video ``index``.
+
+        Returns
+        -------
+        starts : ndarray
+            ``(n,)`` first frame of each pair.
+        jitter : ndarray
+            ``(n, 2)`` window shift of each pair, pixels at model scale.
+        features : list of Tensor or None
+            ``(n, 2, C, h, w)`` encoder features per level when known ahead, else None.
+        """
+        video, jitter_px = self.videos[index], self.jitter_px
+        starts = torch.randint(0, len(video.frames) - video.gap, (n,), generator=generator)
+        jitter = torch.randint(-jitter_px, jitter_px + 1, (n, 2), generator=generator)
+        return starts.numpy(), jitter.numpy(), None
 
     @staticmethod
     def _inputs(

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from bkind_model.frames.pairs import PairBatch, PairSampler
+from bkind_model.frames.pairs import PairSampler
 from bkind_model.frames.pipeline import PreparedVideo
 from bkind_model.frames.sampling import evenly_spaced
 
@@ -119,28 +119,14 @@ class CachedPairSampler(PairSampler):
             levels = encoder(window.to(device))
         return [tuple(level.shape[1:]) for level in levels]
 
-    def sample(self, generator: torch.Generator) -> PairBatch:
-        """Draw ``batch_size`` cached pairs, with their frames and features."""
-        counts = torch.tensor([len(c.starts) for c in self.cached], dtype=torch.float64)
-        which = torch.multinomial(counts, self.batch_size, True, generator=generator)
-        firsts, seconds, animals_first, animals_second = [], [], [], []
-        levels: list[list[Tensor]] = []
-        for index, (video, cached) in enumerate(zip(self.videos, self.cached, strict=True)):
-            n = int((which == index).sum())
-            if n == 0:
-                continue
-            rows = torch.randint(0, len(cached.starts), (n,), generator=generator).numpy()
-            first, second = self._inputs(video, cached.starts[rows], cached.jitter[rows])
-            firsts.append(first.images)
-            seconds.append(second.images)
-            if first.animal is not None and second.animal is not None:
-                animals_first.append(first.animal)
-                animals_second.append(second.animal)
-            levels.append([f[rows] for f in cached.features])
-        animals = None
-        if animals_first:
-            animals = (torch.cat(animals_first), torch.cat(animals_second))
-        # Per level: the first frames of every pair, then the second ones, as BKinD.forward.
-        features = [torch.cat(level).float() for level in zip(*levels, strict=True)]
-        features = [torch.cat([f[:, 0], f[:, 1]]) for f in features]
-        return PairBatch(torch.cat(firsts), torch.cat(seconds), animals, features)
+    def _pairs_per_video(self) -> list[int]:
+        """The cached pairs of each video."""
+        return [len(cached.starts) for cached in self.cached]
+
+    def _draw(
+        self, index: int, n: int, generator: torch.Generator
+    ) -> tuple[np.ndarray, np.ndarray, list[Tensor] | None]:
+        """``n`` of the cached pairs of video ``index``, with their features."""
+        cached = self.cached[index]
+        rows = torch.randint(0, len(cached.starts), (n,), generator=generator).numpy()
+        return cached.starts[rows], cached.jitter[rows], [f[rows] for f in cached.features]
