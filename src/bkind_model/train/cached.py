@@ -52,12 +52,9 @@ class CachedPairSampler(PairSampler):
 
     Parameters
     ----------
-    videos : sequence of PreparedVideo
-        The training videos.
-    batch_size : int
-        Pairs per batch.
-    jitter_px : int
-        Largest window shift, pixels at model scale (drawn once per cached pair).
+    videos, batch_size, jitter_px
+        As :class:`~bkind_model.frames.pairs.PairSampler`'s (each cached pair's window
+        shift is drawn once).
     encoder : nn.Module
         The frozen encoder: ``(B, 3, H, W)`` in [0, 1] -> a list of level features.
     seed : int
