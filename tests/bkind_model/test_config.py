@@ -22,3 +22,23 @@ def test_a_plain_update_that_breaks_the_encoder_settings_is_refused():
     pretrained = Config(encoder="efficientnet-lite0", pretrained="imagenet", frozen_levels=4)
     with pytest.raises(ConfigError, match="frozen_levels"):
         Config.from_dict(pretrained.to_dict() | {"encoder": "small", "pretrained": None})
+
+
+def test_the_command_line_takes_any_setting_as_json_and_its_options_win(tmp_path):
+    from bkind_model.cli.main import build_parser
+    from bkind_model.cli.options import config_from_args
+
+    def config(*options: str) -> Config:
+        argv = ["train", "video.mp4", "--out", str(tmp_path / "run"), *options]
+        return config_from_args(build_parser().parse_args(argv))
+
+    default = config()
+    assert (default.encoder, default.pretrained, default.frozen_levels) == (
+        "efficientnet-lite0",
+        "imagenet",
+        4,
+    )
+    assert config("--settings", '{"frozen_levels": 2, "lr": 0.001}').frozen_levels == 2
+    assert config("--settings", '{"lr": 0.001}', "--lr", "0.003").lr == 0.003
+    small = config("--encoder", "small")
+    assert (small.pretrained, small.frozen_levels) == (None, 0)
